@@ -1,0 +1,46 @@
+namespace AoaiProxy.Configuration;
+
+/// <summary>One Azure OpenAI resource behind the proxy (Proxy:Backends:{i}).</summary>
+/// <param name="Name">Unique, header-safe name used in logs, response headers and cooldown keys.</param>
+/// <param name="Endpoint">Resource root, e.g. https://my-resource.openai.azure.com/ (always ends with '/').</param>
+/// <param name="Priority">Lower is preferred; higher tiers only serve when every backend of the better tiers cools.</param>
+/// <param name="Weight">How often the backend appears in its tier's rotation.</param>
+internal sealed record BackendOptions(string Name, Uri Endpoint, int Priority, int Weight);
+
+/// <summary>Everything the engine is configured with, read once at start-up by <see cref="ProxyOptionsReader"/>.</summary>
+internal sealed class ProxyOptions
+{
+    public const string SectionName = "Proxy";
+    public const int DefaultPriority = 1;
+    public const int DefaultWeight = 1;
+    public const int MaxWeight = 100;
+    public const long DefaultMaxRequestBodyBytes = 100L * 1024 * 1024;
+    public static readonly TimeSpan DefaultResponseHeadersTimeout = TimeSpan.FromSeconds(120);
+    public static readonly TimeSpan DefaultCooldown = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan DefaultMaxCooldown = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan DefaultFailureCooldown = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan DefaultStateTimeout = TimeSpan.FromMilliseconds(300);
+
+    public IReadOnlyList<BackendOptions> Backends { get; set; } = [];
+
+    /// <summary>Largest request body buffered for replay; larger bodies get 413 before any backend sees them.</summary>
+    public long MaxRequestBodyBytes { get; set; } = DefaultMaxRequestBodyBytes;
+
+    /// <summary>How long one attempt may wait for response headers before failing over.</summary>
+    public TimeSpan ResponseHeadersTimeout { get; set; } = DefaultResponseHeadersTimeout;
+
+    /// <summary>Cooldown after a 429 that names no wait of its own.</summary>
+    public TimeSpan DefaultThrottleCooldown { get; set; } = DefaultCooldown;
+
+    /// <summary>Upper bound for any cooldown a backend asks for.</summary>
+    public TimeSpan MaxCooldown { get; set; } = DefaultMaxCooldown;
+
+    /// <summary>Cooldown after a 5xx, 408, timeout or transport failure.</summary>
+    public TimeSpan FailureCooldown { get; set; } = DefaultFailureCooldown;
+
+    /// <summary>Time budget of one shared-state operation before the request goes ahead on local state.</summary>
+    public TimeSpan StateTimeout { get; set; } = DefaultStateTimeout;
+
+    /// <summary>Problems found while reading configuration; non-empty stops start-up.</summary>
+    public IReadOnlyList<string> Errors { get; set; } = [];
+}

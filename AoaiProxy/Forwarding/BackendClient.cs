@@ -1,0 +1,33 @@
+using System.Net;
+using AoaiProxy.Configuration;
+
+namespace AoaiProxy.Forwarding;
+
+/// <summary>
+/// The one outbound HTTP client, shared by every request. A proxy must relay, not interpret: no redirects followed,
+/// no cookies, no decompression, no environment proxy; pooled connections are recycled so DNS changes are seen.
+/// </summary>
+internal sealed class BackendClient : IDisposable
+{
+    private static readonly TimeSpan PooledConnectionLifetime = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromSeconds(10);
+
+    public BackendClient(ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionLifetime = PooledConnectionLifetime,
+            ConnectTimeout = options.ResponseHeadersTimeout < MaxConnectTimeout ? options.ResponseHeadersTimeout : MaxConnectTimeout,
+        });
+    }
+
+    public HttpMessageInvoker Invoker { get; }
+
+    public void Dispose() => Invoker.Dispose();
+}

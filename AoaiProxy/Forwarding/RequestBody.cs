@@ -1,0 +1,226 @@
+using System.Buffers;
+using System.Net;
+
+namespace AoaiProxy.Forwarding;
+
+/// <summary>Result of buffering a request body: the body, or the fact that it exceeded the limit.</summary>
+internal readonly record struct RequestBodyResult(RequestBody? Body, bool TooLarge);
+
+/// <summary>
+/// The caller's request body, buffered so that failover can replay it byte for byte. Small bodies (every chat
+/// completion) stay in pooled memory; past <see cref="MemoryThreshold"/> the body spills to a temporary file that is
+/// deleted when the request ends, so a 100 MB upload does not hold 100 MB of memory per request.
+/// </summary>
+internal sealed class RequestBody : IAsyncDisposable
+{
+    internal const int MemoryThreshold = 4 * 1024 * 1024;
+    private const int SegmentSize = 64 * 1024;
+
+    private readonly List<byte[]> _segments = [];
+    private string? _filePath;
+    private FileStream? _file;
+
+    private RequestBody() { }
+
+    /// <summary>Total bytes buffered.</summary>
+    public long Length { get; private set; }
+
+    /// <summary>True when the whole body is in memory (see <see cref="AsSequence"/>).</summary>
+    public bool InMemory => _file is null;
+
+    /// <summary>
+    /// Reads the stream to its end. A body over <paramref name="limit"/> is refused (and everything buffered is
+    /// released) without reading the rest.
+    /// </summary>
+    public static async Task<RequestBodyResult> ReadAsync(Stream source, long limit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var body = new RequestBody();
+        try
+        {
+            while (true)
+            {
+                var segment = body.CurrentSegment(out var offset);
+                var read = await source.ReadAsync(segment.AsMemory(offset, SegmentSize - offset), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return new RequestBodyResult(body, false);
+                }
+
+                body.Length += read;
+                if (body.Length > limit)
+                {
+                    await body.DisposeAsync().ConfigureAwait(false);
+                    return new RequestBodyResult(null, true);
+                }
+
+                if (body._file is not null)
+                {
+                    await body._file.WriteAsync(segment.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                }
+                else if (body.Length > MemoryThreshold)
+                {
+                    await body.SpillAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch
+        {
+            await body.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The in-memory body as one sequence (empty when spilled to a file).</summary>
+    public ReadOnlySequence<byte> AsSequence()
+    {
+        if (!InMemory || Length == 0)
+        {
+            return ReadOnlySequence<byte>.Empty;
+        }
+
+        if (_segments.Count == 1)
+        {
+            return new ReadOnlySequence<byte>(_segments[0], 0, (int)Length);
+        }
+
+        Segment? first = null;
+        Segment? last = null;
+        var remaining = Length;
+        foreach (var array in _segments)
+        {
+            var count = (int)Math.Min(SegmentSize, remaining);
+            remaining -= count;
+            var memory = new ReadOnlyMemory<byte>(array, 0, count);
+            last = last is null ? first = new Segment(memory, 0) : last.Append(memory);
+        }
+
+        return new ReadOnlySequence<byte>(first!, 0, last!, last!.Memory.Length);
+    }
+
+    /// <summary>A fresh content for one attempt. Attempts never share a read position.</summary>
+    public HttpContent CreateContent() => new BufferedContent(this);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var segment in _segments)
+        {
+            ArrayPool<byte>.Shared.Return(segment);
+        }
+
+        _segments.Clear();
+        if (_file is not null)
+        {
+            await _file.DisposeAsync().ConfigureAwait(false);
+            _file = null;
+        }
+    }
+
+    /// <summary>The buffer to read into next: the free tail of the last memory segment, or a scratch segment in file mode.</summary>
+    private byte[] CurrentSegment(out int offset)
+    {
+        if (_file is not null)
+        {
+            offset = 0;
+            return _segments[0];
+        }
+
+        var used = (int)(Length % SegmentSize);
+        if (_segments.Count == 0 || (used == 0 && Length == (long)_segments.Count * SegmentSize))
+        {
+            _segments.Add(ArrayPool<byte>.Shared.Rent(SegmentSize));
+            used = 0;
+        }
+
+        offset = used;
+        return _segments[^1];
+    }
+
+    private async Task SpillAsync(CancellationToken cancellationToken)
+    {
+        _filePath = Path.Combine(Path.GetTempPath(), "aoaiproxy-body-" + Guid.NewGuid().ToString("N"));
+        _file = new FileStream(_filePath, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.Read | FileShare.Delete,
+            Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous,
+        });
+
+        var remaining = Length;
+        foreach (var segment in _segments)
+        {
+            var count = (int)Math.Min(SegmentSize, remaining);
+            remaining -= count;
+            await _file.WriteAsync(segment.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+        }
+
+        // Keep one segment as the scratch buffer for the rest of the upload.
+        for (var i = 1; i < _segments.Count; i++)
+        {
+            ArrayPool<byte>.Shared.Return(_segments[i]);
+        }
+
+        _segments.RemoveRange(1, _segments.Count - 1);
+    }
+
+    private async Task WriteToAsync(Stream target, CancellationToken cancellationToken)
+    {
+        if (_file is null)
+        {
+            var remaining = Length;
+            foreach (var segment in _segments)
+            {
+                var count = (int)Math.Min(SegmentSize, remaining);
+                remaining -= count;
+                await target.WriteAsync(segment.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
+        var reader = new FileStream(_filePath!, new FileStreamOptions
+        {
+            Mode = FileMode.Open,
+            Access = FileAccess.Read,
+            Share = FileShare.ReadWrite | FileShare.Delete,
+            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+        });
+        await using (reader.ConfigureAwait(false))
+        {
+            await reader.CopyToAsync(target, SegmentSize, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private sealed class BufferedContent(RequestBody body) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            body.WriteToAsync(stream, CancellationToken.None);
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
+            body.WriteToAsync(stream, cancellationToken);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = body.Length;
+            return true;
+        }
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+}

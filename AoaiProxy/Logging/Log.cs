@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Logging;
+
+namespace AoaiProxy.Logging;
+
+/// <summary>
+/// Every log line of the engine, source-generated, with stable event ids. No secrets reach these methods: only backend
+/// names, deployments, statuses, durations and store descriptions (which never include keys or SAS).
+/// Client-caused events are Debug.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Attempt {Attempt} to backend {Backend} for deployment {Deployment}: {Status} in {ElapsedMs} ms")]
+    public static partial void AttemptCompleted(ILogger logger, int attempt, string backend, string deployment, int status, long elapsedMs);
+
+    [LoggerMessage(2, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} failed in transport after {ElapsedMs} ms: {Error}")]
+    public static partial void AttemptTransportFailed(ILogger logger, int attempt, string backend, string deployment, long elapsedMs, string error);
+
+    [LoggerMessage(3, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} timed out waiting {TimeoutMs} ms for response headers")]
+    public static partial void AttemptTimedOut(ILogger logger, int attempt, string backend, string deployment, long timeoutMs);
+
+    [LoggerMessage(4, LogLevel.Information, "Backend {Backend} cooling down for {Scope} for {Seconds} s ({Reason})")]
+    public static partial void CoolingDown(ILogger logger, string backend, string scope, double seconds, string reason);
+
+    [LoggerMessage(5, LogLevel.Warning, "No backend could serve deployment {Deployment} after {Attempts} attempts; answering {Status} (retry after {RetryAfterMs} ms)")]
+    public static partial void Exhausted(ILogger logger, string deployment, int attempts, int status, long retryAfterMs);
+
+    [LoggerMessage(6, LogLevel.Debug, "Refused request target: {Reason}")]
+    public static partial void PathRejected(ILogger logger, string reason);
+
+    [LoggerMessage(7, LogLevel.Debug, "Refused request body over {Limit} bytes")]
+    public static partial void BodyTooLarge(ILogger logger, long limit);
+
+    [LoggerMessage(8, LogLevel.Debug, "Caller went away during attempt {Attempt} to backend {Backend}; not counted against it")]
+    public static partial void CallerCancelled(ILogger logger, int attempt, string backend);
+
+    [LoggerMessage(9, LogLevel.Warning, "Shared state store {Store} is unavailable ({ErrorType}: {Error}); rotation and cooldowns are per instance until it recovers")]
+    public static partial void StateStoreUnavailable(ILogger logger, string store, string errorType, string error);
+
+    [LoggerMessage(10, LogLevel.Warning, "Shared state store {Store} did not answer within {BudgetMs} ms; rotation and cooldowns are per instance until it recovers")]
+    public static partial void StateStoreTimedOut(ILogger logger, string store, long budgetMs);
+
+    [LoggerMessage(11, LogLevel.Information, "Shared state store {Store} recovered; rotation and cooldowns are shared again")]
+    public static partial void StateStoreRecovered(ILogger logger, string store);
+
+    [LoggerMessage(12, LogLevel.Information, "Shared state store {Store} is ready")]
+    public static partial void StateStoreReady(ILogger logger, string store);
+
+    [LoggerMessage(13, LogLevel.Warning, "Shared state store {Store} could not be initialized ({ErrorType}: {Error}); retrying in the background, per-instance state meanwhile")]
+    public static partial void StateStoreInitializationFailed(ILogger logger, string store, string errorType, string error);
+
+    [LoggerMessage(14, LogLevel.Warning, "No storage configured (AzureWebJobsStorage): using in-memory state, so rotation and cooldowns are not shared between instances")]
+    public static partial void InMemoryState(ILogger logger);
+
+    [LoggerMessage(15, LogLevel.Warning, "Relaying the response of backend {Backend} failed after it started: {Error}; the caller's connection is aborted")]
+    public static partial void RelayFailed(ILogger logger, string backend, string error);
+
+    [LoggerMessage(16, LogLevel.Information, "Proxy started with {Count} backends: {Backends}")]
+    public static partial void Started(ILogger logger, int count, string backends);
+
+    [LoggerMessage(17, LogLevel.Debug, "Refused request: {Reason}")]
+    public static partial void RequestRejected(ILogger logger, string reason);
+}

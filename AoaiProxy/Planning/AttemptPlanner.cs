@@ -1,0 +1,107 @@
+using AoaiProxy.Configuration;
+using AoaiProxy.State;
+
+namespace AoaiProxy.Planning;
+
+/// <summary>The ordered backends (indices into the configured list) one request will try, each at most once.</summary>
+/// <param name="Attempts">Backends to try, best first. Empty when every backend is cooling.</param>
+/// <param name="Cooling">Backends left out because they were cooling when the plan was made.</param>
+internal sealed record AttemptPlan(IReadOnlyList<int> Attempts, IReadOnlyList<int> Cooling);
+
+/// <summary>
+/// Turns (backends, cooldowns, cursor turn, now) into an attempt order. Pure.
+/// The first attempt rotates, driven by the shared turn, over the available backends of the best priority tier that
+/// has any; weights repeat a backend in that rotation (smooth weighted round-robin, so repeats are interleaved).
+/// The rest of that tier, then the worse tiers (each rotated the same way), follow as failover candidates.
+/// Rotating over the available backends only keeps the spread even while one of them cools.
+/// </summary>
+internal static class AttemptPlanner
+{
+    public static AttemptPlan Plan(IReadOnlyList<BackendOptions> backends, IReadOnlyList<Cooldown?> cooldowns, long turn, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(backends);
+        ArgumentNullException.ThrowIfNull(cooldowns);
+        if (cooldowns.Count != backends.Count)
+        {
+            throw new ArgumentException("One cooldown slot per backend is required.", nameof(cooldowns));
+        }
+
+        var attempts = new List<int>(backends.Count);
+        var cooling = new List<int>();
+        var available = new List<int>(backends.Count);
+        for (var i = 0; i < backends.Count; i++)
+        {
+            if (cooldowns[i] is { } c && c.Until > now)
+            {
+                cooling.Add(i);
+            }
+            else
+            {
+                available.Add(i);
+            }
+        }
+
+        foreach (var tier in available.GroupBy(i => backends[i].Priority).OrderBy(g => g.Key))
+        {
+            AppendRotation(backends, [.. tier], turn, attempts);
+        }
+
+        return new AttemptPlan(attempts, cooling);
+    }
+
+    /// <summary>Appends the tier's backends in rotation order starting at the turn's slot, each once.</summary>
+    private static void AppendRotation(IReadOnlyList<BackendOptions> backends, List<int> tier, long turn, List<int> into)
+    {
+        var sequence = WeightedSequence(backends, tier);
+        var start = (int)(((turn % sequence.Count) + sequence.Count) % sequence.Count);
+        var added = 0;
+        for (var step = 0; step < sequence.Count && added < tier.Count; step++)
+        {
+            var candidate = sequence[(start + step) % sequence.Count];
+            if (!into.Contains(candidate))
+            {
+                into.Add(candidate);
+                added++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Smooth weighted round-robin (as in nginx): weights 5,1,1 give a,a,b,a,c,a,a rather than a,a,a,a,a,b,c.
+    /// Ties go to the earlier configured backend, so the sequence is deterministic.
+    /// </summary>
+    internal static List<int> WeightedSequence(IReadOnlyList<BackendOptions> backends, List<int> tier)
+    {
+        var total = 0;
+        foreach (var i in tier)
+        {
+            total += backends[i].Weight;
+        }
+
+        if (tier.TrueForAll(i => backends[i].Weight == backends[tier[0]].Weight))
+        {
+            // Equal weights: the smooth sequence is the tier repeated, and one pass rotates the same way.
+            return [.. tier];
+        }
+
+        var sequence = new List<int>(total);
+        var current = new int[tier.Count];
+        for (var step = 0; step < total; step++)
+        {
+            var best = 0;
+            for (var k = 0; k < tier.Count; k++)
+            {
+                current[k] += backends[tier[k]].Weight;
+                if (current[k] > current[best])
+                {
+                    best = k;
+                }
+            }
+
+            current[best] -= total;
+            sequence.Add(tier[best]);
+        }
+
+        return sequence;
+    }
+}

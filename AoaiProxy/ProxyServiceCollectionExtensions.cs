@@ -1,0 +1,75 @@
+using AoaiProxy.Configuration;
+using AoaiProxy.Forwarding;
+using AoaiProxy.Logging;
+using AoaiProxy.Pipeline;
+using AoaiProxy.State;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AoaiProxy;
+
+/// <summary>Registers the proxy engine. Both hosts call this and nothing else.</summary>
+public static class ProxyServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the engine, reads its settings (section "Proxy" and the AzureWebJobsStorage settings) and validates
+    /// them at start-up: an invalid configuration stops the host with messages naming each setting. Also raises
+    /// Kestrel's request body limit to Proxy:MaxRequestBodyBytes, so the proxy's own limit is the one that applies.
+    /// </summary>
+    public static IServiceCollection AddAzureOpenAIProxy(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IConfigureOptions<ProxyOptions>>(new ConfigureProxyOptions(configuration));
+        services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        services.AddOptions<ProxyOptions>().ValidateOnStart();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ProxyOptions>>().Value);
+
+        services.AddOptions<KestrelServerOptions>()
+            .Configure<IOptions<ProxyOptions>>((kestrel, proxy) => kestrel.Limits.MaxRequestBodySize = proxy.Value.MaxRequestBodyBytes);
+
+        services.AddSingleton<IStateStore>(sp => new InMemoryStateStore());
+        services.AddSingleton<SharedState>();
+        services.AddSingleton<BackendClient>();
+        services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();
+        services.AddHostedService<ProxyStartup>();
+        return services;
+    }
+
+    private sealed class ConfigureProxyOptions(IConfiguration configuration) : IConfigureOptions<ProxyOptions>
+    {
+        public void Configure(ProxyOptions options) => ProxyOptionsReader.Fill(options, configuration);
+    }
+
+    private sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ProxyOptions options) =>
+            options.Errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(options.Errors);
+    }
+
+    /// <summary>Starts the shared state (table creation) with the host and says once how the proxy is set up.</summary>
+    private sealed class ProxyStartup(ProxyOptions options, SharedState state, IStateStore store, ILogger<ProxyStartup> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            Log.Started(logger, options.Backends.Count,
+                string.Join(", ", options.Backends.Select(b => $"{b.Name} ({b.Endpoint.Host}, priority {b.Priority}, weight {b.Weight})")));
+            if (store is InMemoryStateStore)
+            {
+                Log.InMemoryState(logger);
+            }
+
+            _ = state.StoreDescription;
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,52 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace AoaiProxy.Routing;
+
+/// <summary>
+/// Finds the deployment of a v1 API request: the top-level "model" of a JSON body. Pure; never throws on bad JSON
+/// (the proxy does not judge request content, it only forwards it).
+/// </summary>
+internal static class ModelName
+{
+    private static ReadOnlySpan<byte> ModelProperty => "model"u8;
+
+    public static string? FromJson(ReadOnlySequence<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return null;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isModel = reader.ValueTextEquals(ModelProperty);
+                if (!reader.Read())
+                {
+                    return null;
+                }
+
+                if (isModel)
+                {
+                    return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            // Not our business: the backend will answer malformed JSON itself.
+        }
+
+        return null;
+    }
+}

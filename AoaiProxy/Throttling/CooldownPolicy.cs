@@ -1,0 +1,45 @@
+using System.Net;
+using AoaiProxy.Configuration;
+using AoaiProxy.State;
+
+namespace AoaiProxy.Throttling;
+
+/// <summary>Cooldown arithmetic. Pure: every input, including <c>now</c>, is a parameter.</summary>
+internal static class CooldownPolicy
+{
+    /// <summary>Statuses that move a request to the next backend (and cool the one that answered them).</summary>
+    public static bool IsFailover(HttpStatusCode status) => status is
+        HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout or HttpStatusCode.InternalServerError or
+        HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
+
+    /// <summary>The cooldown after a 429: the backend's own request if any, else the default; capped.</summary>
+    public static Cooldown ForThrottle(TimeSpan? requested, DateTimeOffset now, ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var delay = requested ?? options.DefaultThrottleCooldown;
+        if (delay > options.MaxCooldown)
+        {
+            delay = options.MaxCooldown;
+        }
+
+        return new Cooldown(now + delay, CooldownReason.Throttled);
+    }
+
+    /// <summary>The cooldown after a 5xx, 408, timeout or transport failure.</summary>
+    public static Cooldown ForFailure(CooldownReason reason, DateTimeOffset now, ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new Cooldown(now + options.FailureCooldown, reason);
+    }
+
+    /// <summary>A new cooldown never shortens a longer one already recorded.</summary>
+    public static Cooldown Merge(Cooldown existing, Cooldown incoming) => incoming.Until > existing.Until ? incoming : existing;
+
+    /// <summary>Whole seconds for Retry-After, rounded up (never 0 for a positive wait).</summary>
+    public static long RetryAfterSeconds(TimeSpan remaining) =>
+        remaining <= TimeSpan.Zero ? 0 : (long)Math.Ceiling(remaining.TotalSeconds);
+
+    /// <summary>Milliseconds for retry-after-ms, rounded up.</summary>
+    public static long RetryAfterMilliseconds(TimeSpan remaining) =>
+        remaining <= TimeSpan.Zero ? 0 : (long)Math.Ceiling(remaining.TotalMilliseconds);
+}

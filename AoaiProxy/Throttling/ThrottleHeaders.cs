@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+
+namespace AoaiProxy.Throttling;
+
+/// <summary>The throttle-related header values of a 429 answer, as sent (null when absent).</summary>
+internal readonly record struct ThrottleHeaderValues(
+    string? RetryAfterMs,
+    string? RetryAfter,
+    string? ResetRequests,
+    string? ResetTokens,
+    string? RemainingRequests,
+    string? RemainingTokens)
+{
+    public static ThrottleHeaderValues From(HttpResponseMessage response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        return new(
+            First(response.Headers, "retry-after-ms"),
+            First(response.Headers, "Retry-After"),
+            First(response.Headers, "x-ratelimit-reset-requests"),
+            First(response.Headers, "x-ratelimit-reset-tokens"),
+            First(response.Headers, "x-ratelimit-remaining-requests"),
+            First(response.Headers, "x-ratelimit-remaining-tokens"));
+    }
+
+    private static string? First(HttpResponseHeaders headers, string name) =>
+        headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+}
+
+/// <summary>
+/// Turns a 429's headers into how long the backend asks to be left alone. Pure: takes <c>now</c> for HTTP dates.
+/// Order: retry-after-ms, then Retry-After (delta seconds or HTTP date), then x-ratelimit-reset-requests /
+/// x-ratelimit-reset-tokens (the one whose remaining count is 0, else the longer). Garbage, non-positive and
+/// non-finite values are ignored, so the next source (or the caller's default) applies.
+/// </summary>
+internal static class ThrottleHeaders
+{
+    /// <summary>Anything beyond this is nonsense (the caller caps far below it anyway); avoids TimeSpan overflow.</summary>
+    private static readonly TimeSpan Ceiling = TimeSpan.FromDays(1);
+
+    public static TimeSpan? RequestedDelay(in ThrottleHeaderValues values, DateTimeOffset now)
+    {
+        if (TryNumber(values.RetryAfterMs, out var ms) && ms > 0)
+        {
+            return Clamp(ms / 1000);
+        }
+
+        if (TryRetryAfter(values.RetryAfter, now, out var retryAfter))
+        {
+            return retryAfter;
+        }
+
+        var requests = TryResetDuration(values.ResetRequests, out var r) ? r : (TimeSpan?)null;
+        var tokens = TryResetDuration(values.ResetTokens, out var t) ? t : (TimeSpan?)null;
+        if (requests is { } rr && tokens is { } tt)
+        {
+            if (IsZero(values.RemainingRequests) && !IsZero(values.RemainingTokens))
+            {
+                return rr;
+            }
+
+            if (IsZero(values.RemainingTokens) && !IsZero(values.RemainingRequests))
+            {
+                return tt;
+            }
+
+            return rr > tt ? rr : tt;
+        }
+
+        return requests ?? tokens;
+    }
+
+    private static bool TryRetryAfter(string? value, DateTimeOffset now, out TimeSpan delay)
+    {
+        delay = default;
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return false;
+        }
+
+        if (TryNumber(value, out var seconds))
+        {
+            if (seconds > 0)
+            {
+                delay = Clamp(seconds);
+                return true;
+            }
+
+            return false;
+        }
+
+        // HTTP-date (RFC 9110: IMF-fixdate, with the obsolete forms DateTimeOffset also accepts).
+        if (DateTimeOffset.TryParseExact(value.Trim(), "r", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date) ||
+            DateTimeOffset.TryParse(value.Trim(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out date))
+        {
+            var remaining = date - now;
+            if (remaining > TimeSpan.Zero)
+            {
+                delay = remaining > Ceiling ? Ceiling : remaining;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Parses "12", "1.5", "20ms", "1s", "6m0s", "1h2m3.5s" (the OpenAI reset format).</summary>
+    internal static bool TryResetDuration(string? value, out TimeSpan duration)
+    {
+        duration = default;
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return false;
+        }
+
+        var span = value.AsSpan().Trim();
+        if (TryNumber(value, out var plainSeconds))
+        {
+            if (plainSeconds > 0)
+            {
+                duration = Clamp(plainSeconds);
+                return true;
+            }
+
+            return false;
+        }
+
+        double totalSeconds = 0;
+        var any = false;
+        while (!span.IsEmpty)
+        {
+            var numberLength = 0;
+            while (numberLength < span.Length && (char.IsAsciiDigit(span[numberLength]) || span[numberLength] == '.'))
+            {
+                numberLength++;
+            }
+
+            if (numberLength == 0 ||
+                !double.TryParse(span[..numberLength], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number))
+            {
+                return false;
+            }
+
+            span = span[numberLength..];
+            double unitSeconds;
+            if (span.StartsWith("ms", StringComparison.Ordinal)) { unitSeconds = 0.001; span = span[2..]; }
+            else if (span.StartsWith("h", StringComparison.Ordinal)) { unitSeconds = 3600; span = span[1..]; }
+            else if (span.StartsWith("m", StringComparison.Ordinal)) { unitSeconds = 60; span = span[1..]; }
+            else if (span.StartsWith("s", StringComparison.Ordinal)) { unitSeconds = 1; span = span[1..]; }
+            else { return false; }
+
+            totalSeconds += number * unitSeconds;
+            any = true;
+        }
+
+        if (!any || !(totalSeconds > 0) || double.IsInfinity(totalSeconds))
+        {
+            return false;
+        }
+
+        duration = Clamp(totalSeconds);
+        return true;
+    }
+
+    private static bool TryNumber(string? value, out double number)
+    {
+        number = 0;
+        return !string.IsNullOrWhiteSpace(value) &&
+               double.TryParse(value.Trim(), NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number) &&
+               double.IsFinite(number);
+    }
+
+    private static bool IsZero(string? value) => TryNumber(value, out var n) && n == 0;
+
+    private static TimeSpan Clamp(double seconds) => seconds >= Ceiling.TotalSeconds ? Ceiling : TimeSpan.FromSeconds(seconds);
+}
