@@ -16,7 +16,6 @@ internal static class ErrorResponse
             return;
         }
 
-        response.Clear();
         response.StatusCode = ProxyOutcomes.StatusCode(outcome);
         if (retryAfter is { } wait && wait > TimeSpan.Zero)
         {
