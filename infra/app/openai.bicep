@@ -135,6 +135,5 @@ output name string = account.name
 output location string = account.location
 // https://<name>.openai.azure.com/
 output endpoint string = account.properties.endpoint
-// The embedding deployment is the last one created; exposing its name makes dependents wait for both.
 output chatDeploymentName string = chat.name
 output embeddingDeploymentName string = embedding.name
