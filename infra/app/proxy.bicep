@@ -69,8 +69,8 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
-// Identity-based host storage. Flex Consumption rejects or ignores FUNCTIONS_WORKER_RUNTIME,
-// FUNCTIONS_EXTENSION_VERSION, WEBSITE_CONTENTSHARE, WEBSITE_RUN_FROM_PACKAGE and the like, so none appear here.
+// Identity-based host storage and telemetry. The settings Flex Consumption deprecates (runtime, extension version,
+// content share, run-from-package...; listed in infra/NOTES.md) are left out on purpose: functionAppConfig holds them.
 var hostSettings = [
   {
     name: 'AzureWebJobsStorage__accountName'
