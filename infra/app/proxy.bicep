@@ -1,0 +1,223 @@
+// The proxy: a Flex Consumption (FC1) plan and its function app (dotnet-isolated 10.0), running as the user-assigned
+// identity. Every setting the proxy reads is written here as a literal name, so a test can find them with a regex.
+
+@description('Function app name.')
+param name string
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Region of the plan and the app (must support Flex Consumption).')
+param location string
+
+@description('Tags for the plan and the app.')
+param tags object = {}
+
+@description('azd service name; azd deploys to the app carrying this azd-service-name tag.')
+param serviceName string = 'proxy'
+
+@description('Name of the storage account used for AzureWebJobsStorage, the deployment package and shared state.')
+param storageAccountName string
+
+@description('Blob container that holds the deployment package.')
+param deploymentContainerName string
+
+@description('Application Insights component name.')
+param applicationInsightsName string
+
+@description('Resource ID of the user-assigned identity.')
+param identityId string
+
+@description('Client ID of the user-assigned identity.')
+param identityClientId string
+
+@description('Memory of each instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the app scales out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Always-ready instances for the http scale group (0 = scale to zero).')
+@minValue(0)
+param alwaysReadyHttpInstances int = 0
+
+@description('Backends created by this deployment: [{ name, endpoint, priority, weight }].')
+param createdBackends array = []
+
+@description('Backends that already exist: [{ name, endpoint, priority, weight }].')
+param existingBackends array = []
+
+// Entra ID audience of the tokens callers present (same as Azure OpenAI's, so clients need no change).
+var callerTokenAudience = 'https://cognitiveservices.azure.com'
+
+// A module parameter is a deploy-time constant inside the module, so the loops below may iterate over it even though
+// the caller built it from the outputs of other deployments.
+var backends = concat(createdBackends, existingBackends)
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+// Identity-based host storage and telemetry. The settings Flex Consumption deprecates (runtime, extension version,
+// content share, run-from-package...; listed in infra/NOTES.md) are left out on purpose: functionAppConfig holds them.
+var hostSettings = [
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storage.name
+  }
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: storage.properties.primaryEndpoints.blob
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: storage.properties.primaryEndpoints.table
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identityClientId
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: applicationInsights.properties.ConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'Authorization=AAD;ClientId=${identityClientId}'
+  }
+]
+
+var proxyAuthSettings = [
+  {
+    name: 'Proxy__Auth__Backend'
+    value: 'Identity'
+  }
+  {
+    name: 'Proxy__Auth__IdentityClientId'
+    value: identityClientId
+  }
+  {
+    name: 'Proxy__Auth__EntraId__TenantId'
+    value: tenant().tenantId
+  }
+  {
+    name: 'Proxy__Auth__EntraId__Audience'
+    value: callerTokenAudience
+  }
+]
+
+var backendNameSettings = [
+  for (backend, i) in backends: {
+    name: 'Proxy__Backends__${i}__Name'
+    value: backend.name
+  }
+]
+
+var backendEndpointSettings = [
+  for (backend, i) in backends: {
+    name: 'Proxy__Backends__${i}__Endpoint'
+    value: backend.endpoint
+  }
+]
+
+var backendPrioritySettings = [
+  for (backend, i) in backends: {
+    name: 'Proxy__Backends__${i}__Priority'
+    value: string(backend.priority)
+  }
+]
+
+var backendWeightSettings = [
+  for (backend, i) in backends: {
+    name: 'Proxy__Backends__${i}__Weight'
+    value: string(backend.weight)
+  }
+]
+
+// Order is irrelevant to the host; one flat list of { name, value } as siteConfig.appSettings expects.
+var appSettings = concat(hostSettings, proxyAuthSettings, backendNameSettings, backendEndpointSettings, backendPrioritySettings, backendWeightSettings)
+
+// Always-ready instances are billed even when idle; 0 keeps the app scale-to-zero.
+var alwaysReadyHttp = [
+  {
+    name: 'http'
+    instanceCount: alwaysReadyHttpInstances
+  }
+]
+var alwaysReady = alwaysReadyHttpInstances > 0 ? alwaysReadyHttp : []
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      appSettings: appSettings
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+        alwaysReady: alwaysReady
+      }
+      runtime: {
+        // .NET 10 isolated worker: a product requirement (see infra/NOTES.md about the documented versions).
+        name: 'dotnet-isolated'
+        version: '10.0'
+      }
+    }
+  }
+}
+
+output name string = functionApp.name
+output defaultHostName string = functionApp.properties.defaultHostName
+output backends array = backends
