@@ -1,0 +1,185 @@
+using System.Collections.Concurrent;
+using AoaiProxy.Configuration;
+using AoaiProxy.State;
+using AoaiProxy.Tests.TestSupport;
+using Microsoft.Extensions.Logging;
+
+namespace AoaiProxy.Tests.State;
+
+public sealed class SharedStateTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task ClaimAsync_ConcurrentClaimsFromTwoInstances_YieldDistinctConsecutiveTurns()
+    {
+        var shared = new InMemoryStateStore();
+        await using var one = Create(shared, out _);
+        await using var two = Create(shared, out _);
+        await WaitSharedAsync(one);
+        await WaitSharedAsync(two);
+
+        var turns = new ConcurrentBag<long>();
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        {
+            var claim = await (i % 2 == 0 ? one : two).ClaimAsync(CancellationToken.None);
+            Assert.True(claim.Shared);
+            turns.Add(claim.Turn);
+        }));
+
+        var sorted = turns.Order().ToList();
+        Assert.Equal(200, sorted.Distinct().Count());
+        Assert.Equal(sorted[0] + 199, sorted[^1]);
+    }
+
+    [Fact]
+    public async Task ClaimAsync_SteadyState_CostsOneStoreRoundTrip()
+    {
+        var store = new ControllableStore();
+        await using var state = Create(store, out _);
+        await WaitSharedAsync(state);
+        var (reads, writes) = (store.Reads, store.Writes);
+
+        for (var i = 0; i < 10; i++)
+        {
+            await state.ClaimAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(reads, store.Reads);
+        Assert.Equal(writes + 10, store.Writes);
+    }
+
+    [Fact]
+    public async Task RecordCooldown_OnOneInstance_SeenByAnotherAtItsNextClaim()
+    {
+        var shared = new InMemoryStateStore();
+        await using var one = Create(shared, out var clock);
+        await using var two = Create(shared, out _, clock);
+        await WaitSharedAsync(one);
+        await WaitSharedAsync(two);
+        var until = clock.GetUtcNow() + TimeSpan.FromSeconds(30);
+
+        one.RecordCooldown("a/gpt-4o", new Cooldown(until, CooldownReason.Throttled));
+        await WaitUntilAsync(async () => (await ReadStoreAsync(shared)).Cooldowns.ContainsKey("a/gpt-4o"));
+        var claim = await two.ClaimAsync(CancellationToken.None);
+
+        Assert.Equal(until, claim.Cooldowns["a/gpt-4o"].Until);
+    }
+
+    [Fact]
+    public async Task RecordCooldown_ShorterThanRecorded_KeepsLaterDeadline()
+    {
+        await using var state = Create(new InMemoryStateStore(), out var clock);
+        var now = clock.GetUtcNow();
+
+        state.RecordCooldown("a/*", new Cooldown(now.AddSeconds(20), CooldownReason.Throttled));
+        state.RecordCooldown("a/*", new Cooldown(now.AddSeconds(5), CooldownReason.Failed));
+
+        Assert.Equal(now.AddSeconds(20), state.Cooldowns["a/*"].Until);
+        Assert.Equal(CooldownReason.Throttled, state.Cooldowns["a/*"].Reason);
+    }
+
+    [Fact]
+    public async Task ClaimAsync_StoreFailing_ServesLocallyWarnsOnceAndRecovers()
+    {
+        var store = new ControllableStore();
+        var logs = new LogCapture();
+        await using var state = Create(store, out var clock, logs: logs);
+        await WaitSharedAsync(state);
+        var before = await state.ClaimAsync(CancellationToken.None);
+
+        store.Mode = StoreMode.Failing;
+        var during = new List<TurnClaim>();
+        for (var i = 0; i < 5; i++)
+        {
+            during.Add(await state.ClaimAsync(CancellationToken.None).AsTask().WaitAsync(Patience));
+        }
+
+        Assert.All(during, c => Assert.False(c.Shared));
+        Assert.Equal(Enumerable.Range(1, 5).Select(i => before.Turn + i), during.Select(c => c.Turn));
+        Assert.Single(logs.WithEventId(9));
+
+        store.Mode = StoreMode.Healthy;
+        clock.Advance(SharedState.OutageProbeInterval);
+        var after = await state.ClaimAsync(CancellationToken.None);
+        Assert.True(after.Shared);
+        Assert.Single(logs.WithEventId(11));
+    }
+
+    [Fact]
+    public async Task ClaimAsync_StoreHanging_GivesUpAfterBudgetAndServesLocally()
+    {
+        var store = new ControllableStore();
+        var logs = new LogCapture();
+        await using var state = Create(store, out var clock, logs: logs);
+        await WaitSharedAsync(state);
+
+        store.Mode = StoreMode.Hanging;
+        var pending = state.ClaimAsync(CancellationToken.None).AsTask();
+        await WaitUntilAsync(() => Task.FromResult(store.Writes > 1));
+        Assert.False(pending.IsCompleted);
+        clock.Advance(ProxyOptions.DefaultStateTimeout);
+        var claim = await pending.WaitAsync(Patience);
+
+        Assert.False(claim.Shared);
+        Assert.Single(logs.WithEventId(10));
+    }
+
+    [Fact]
+    public async Task RecordCooldown_DuringOutage_WrittenOnceStoreRecovers()
+    {
+        var store = new ControllableStore();
+        await using var state = Create(store, out var clock);
+        await WaitSharedAsync(state);
+        store.Mode = StoreMode.Failing;
+        await state.ClaimAsync(CancellationToken.None);
+
+        var until = clock.GetUtcNow() + TimeSpan.FromSeconds(50);
+        state.RecordCooldown("b/*", new Cooldown(until, CooldownReason.Failed));
+        store.Mode = StoreMode.Healthy;
+        clock.Advance(SharedState.OutageProbeInterval);
+        await state.ClaimAsync(CancellationToken.None);
+
+        Assert.Equal(until, (await ReadStoreAsync(store)).Cooldowns["b/*"].Until);
+    }
+
+    [Fact]
+    public async Task ClaimAsync_ExpiredCooldowns_PrunedFromStore()
+    {
+        var store = new InMemoryStateStore();
+        await using var state = Create(store, out var clock);
+        await WaitSharedAsync(state);
+        state.RecordCooldown("a/*", new Cooldown(clock.GetUtcNow().AddSeconds(1), CooldownReason.Failed));
+        await state.ClaimAsync(CancellationToken.None);
+        Assert.True((await ReadStoreAsync(store)).Cooldowns.ContainsKey("a/*"));
+
+        clock.Advance(TimeSpan.FromSeconds(2));
+        await state.ClaimAsync(CancellationToken.None);
+
+        Assert.Empty((await ReadStoreAsync(store)).Cooldowns);
+        Assert.Empty(state.Cooldowns);
+    }
+
+    private static SharedState Create(IStateStore store, out ManualTimeProvider clock, ManualTimeProvider? sharedClock = null, LogCapture? logs = null)
+    {
+        clock = sharedClock ?? new ManualTimeProvider();
+        var factory = LoggerFactory.Create(b => b.AddProvider(logs ?? new LogCapture()));
+        return new SharedState(store, new ProxyOptions(), clock, factory.CreateLogger<SharedState>());
+    }
+
+    private static async Task WaitSharedAsync(SharedState state) =>
+        await WaitUntilAsync(async () => (await state.ClaimAsync(CancellationToken.None)).Shared);
+
+    private static async Task<StateDocument> ReadStoreAsync(IStateStore store) =>
+        (await store.ReadAsync(CancellationToken.None)).Document ?? StateDocument.Empty;
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(10);
+        }
+    }
+}
