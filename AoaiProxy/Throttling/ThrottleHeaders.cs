@@ -41,6 +41,12 @@ internal static class ThrottleHeaders
     /// <summary>Anything beyond this is nonsense (the caller caps far below it anyway); avoids TimeSpan overflow.</summary>
     private static readonly TimeSpan Ceiling = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms a recipient must accept
+    /// (asctime pads a one-digit day with a space, hence <see cref="DateTimeStyles.AllowInnerWhite"/>).
+    /// </summary>
+    private static readonly string[] HttpDateFormats = ["r", "dddd, dd'-'MMM'-'yy HH':'mm':'ss 'GMT'", "ddd MMM d HH':'mm':'ss yyyy"];
+
     private static readonly SearchValues<char> NumberChars = SearchValues.Create("0123456789.+-eE");
 
     public static TimeSpan? RequestedDelay(in ThrottleHeaderValues values, DateTimeOffset now)
@@ -94,9 +100,9 @@ internal static class ThrottleHeaders
             return false;
         }
 
-        // HTTP-date (RFC 9110: IMF-fixdate, with the obsolete forms DateTimeOffset also accepts).
-        if (DateTimeOffset.TryParseExact(value.Trim(), "r", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date) ||
-            DateTimeOffset.TryParse(value.Trim(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out date))
+        // Exact formats only: a lenient parse takes "10:00" or "1 2" for a date and fills the rest from the machine's clock.
+        if (DateTimeOffset.TryParseExact(
+                value.Trim(), HttpDateFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AllowInnerWhite, out var date))
         {
             var remaining = date - now;
             if (remaining > TimeSpan.Zero)
