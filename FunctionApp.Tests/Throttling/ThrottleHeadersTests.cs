@@ -165,88 +165,41 @@ public class ThrottleHeadersTests
     [InlineData("1s", 1)]
     [InlineData("6m0s", 360)]
     [InlineData("1h2m3.5s", 3723.5)]
-    public void RequestedDelay_OnlyResetRequests_UsesIt(string value, double expectedSeconds)
+    public void RequestedDelay_OnlyOneReset_UsesIt(string value, double expectedSeconds)
     {
-        var delay = ThrottleHeaders.RequestedDelay(new ThrottleHeaderValues { ResetRequests = value }, Now);
+        var requestsOnly = ThrottleHeaders.RequestedDelay(new ThrottleHeaderValues { ResetRequests = value }, Now);
+        var tokensOnly = ThrottleHeaders.RequestedDelay(new ThrottleHeaderValues { ResetTokens = value }, Now);
 
-        AssertSeconds(expectedSeconds, delay);
+        AssertSeconds(expectedSeconds, requestsOnly);
+        AssertSeconds(expectedSeconds, tokensOnly);
     }
 
     [Theory]
-    [InlineData("12", 12)]
-    [InlineData("1.5", 1.5)]
-    [InlineData("20ms", 0.02)]
-    [InlineData("1s", 1)]
-    [InlineData("6m0s", 360)]
-    [InlineData("1h2m3.5s", 3723.5)]
-    public void RequestedDelay_OnlyResetTokens_UsesIt(string value, double expectedSeconds)
+    // The exhausted count picks its reset (requests reset in 2 s, tokens in 10 s, so the choice is visible)...
+    [InlineData("2s", "10s", "0", "5000", 2)]
+    [InlineData("2s", "10s", " 0 ", "5000", 2)]
+    [InlineData("2s", "10s", "0", null, 2)]
+    [InlineData("10s", "2s", "5", "0", 2)]
+    [InlineData("10s", "2s", null, "0", 2)]
+    // ...both or neither exhausted (or the counts missing or unreadable): the longer...
+    [InlineData("2s", "10s", "0", "0", 10)]
+    [InlineData("10s", "2s", "0", "0", 10)]
+    [InlineData("2s", "10s", "5", "5000", 10)]
+    [InlineData("10s", "2s", "5", "5000", 10)]
+    [InlineData("1m", "59s", "5", "5000", 60)]
+    [InlineData("3", "3s", "5", "5000", 3)]
+    [InlineData("2s", "10s", null, null, 10)]
+    [InlineData("2s", "10s", "none", "none", 10)]
+    // ...and an unusable reset never wins, whatever the counts say.
+    [InlineData("abc", "4s", "0", "0", 4)]
+    [InlineData("4s", "5x", "0", "0", 4)]
+    [InlineData("", "4s", "0", "0", 4)]
+    [InlineData("0s", "4s", "0", "5000", 4)]
+    [InlineData("4s", "-1", "5", "0", 4)]
+    public void RequestedDelay_BothResets_ExhaustedOneElseLonger(
+        string resetRequests, string resetTokens, string? remainingRequests, string? remainingTokens, double expectedSeconds)
     {
-        var delay = ThrottleHeaders.RequestedDelay(new ThrottleHeaderValues { ResetTokens = value }, Now);
-
-        AssertSeconds(expectedSeconds, delay);
-    }
-
-    [Theory]
-    [InlineData("0", "5000", 2)]
-    [InlineData(" 0 ", "5000", 2)]
-    [InlineData("0", null, 2)]
-    [InlineData("5", "0", 10)]
-    [InlineData(null, "0", 10)]
-    [InlineData("0", "0", 10)]
-    [InlineData("5", "5000", 10)]
-    [InlineData(null, null, 10)]
-    [InlineData("none", "none", 10)]
-    public void RequestedDelay_BothResets_ExhaustedOneElseLonger(string? remainingRequests, string? remainingTokens, double expectedSeconds)
-    {
-        // Requests reset in 2 s, tokens in 10 s, so which one was chosen is visible.
-        var values = new ThrottleHeaderValues
-        {
-            ResetRequests = "2s",
-            ResetTokens = "10s",
-            RemainingRequests = remainingRequests,
-            RemainingTokens = remainingTokens,
-        };
-
-        var delay = ThrottleHeaders.RequestedDelay(values, Now);
-
-        AssertSeconds(expectedSeconds, delay);
-    }
-
-    [Theory]
-    [InlineData("10s", "2s", 10)]
-    [InlineData("2s", "10s", 10)]
-    [InlineData("1m", "59s", 60)]
-    [InlineData("3", "3s", 3)]
-    public void RequestedDelay_BothResetsNothingExhausted_TakesLonger(string resetRequests, string resetTokens, double expectedSeconds)
-    {
-        var values = new ThrottleHeaderValues
-        {
-            ResetRequests = resetRequests,
-            ResetTokens = resetTokens,
-            RemainingRequests = "10",
-            RemainingTokens = "1000",
-        };
-
-        var delay = ThrottleHeaders.RequestedDelay(values, Now);
-
-        AssertSeconds(expectedSeconds, delay);
-    }
-
-    [Theory]
-    [InlineData("abc", "4s", 4)]
-    [InlineData("4s", "5x", 4)]
-    [InlineData("", "4s", 4)]
-    [InlineData("0s", "4s", 4)]
-    public void RequestedDelay_OneResetUnusable_UsesTheOther(string resetRequests, string resetTokens, double expectedSeconds)
-    {
-        // The exhausted count points at the unusable header; the usable one still counts.
-        var values = new ThrottleHeaderValues
-        {
-            ResetRequests = resetRequests,
-            ResetTokens = resetTokens,
-            RemainingRequests = "0",
-            RemainingTokens = "0",
-        };
+        var values = new ThrottleHeaderValues(RetryAfterMs: null, RetryAfter: null, resetRequests, resetTokens, remainingRequests, remainingTokens);
 
         var delay = ThrottleHeaders.RequestedDelay(values, Now);
 
