@@ -42,9 +42,10 @@ internal static class ModelName
                 reader.Skip();
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // Not our business: the backend will answer malformed JSON itself.
+            // Not our business: the backend will answer malformed JSON itself. GetString throws
+            // InvalidOperationException (not JsonException) for a string that is not valid UTF-8.
         }
 
         return null;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net.Http.Headers;
 
@@ -31,13 +32,22 @@ internal readonly record struct ThrottleHeaderValues(
 /// <summary>
 /// Turns a 429's headers into how long the backend asks to be left alone. Pure: takes <c>now</c> for HTTP dates.
 /// Order: retry-after-ms, then Retry-After (delta seconds or HTTP date), then x-ratelimit-reset-requests /
-/// x-ratelimit-reset-tokens (the one whose remaining count is 0, else the longer). Garbage, non-positive and
-/// non-finite values are ignored, so the next source (or the caller's default) applies.
+/// x-ratelimit-reset-tokens (the one whose remaining count is 0, else the longer). Garbage (including "NaN" and
+/// "Infinity") and non-positive values are ignored, so the next source (or the caller's default) applies; huge values
+/// ("1e300") are clamped.
 /// </summary>
 internal static class ThrottleHeaders
 {
     /// <summary>Anything beyond this is nonsense (the caller caps far below it anyway); avoids TimeSpan overflow.</summary>
     private static readonly TimeSpan Ceiling = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms a recipient must accept
+    /// (asctime pads a one-digit day with a space, hence <see cref="DateTimeStyles.AllowInnerWhite"/>).
+    /// </summary>
+    private static readonly string[] HttpDateFormats = ["r", "dddd, dd'-'MMM'-'yy HH':'mm':'ss 'GMT'", "ddd MMM d HH':'mm':'ss yyyy"];
+
+    private static readonly SearchValues<char> NumberChars = SearchValues.Create("0123456789.+-eE");
 
     public static TimeSpan? RequestedDelay(in ThrottleHeaderValues values, DateTimeOffset now)
     {
@@ -90,9 +100,9 @@ internal static class ThrottleHeaders
             return false;
         }
 
-        // HTTP-date (RFC 9110: IMF-fixdate, with the obsolete forms DateTimeOffset also accepts).
-        if (DateTimeOffset.TryParseExact(value.Trim(), "r", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date) ||
-            DateTimeOffset.TryParse(value.Trim(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out date))
+        // Exact formats only: a lenient parse takes "10:00" or "1 2" for a date and fills the rest from the machine's clock.
+        if (DateTimeOffset.TryParseExact(
+                value.Trim(), HttpDateFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AllowInnerWhite, out var date))
         {
             var remaining = date - now;
             if (remaining > TimeSpan.Zero)
@@ -154,7 +164,8 @@ internal static class ThrottleHeaders
             any = true;
         }
 
-        if (!any || !(totalSeconds > 0) || double.IsInfinity(totalSeconds))
+        // +∞ (a number too large for a double) is a huge wait: Clamp makes it the ceiling.
+        if (!any || !(totalSeconds > 0))
         {
             return false;
         }
@@ -163,12 +174,22 @@ internal static class ThrottleHeaders
         return true;
     }
 
+    /// <summary>
+    /// A number in plain decimal or exponent notation. "NaN", "Infinity" and "∞" are refused by their characters; a
+    /// number too large for a double ("1e400") is still a huge wait, parses as +∞ and is clamped like "1e300".
+    /// </summary>
     private static bool TryNumber(string? value, out double number)
     {
         number = 0;
-        return !string.IsNullOrWhiteSpace(value) &&
-               double.TryParse(value.Trim(), NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number) &&
-               double.IsFinite(number);
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return false;
+        }
+
+        var text = value.AsSpan().Trim();
+        return text.IndexOfAnyExcept(NumberChars) < 0 &&
+               double.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out number) &&
+               !double.IsNaN(number);
     }
 
     private static bool IsZero(string? value) => TryNumber(value, out var n) && n == 0;

@@ -1,0 +1,249 @@
+using System.Buffers;
+using AoaiProxy.Forwarding;
+
+namespace AoaiProxy.Tests.Forwarding;
+
+/// <summary>Looks at the shared temp directory, so runs alone: another test's spilled body must not count as ours.</summary>
+[CollectionDefinition(nameof(RequestBodyTests), DisableParallelization = true)]
+public class RequestBodyRunsAlone;
+
+[Collection(nameof(RequestBodyTests))]
+public class RequestBodyTests
+{
+    private const int Threshold = RequestBody.MemoryThreshold;
+    private const int SegmentSize = 64 * 1024;
+    private const string TempFilePrefix = "aoaiproxy-body-";
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(1_000)]
+    [InlineData(SegmentSize - 1)]
+    [InlineData(SegmentSize)]
+    [InlineData(SegmentSize + 1)]
+    [InlineData((3 * SegmentSize) + 17)]
+    [InlineData(Threshold)]
+    public async Task ReadAsync_UpToThreshold_InMemoryAndReplaysExactly(int length)
+    {
+        var data = Data(length);
+
+        await using var body = await ReadAsync(new MemoryStream(data), limit: long.MaxValue);
+
+        Assert.True(body.InMemory);
+        Assert.Equal(length, body.Length);
+        Assert.Equal(data, body.AsSequence().ToArray());
+        await AssertReplaysAsync(body, data);
+    }
+
+    [Theory]
+    [InlineData(Threshold + 1)]
+    [InlineData(Threshold + SegmentSize)]
+    [InlineData(Threshold + 12_345)]
+    public async Task ReadAsync_OverThreshold_SpillsToFileAndReplaysExactly(int length)
+    {
+        var data = Data(length);
+
+        await using var body = await ReadAsync(new MemoryStream(data), limit: long.MaxValue);
+
+        Assert.False(body.InMemory);
+        Assert.Equal(length, body.Length);
+        Assert.True(body.AsSequence().IsEmpty);
+        await AssertReplaysAsync(body, data);
+    }
+
+    [Theory]
+    [InlineData(SegmentSize + 3, 1)]
+    [InlineData(1_000, 7)]
+    [InlineData(Threshold + 101, 4_093)]
+    [InlineData(Threshold + 101, SegmentSize + 1)]
+    public async Task ReadAsync_StreamGivingFewBytesPerRead_SameBytes(int length, int bytesPerRead)
+    {
+        var data = Data(length);
+
+        await using var body = await ReadAsync(new TrickleStream(data, bytesPerRead), limit: long.MaxValue);
+
+        Assert.Equal(length, body.Length);
+        Assert.Equal(length <= Threshold, body.InMemory);
+        await AssertReplaysAsync(body, data);
+    }
+
+    [Theory]
+    [InlineData(100, 100)]
+    [InlineData(Threshold + 5, Threshold + 5)]
+    public async Task ReadAsync_LengthEqualToLimit_Accepted(int length, long limit)
+    {
+        var data = Data(length);
+
+        await using var body = await ReadAsync(new MemoryStream(data), limit);
+
+        await AssertReplaysAsync(body, data);
+    }
+
+    [Theory]
+    [InlineData(101, 100)]
+    [InlineData(1, 0)]
+    [InlineData(Threshold + 1, Threshold)]
+    [InlineData(Threshold + 50_000, Threshold + 10_000)]
+    public async Task ReadAsync_OverLimit_TooLargeWithoutBodyOrTempFile(int length, long limit)
+    {
+        var before = TempFiles();
+
+        var result = await RequestBody.ReadAsync(new MemoryStream(Data(length)), limit, CancellationToken.None);
+
+        Assert.True(result.TooLarge);
+        Assert.Null(result.Body);
+        Assert.Empty(TempFiles().Except(before));
+    }
+
+    [Theory]
+    [InlineData(10)]
+    [InlineData(Threshold + 10)]
+    public async Task ReadAsync_EndlessStreamOverLimit_StopsReadingSoonAfterLimit(long limit)
+    {
+        var endless = new TrickleStream(Data(SegmentSize), SegmentSize, endless: true);
+
+        var result = await RequestBody.ReadAsync(endless, limit, CancellationToken.None);
+
+        Assert.True(result.TooLarge);
+        Assert.InRange(endless.TotalRead, limit + 1, limit + SegmentSize);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_SpilledBody_TempFileDeleted()
+    {
+        var data = Data(Threshold + 4_321);
+        var before = TempFiles();
+
+        var body = await ReadAsync(new MemoryStream(data), limit: long.MaxValue);
+        await AssertReplaysAsync(body, data);
+        var spilled = Assert.Single(TempFiles().Except(before));
+        Assert.Equal(data.Length, new FileInfo(spilled).Length);
+
+        await body.DisposeAsync();
+
+        Assert.False(File.Exists(spilled));
+        await body.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ReadAsync_SourceFailsAfterSpill_ThrowsAndDeletesTempFile()
+    {
+        var before = TempFiles();
+        var failing = new TrickleStream(Data(Threshold + SegmentSize), SegmentSize, failAtEnd: true);
+
+        await Assert.ThrowsAsync<IOException>(() => RequestBody.ReadAsync(failing, long.MaxValue, CancellationToken.None));
+
+        Assert.Empty(TempFiles().Except(before));
+    }
+
+    [Fact]
+    public async Task ReadAsync_Cancelled_Throws()
+    {
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => RequestBody.ReadAsync(new TrickleStream(Data(100), 10), long.MaxValue, cancelled.Token));
+    }
+
+    private static async Task<RequestBody> ReadAsync(Stream source, long limit)
+    {
+        var result = await RequestBody.ReadAsync(source, limit, CancellationToken.None);
+        Assert.False(result.TooLarge);
+        return Assert.IsType<RequestBody>(result.Body);
+    }
+
+    /// <summary>Both one content copied twice and a fresh content per attempt give the exact bytes, with the length announced.</summary>
+    private static async Task AssertReplaysAsync(RequestBody body, byte[] expected)
+    {
+        using var content = body.CreateContent();
+        Assert.Equal(expected.Length, content.Headers.ContentLength);
+        Assert.Equal(expected, await CopyAsync(content));
+        Assert.Equal(expected, await CopyAsync(content));
+
+        using var another = body.CreateContent();
+        Assert.Equal(expected, await CopyAsync(another));
+    }
+
+    private static async Task<byte[]> CopyAsync(HttpContent content)
+    {
+        using var target = new MemoryStream();
+        await content.CopyToAsync(target);
+        return target.ToArray();
+    }
+
+    /// <summary>Bytes whose value depends on the position beyond 256, so a shifted or repeated chunk shows.</summary>
+    private static byte[] Data(int length)
+    {
+        var data = new byte[length];
+        for (var i = 0; i < length; i++)
+        {
+            data[i] = (byte)((i * 31) ^ (i >> 8) ^ (i >> 16));
+        }
+
+        return data;
+    }
+
+    private static HashSet<string> TempFiles() => [.. Directory.EnumerateFiles(Path.GetTempPath(), TempFilePrefix + "*")];
+
+    /// <summary>A source that gives at most a few bytes per read, optionally forever or failing at its end.</summary>
+    private sealed class TrickleStream(byte[] data, int maxPerRead, bool endless = false, bool failAtEnd = false) : Stream
+    {
+        private int _position;
+
+        public long TotalRead { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_position == data.Length)
+            {
+                if (failAtEnd)
+                {
+                    throw new IOException("The client went away.");
+                }
+
+                if (!endless)
+                {
+                    return 0;
+                }
+
+                _position = 0;
+            }
+
+            var count = Math.Min(Math.Min(maxPerRead, buffer.Length), data.Length - _position);
+            data.AsSpan(_position, count).CopyTo(buffer);
+            _position += count;
+            TotalRead += count;
+            return count;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return ValueTask.FromResult(Read(buffer.Span));
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush() => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

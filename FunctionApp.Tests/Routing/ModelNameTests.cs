@@ -1,0 +1,149 @@
+using System.Buffers;
+using System.Text;
+using AoaiProxy.Routing;
+
+namespace AoaiProxy.Tests.Routing;
+
+public class ModelNameTests
+{
+    [Theory]
+    [InlineData("""{"model":"gpt-4o","messages":[]}""", "gpt-4o")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"temperature":0.2,"model":"gpt-4o-mini"}""", "gpt-4o-mini")]
+    [InlineData("""{"messages":[{"role":"user","model":"nested"}],"model":"outer"}""", "outer")]
+    [InlineData("""{"options":{"model":"nested","deep":{"model":"deeper"}},"model":"outer","stream":true}""", "outer")]
+    [InlineData("""{"model":"first","model":"second"}""", "first")]
+    [InlineData(""" { "model" : "spaced" } """, "spaced")]
+    [InlineData("{\n  \"model\": \"multi-line\"\n}", "multi-line")]
+    [InlineData("""{"mod\u0065l":"escaped-name"}""", "escaped-name")]
+    [InlineData("""{"model":"gpt\u002d4o"}""", "gpt-4o")]
+    [InlineData("""{"model":"modèle-ünïcode"}""", "modèle-ünïcode")]
+    [InlineData("""{"model":""}""", "")]
+    [InlineData("{/* comment */\"model\":\"commented\", // more\n\"n\":1,}", "commented")]
+    [InlineData("""{"tools":[1,[2,[3]],{"a":{"b":null}}],"model":"after-nesting"}""", "after-nesting")]
+    public void FromJson_TopLevelModel_Found(string json, string expected)
+    {
+        Assert.Equal(expected, ModelName.FromJson(Sequence(json)));
+    }
+
+    [Theory]
+    [InlineData("""{"messages":[{"model":"nested"}]}""")]
+    [InlineData("""{"options":{"model":"nested"}}""")]
+    [InlineData("""{"Model":"wrong-case"}""")]
+    [InlineData("""{"models":"other-name"}""")]
+    [InlineData("""{}""")]
+    [InlineData("""{"model":5}""")]
+    [InlineData("""{"model":null}""")]
+    [InlineData("""{"model":true}""")]
+    [InlineData("""{"model":["gpt-4o"]}""")]
+    [InlineData("""{"model":{"name":"gpt-4o"}}""")]
+    public void FromJson_NoTopLevelStringModel_Null(string json)
+    {
+        Assert.Null(ModelName.FromJson(Sequence(json)));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("{")]
+    [InlineData("""{"model":""")]
+    [InlineData("""{"model":"unterminated""")]
+    [InlineData("""{"messages":[}, "model":"gpt-4o"}""")]
+    [InlineData("""{"a":1 "model":"gpt-4o"}""")]
+    [InlineData("not json")]
+    [InlineData("""model=gpt-4o""")]
+    [InlineData("""["model","gpt-4o"]""")]
+    [InlineData("\"gpt-4o\"")]
+    [InlineData("42")]
+    [InlineData("null")]
+    public void FromJson_MalformedOrNotAnObject_NullWithoutThrowing(string text)
+    {
+        Assert.Null(ModelName.FromJson(Sequence(text)));
+    }
+
+    [Fact]
+    public void FromJson_TooDeepBeforeModel_NullWithoutThrowing()
+    {
+        var json = "{\"a\":" + new string('[', 200) + new string(']', 200) + ",\"model\":\"gpt-4o\"}";
+
+        Assert.Null(ModelName.FromJson(Sequence(json)));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { (byte)'{', (byte)'"', (byte)'m', 0xFF, (byte)'"', (byte)':', (byte)'1', (byte)'}' })]
+    [InlineData(new byte[] { 0xFF, 0xFE })]
+    [InlineData(new byte[] { 0x00 })]
+    public void FromJson_NotUtf8Json_NullWithoutThrowing(byte[] bytes)
+    {
+        Assert.Null(ModelName.FromJson(new ReadOnlySequence<byte>(bytes)));
+    }
+
+    [Fact]
+    public void FromJson_InvalidUtf8InModelValue_NullWithoutThrowing()
+    {
+        byte[] bytes = [.. "{\"model\":\"gpt"u8, 0xC3, 0x28, .. "\"}"u8];
+
+        Assert.Null(ModelName.FromJson(new ReadOnlySequence<byte>(bytes)));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    [InlineData(64)]
+    public void FromJson_MultiSegmentSequence_Found(int segmentLength)
+    {
+        const string json = """{"messages":[{"role":"user","content":"hello","model":"nested"}],"model":"gpt-4o-2024-08-06","stream":true}""";
+
+        var sequence = Sequence(json, segmentLength);
+
+        Assert.False(sequence.IsSingleSegment);
+        Assert.Equal("gpt-4o-2024-08-06", ModelName.FromJson(sequence));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void FromJson_MultiSegmentMalformed_Null(int segmentLength)
+    {
+        Assert.Null(ModelName.FromJson(Sequence("""{"messages":[{"model":"x"}],"model":""", segmentLength)));
+    }
+
+    [Fact]
+    public void FromJson_EmptySequence_Null()
+    {
+        Assert.Null(ModelName.FromJson(ReadOnlySequence<byte>.Empty));
+    }
+
+    private static ReadOnlySequence<byte> Sequence(string text) => new(Encoding.UTF8.GetBytes(text));
+
+    /// <summary>The UTF-8 text cut into segments of <paramref name="segmentLength"/> bytes, so tokens straddle segments.</summary>
+    private static ReadOnlySequence<byte> Sequence(string text, int segmentLength)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var first = new Chunk(bytes.AsMemory(0, Math.Min(segmentLength, bytes.Length)), 0);
+        var last = first;
+        for (var offset = segmentLength; offset < bytes.Length; offset += segmentLength)
+        {
+            last = last.Append(bytes.AsMemory(offset, Math.Min(segmentLength, bytes.Length - offset)));
+        }
+
+        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+    }
+
+    private sealed class Chunk : ReadOnlySequenceSegment<byte>
+    {
+        public Chunk(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Chunk Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Chunk(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+}
