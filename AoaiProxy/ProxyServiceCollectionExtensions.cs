@@ -32,8 +32,11 @@ public static class ProxyServiceCollectionExtensions
         services.AddOptions<ProxyOptions>().ValidateOnStart();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<ProxyOptions>>().Value);
 
+        // Kestrel's limit sits a little above the proxy's own: the proxy answers 413 itself (Azure error JSON), and Kestrel
+        // can then still drain a slightly larger unread body, so the caller receives that 413 instead of a reset connection.
         services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<ProxyOptions>>((kestrel, proxy) => kestrel.Limits.MaxRequestBodySize = proxy.Value.MaxRequestBodyBytes);
+            .Configure<IOptions<ProxyOptions>>((kestrel, proxy) =>
+                kestrel.Limits.MaxRequestBodySize = proxy.Value.MaxRequestBodyBytes + ProxyOptions.BodyDrainAllowanceBytes);
 
         services.AddSingleton<IStateStore>(sp => new InMemoryStateStore());
         services.AddSingleton<SharedState>();

@@ -15,6 +15,9 @@ internal sealed class ProxyOptions
     public const int DefaultWeight = 1;
     public const int MaxWeight = 100;
     public const long DefaultMaxRequestBodyBytes = 100L * 1024 * 1024;
+
+    /// <summary>How far past the proxy's limit the server still accepts (and drains) a body it refuses, see AddAzureOpenAIProxy.</summary>
+    public const long BodyDrainAllowanceBytes = 1024 * 1024;
     public static readonly TimeSpan DefaultResponseHeadersTimeout = TimeSpan.FromSeconds(120);
     public static readonly TimeSpan DefaultCooldown = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan DefaultMaxCooldown = TimeSpan.FromSeconds(60);

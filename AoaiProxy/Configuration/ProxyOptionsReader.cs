@@ -29,7 +29,7 @@ internal static class ProxyOptionsReader
         var errors = new List<string>();
         var section = configuration.GetSection(ProxyOptions.SectionName);
         options.Backends = ReadBackends(section.GetSection("Backends"), errors);
-        options.MaxRequestBodyBytes = ReadLong(section, "MaxRequestBodyBytes", ProxyOptions.DefaultMaxRequestBodyBytes, 1, long.MaxValue, errors);
+        options.MaxRequestBodyBytes = ReadLong(section, "MaxRequestBodyBytes", ProxyOptions.DefaultMaxRequestBodyBytes, 1, long.MaxValue - ProxyOptions.BodyDrainAllowanceBytes, errors);
         options.ResponseHeadersTimeout = ReadSeconds(section, "ResponseHeadersTimeoutSeconds", ProxyOptions.DefaultResponseHeadersTimeout, errors);
         options.DefaultThrottleCooldown = ReadSeconds(section, "Cooldown:DefaultSeconds", ProxyOptions.DefaultCooldown, errors);
         options.MaxCooldown = ReadSeconds(section, "Cooldown:MaxSeconds", ProxyOptions.DefaultMaxCooldown, errors);
@@ -130,8 +130,7 @@ internal static class ProxyOptionsReader
         var value = backend["Name"];
         if (string.IsNullOrWhiteSpace(value))
         {
-            // The resource name is the natural default: https://my-resource.openai.azure.com -> my-resource.
-            return endpoint?.Host.Split('.')[0];
+            return endpoint is null ? null : DefaultName(endpoint);
         }
 
         value = value.Trim();
@@ -142,6 +141,20 @@ internal static class ProxyOptionsReader
         }
 
         return value;
+    }
+
+    /// <summary>
+    /// The resource name is the natural default (https://my-resource.openai.azure.com -> my-resource). An IP address or
+    /// localhost says nothing, and several backends often share it, so those are named host-port (127.0.0.1-5001).
+    /// </summary>
+    private static string DefaultName(Uri endpoint)
+    {
+        var host = endpoint.Host.Trim('[', ']');
+        var name = endpoint.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 || endpoint.IsLoopback
+            ? $"{host}-{endpoint.Port}"
+            : host.Split('.')[0];
+        name = new string(name.Select(c => IsNameChar(c) ? c : '-').ToArray()).ToLowerInvariant();
+        return name.Length > MaxNameLength ? name[..MaxNameLength] : name;
     }
 
     private static bool IsNameChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';

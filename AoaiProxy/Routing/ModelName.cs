@@ -11,11 +11,19 @@ internal static class ModelName
 {
     private static ReadOnlySpan<byte> ModelProperty => "model"u8;
 
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     public static string? FromJson(ReadOnlySequence<byte> body)
     {
         if (body.IsEmpty)
         {
             return null;
+        }
+
+        // JSON text may start with a UTF-8 byte order mark (RFC 8259 lets parsers ignore it); Utf8JsonReader does not.
+        if (body.Length >= Utf8Bom.Length && body.Slice(0, Utf8Bom.Length).ToArray().AsSpan().SequenceEqual(Utf8Bom))
+        {
+            body = body.Slice(Utf8Bom.Length);
         }
 
         try

@@ -38,6 +38,13 @@ internal static class ProxyPathParser
             return new ProxyPathResult(default, "Only paths under /openai/ are proxied.", NotUnderPrefix: true);
         }
 
+        // No Azure OpenAI path segment contains a slash: an encoded one only serves to make a segment mean two things
+        // (what the proxy keys cooldowns by vs. what a backend decodes), so it is refused outright.
+        if (rawPath.Contains("%2f", StringComparison.OrdinalIgnoreCase))
+        {
+            return Fail("The path contains an encoded slash (%2F).");
+        }
+
         if (!TryDecode(rawPath, out var decoded))
         {
             return Fail("The path contains an invalid percent-encoding.");

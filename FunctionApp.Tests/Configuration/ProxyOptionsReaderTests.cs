@@ -168,11 +168,24 @@ public class ProxyOptionsReaderTests
         Assert.Empty(options.Backends);
     }
 
+    [Fact]
+    public void Read_TwoUnnamedLoopbackBackendsOnDifferentPorts_GetDistinctNames()
+    {
+        var options = Read(("Proxy:Backends:0:Endpoint", "http://127.0.0.1:5001"), ("Proxy:Backends:1:Endpoint", "http://127.0.0.1:5002"));
+
+        Assert.Empty(options.Errors);
+        Assert.Equal(["127.0.0.1-5001", "127.0.0.1-5002"], options.Backends.Select(b => b.Name));
+    }
+
     [Theory]
     [InlineData("https://my-resource.openai.azure.com", "my-resource")]
     [InlineData("https://My-Resource.openai.azure.com/", "my-resource")]
     [InlineData("https://gateway.example.com/aoai", "gateway")]
     [InlineData("https://single-label", "single-label")]
+    [InlineData("http://127.0.0.1:5001", "127.0.0.1-5001")]
+    [InlineData("http://localhost:5002/", "localhost-5002")]
+    [InlineData("http://[::1]:5003", "--1-5003")]
+    [InlineData("https://10.0.0.4", "10.0.0.4-443")]
     public void Read_NoName_NamedAfterFirstHostLabel(string endpoint, string expected)
     {
         var options = Read(("Proxy:Backends:0:Endpoint", endpoint));

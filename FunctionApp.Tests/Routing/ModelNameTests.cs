@@ -110,6 +110,14 @@ public class ModelNameTests
     }
 
     [Fact]
+    public void FromJson_Utf8ByteOrderMarkBeforeJson_Found()
+    {
+        var bytes = new byte[] { 0xEF, 0xBB, 0xBF }.Concat(System.Text.Encoding.UTF8.GetBytes("""{"model":"bom"}""")).ToArray();
+
+        Assert.Equal("bom", ModelName.FromJson(new System.Buffers.ReadOnlySequence<byte>(bytes)));
+    }
+
+    [Fact]
     public void FromJson_EmptySequence_Null()
     {
         Assert.Null(ModelName.FromJson(ReadOnlySequence<byte>.Empty));

@@ -62,6 +62,8 @@ public class ProxyPathParserTests
     [InlineData("/openai/%252E%252E/x")]
     [InlineData("/openai/a%2f..%2fb")]
     [InlineData("/openai/a%2F..%2Fb")]
+    [InlineData("/openai/deployments/a%2fb/chat/completions")]
+    [InlineData("/openai/deployments/a%2Fb/chat/completions?api-version=1")]
     [InlineData("/openai/a%252f..%252fb")]
     [InlineData("/openai/a%5c..%5cb")]
     [InlineData("/openai/a%5C..%5Cb")]
