@@ -169,10 +169,11 @@ internal sealed class StorageConnection
         var accountName = section[AccountNameKey];
         if (!string.IsNullOrEmpty(tableServiceUri))
         {
+            // Https only: Azure.Core refuses to send a bearer token over plain http.
             endpoint = ParseEndpoint(tableServiceUri);
-            if (endpoint is null)
+            if (endpoint is null || endpoint.Scheme != Uri.UriSchemeHttps)
             {
-                return Failure($"{TableServiceUriSetting} must be an absolute http or https URL without a query");
+                return Failure($"{TableServiceUriSetting} must be an absolute https URL without a query");
             }
         }
         else if (!string.IsNullOrEmpty(accountName))

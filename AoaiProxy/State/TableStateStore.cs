@@ -107,7 +107,10 @@ internal sealed class TableStateStore : IStateStore
         return new TableStateStore(pipeline, connection.TableEndpoint, connection.TableName, connection.SharedAccessSignature);
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Creates the table if missing. Call it at start-up with a generous budget: with an Entra identity it also gets
+    /// the first token, which can take seconds; later tokens are refreshed in the background before they expire.
+    /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         using var message = CreateMessage(RequestMethod.Post, _tablesUri, _createTableBody);

@@ -125,6 +125,7 @@ public sealed class StorageConnectionTests
     [InlineData("AzureWebJobsStorage:accountName = ab", "AzureWebJobsStorage:accountName", null)]
     [InlineData("AzureWebJobsStorage:tableServiceUri = acct.table.core.windows.net", "AzureWebJobsStorage:tableServiceUri", null)]
     [InlineData("AzureWebJobsStorage:tableServiceUri = https://acct.table.core.windows.net?" + Sas, "AzureWebJobsStorage:tableServiceUri", "SECRETSIG")]
+    [InlineData("AzureWebJobsStorage:tableServiceUri = http://acct.table.core.windows.net", "AzureWebJobsStorage:tableServiceUri", null)]
     [InlineData("AzureWebJobsStorage:accountName = acct | AzureWebJobsStorage:credential = clientsecret", "AzureWebJobsStorage:credential", null)]
     [InlineData("AzureWebJobsStorage:accountName = acct | AzureWebJobsStorage:clientId = not-a-guid", "AzureWebJobsStorage:clientId", null)]
     [InlineData("AzureWebJobsStorage:clientId = " + ClientId, "AzureWebJobsStorage:accountName", null)]

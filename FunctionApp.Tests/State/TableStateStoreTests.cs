@@ -6,6 +6,7 @@ using System.Text;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
 using Azure.Core.Pipeline;
+using Microsoft.Extensions.Configuration;
 
 namespace AoaiProxy.Tests.State;
 
@@ -152,6 +153,23 @@ public sealed class TableStateStoreTests(AzuriteFixture azurite) : IDisposable
         var store = TableStateStore.Create(azurite.Connection("statetable"), TimeProvider.System);
 
         Assert.Equal($"Azure Table Storage table 'statetable' at {azurite.TableEndpoint}", store.Description);
+    }
+
+    // Builds only: sending would ask Entra ID (or the IMDS endpoint) for a token, which tests must not reach.
+    [Theory]
+    [InlineData("AzureWebJobsStorage:accountName", "acct", null)]
+    [InlineData("AzureWebJobsStorage:accountName", "acct", "managedidentity")]
+    [InlineData("AzureWebJobsStorage:tableServiceUri", "https://acct.table.core.windows.net/", "managedidentity")]
+    [InlineData("AzureWebJobsStorage", "TableEndpoint=https://acct.table.core.windows.net;SharedAccessSignature=sv=1&sig=SECRET", null)]
+    public void Create_OtherAuthentications_BuildsStoreWithSecretFreeDescription(string setting, string value, string? credential)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection([KeyValuePair.Create(setting, (string?)value), KeyValuePair.Create("AzureWebJobsStorage:credential", credential)])
+            .Build();
+
+        var store = TableStateStore.Create(StorageConnection.FromConfiguration(configuration).Connection!, TimeProvider.System);
+
+        Assert.Equal("Azure Table Storage table 'aoaiproxystate' at https://acct.table.core.windows.net", store.Description);
     }
 
     [Fact(Timeout = TestTimeout)]
