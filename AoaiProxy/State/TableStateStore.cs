@@ -144,8 +144,9 @@ internal sealed class TableStateStore : IStateStore
         {
             return new StoreRead(ParseEntity(response.Content.ToMemory().Span), etag);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // Not JSON, or not UTF-8.
             throw new StateStoreException($"{Description}: {ReadOperation} answered an entity that is not JSON", e);
         }
     }
@@ -155,10 +156,10 @@ internal sealed class TableStateStore : IStateStore
     {
         ArgumentNullException.ThrowIfNull(document);
         var insert = ifMatchETag is null;
-        var operation = insert ? InsertOperation : UpdateOperation;
-        using var message = insert
-            ? CreateMessage(RequestMethod.Post, _tableUri, EntityBody(document))
-            : CreateMessage(RequestMethod.Put, _entityUri, EntityBody(document));
+        var (method, uri, operation) = insert
+            ? (RequestMethod.Post, _tableUri, InsertOperation)
+            : (RequestMethod.Put, _entityUri, UpdateOperation);
+        using var message = CreateMessage(method, uri, EntityBody(document));
         if (insert)
         {
             message.Request.Headers.SetValue(HttpHeader.Names.Prefer, ReturnNoContent);
@@ -277,6 +278,11 @@ internal sealed class TableStateStore : IStateStore
             Span<byte> buffer = rented is null ? stackalloc byte[StackUnescapeLimit] : rented;
             var written = reader.CopyString(buffer);
             return CooldownCodec.Read(buffer[..written]);
+        }
+        catch (InvalidOperationException)
+        {
+            // An escape that is not valid UTF-16 (a lone surrogate): as unreadable as any other damage.
+            return StateDocument.Empty.Cooldowns;
         }
         finally
         {

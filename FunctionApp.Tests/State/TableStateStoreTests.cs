@@ -236,6 +236,7 @@ public sealed class TableStateStoreTests(AzuriteFixture azurite) : IDisposable
     [InlineData("""{"Cursor":"12","Cooldowns":"not json"}""", 12, 0)]
     [InlineData("""{"Cursor":12,"Cooldowns":"{\"a\":[1,\"t\"]}"}""", 12, 1)]
     [InlineData("""{"Cursor":"twelve","Cooldowns":42,"Other":{"x":[1]}}""", 0, 0)]
+    [InlineData("""{"Cursor":"1","Cooldowns":"{\"a\":[1,\"t\"],\"\ud800\":[2,\"t\"]}"}""", 1, 0)]
     [InlineData("""{"PartitionKey":"aoaiproxy","Cursor@odata.type":"Edm.Int64","Cursor":"-5","Cooldowns":"{\u0022a\u0022:[1,\u0022t\u0022]}"}""", -5, 1)]
     public async Task ReadAsync_OddEntity_ReadsWhatItCan(string body, long cursor, int cooldowns)
     {
