@@ -38,7 +38,13 @@ public static class ProxyServiceCollectionExtensions
             .Configure<IOptions<ProxyOptions>>((kestrel, proxy) =>
                 kestrel.Limits.MaxRequestBodySize = proxy.Value.MaxRequestBodyBytes + ProxyOptions.BodyDrainAllowanceBytes);
 
-        services.AddSingleton<IStateStore>(sp => new InMemoryStateStore());
+        services.TryAddSingleton<IStateStore>(sp =>
+        {
+            var options = sp.GetRequiredService<ProxyOptions>();
+            return options.Storage is { } storage
+                ? TableStateStore.Create(storage, sp.GetRequiredService<TimeProvider>())
+                : new InMemoryStateStore();
+        });
         services.AddSingleton<SharedState>();
         services.AddSingleton<BackendClient>();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();

@@ -44,6 +44,9 @@ internal sealed class ProxyOptions
     /// <summary>Time budget of one shared-state operation before the request goes ahead on local state.</summary>
     public TimeSpan StateTimeout { get; set; } = DefaultStateTimeout;
 
+    /// <summary>The Functions app's own storage (AzureWebJobsStorage), or null for in-memory state on one instance.</summary>
+    public State.StorageConnection? Storage { get; set; }
+
     /// <summary>Problems found while reading configuration; non-empty stops start-up.</summary>
     public IReadOnlyList<string> Errors { get; set; } = [];
 }

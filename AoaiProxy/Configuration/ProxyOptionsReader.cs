@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using AoaiProxy.State;
 using Microsoft.Extensions.Configuration;
 
 namespace AoaiProxy.Configuration;
@@ -35,6 +36,12 @@ internal static class ProxyOptionsReader
         options.MaxCooldown = ReadSeconds(section, "Cooldown:MaxSeconds", ProxyOptions.DefaultMaxCooldown, errors);
         options.FailureCooldown = ReadSeconds(section, "Cooldown:FailureSeconds", ProxyOptions.DefaultFailureCooldown, errors);
         options.StateTimeout = ReadMilliseconds(section, "State:TimeoutMilliseconds", ProxyOptions.DefaultStateTimeout, errors);
+        var storage = StorageConnection.FromConfiguration(configuration);
+        options.Storage = storage.Connection;
+        if (storage.Error is not null)
+        {
+            errors.Add(storage.Error);
+        }
 
         if (options.DefaultThrottleCooldown > options.MaxCooldown)
         {
