@@ -28,7 +28,8 @@ internal readonly record struct TurnClaim(long Turn, ImmutableDictionary<string,
 /// </para>
 /// <para>
 /// The store never takes the proxy down: an error, or a batch exceeding <see cref="ProxyOptions.StateTimeout"/>, serves
-/// the batch from local state, warns once, and skips the store for <see cref="OutageProbeInterval"/> before trying again.
+/// the batch from local state, warns once, and leaves the store alone until a probe (the start-up initialization, retried
+/// every <see cref="OutageProbeInterval"/>) succeeds again.
 /// Local cooldowns recorded meanwhile are merged into the next successful write.
 /// </para>
 /// </summary>
@@ -51,7 +52,8 @@ internal sealed class SharedState : IAsyncDisposable
         Channel.CreateUnbounded<TaskCompletionSource<TurnClaim>?>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
-    private readonly Task _initialization;
+    private Task _initialization = Task.CompletedTask;
+    private int _initializing;
 
     // Swapped atomically; read by requests without locks.
     private ImmutableDictionary<string, Cooldown> _cooldowns = StateDocument.Empty.Cooldowns;
@@ -61,9 +63,8 @@ internal sealed class SharedState : IAsyncDisposable
     private long _cursor;
     private string? _etag;
     private bool _haveRead;
-    private bool _inOutage;
+    private volatile bool _inOutage;
     private volatile bool _initialized;
-    private DateTimeOffset _outageUntil;
 
     public SharedState(IStateStore store, ProxyOptions options, TimeProvider time, ILogger<SharedState> logger)
     {
@@ -73,7 +74,7 @@ internal sealed class SharedState : IAsyncDisposable
         _budget = options.StateTimeout;
         _logger = logger;
         _loop = Task.Run(RunAsync);
-        _initialization = Task.Run(InitializeAsync);
+        StartInitialization();
     }
 
     /// <summary>Where the state lives, for logs.</summary>
@@ -105,7 +106,7 @@ internal sealed class SharedState : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(_loop, _initialization).ConfigureAwait(false);
+            await Task.WhenAll(_loop, Volatile.Read(ref _initialization)).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -115,33 +116,71 @@ internal sealed class SharedState : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    /// <summary>Creates the table (idempotent), retrying until it works, then lets the loop use the store.</summary>
+    /// <summary>Runs <see cref="InitializeAsync"/> unless it is already running.</summary>
+    private void StartInitialization()
+    {
+        if (Interlocked.Exchange(ref _initializing, 1) == 0)
+        {
+            Volatile.Write(ref _initialization, Task.Run(InitializeAsync));
+        }
+    }
+
+    /// <summary>
+    /// Creates the table (idempotent) and then lets the loop use the store; retried every
+    /// <see cref="OutageProbeInterval"/> until it works. It runs at start-up and again after any store failure, so it is
+    /// also the outage probe, and a table that vanished (deleted, emulator restarted) is created again.
+    /// </summary>
     private async Task InitializeAsync()
     {
-        var failures = 0;
-        while (!_stopping.IsCancellationRequested)
+        var succeeded = false;
+        try
         {
-            using var budget = new CancellationTokenSource(InitializeBudget, _time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, _stopping.Token);
-            try
+            var failures = 0;
+            while (!_stopping.IsCancellationRequested)
             {
-                await _store.InitializeAsync(linked.Token).ConfigureAwait(false);
-                _initialized = true;
-                Log.StateStoreReady(_logger, _store.Description);
-
-                // Learn the current state now rather than on the first request.
-                _requests.Writer.TryWrite(null);
-                return;
-            }
-            catch (Exception ex) when (!_stopping.IsCancellationRequested)
-            {
-                if (failures++ == 0)
+                using (var budget = new CancellationTokenSource(InitializeBudget, _time))
+                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, _stopping.Token))
                 {
-                    Log.StateStoreInitializationFailed(_logger, _store.Description, ex.GetType().Name, ex.Message);
-                }
-            }
+                    try
+                    {
+                        await _store.InitializeAsync(linked.Token).ConfigureAwait(false);
 
-            await Task.Delay(OutageProbeInterval, _time, _stopping.Token).ConfigureAwait(false);
+                        // Cleared first: a failure right after the loop starts using the store must be able to start a new probe.
+                        succeeded = true;
+                        Volatile.Write(ref _initializing, 0);
+                        _initialized = true;
+                        if (!_inOutage)
+                        {
+                            Log.StateStoreReady(_logger, _store.Description);
+                        }
+
+                        // Learn the current state (and write what was recorded meanwhile) now rather than on the next request.
+                        _requests.Writer.TryWrite(null);
+                        return;
+                    }
+                    catch (Exception ex) when (!_stopping.IsCancellationRequested)
+                    {
+                        // During an outage the loop has already warned once; at start-up this is the one warning.
+                        if (failures++ == 0 && !_inOutage)
+                        {
+                            Log.StateStoreInitializationFailed(_logger, _store.Description, ex.GetType().Name, ex.Message);
+                        }
+                    }
+                }
+
+                await Task.Delay(OutageProbeInterval, _time, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        finally
+        {
+            if (!succeeded)
+            {
+                Volatile.Write(ref _initializing, 0);
+            }
         }
     }
 
@@ -178,7 +217,7 @@ internal sealed class SharedState : IAsyncDisposable
     /// <summary>Claims <paramref name="count"/> turns (0: just write pending cooldowns, or learn the state).</summary>
     private async Task<(long First, bool Shared)> AdvanceAsync(int count)
     {
-        if (!_initialized || (_inOutage && _time.GetUtcNow() < _outageUntil))
+        if (!_initialized)
         {
             return (TakeLocal(count), false);
         }
@@ -276,12 +315,15 @@ internal sealed class SharedState : IAsyncDisposable
 
     private void EnterOutage(Exception ex, bool timedOut)
     {
-        // Whatever we knew may be stale once the store is back: re-read before the next write.
+        // Whatever we knew may be stale once the store is back: re-read before the next write. Until the probe
+        // (initialization) succeeds again, the loop serves from local state without touching the store.
         _haveRead = false;
-        _outageUntil = _time.GetUtcNow() + OutageProbeInterval;
-        if (!_inOutage)
+        _initialized = false;
+        var first = !_inOutage;
+        _inOutage = true;
+        StartInitialization();
+        if (first)
         {
-            _inOutage = true;
             if (timedOut)
             {
                 Log.StateStoreTimedOut(_logger, _store.Description, (long)_budget.TotalMilliseconds);

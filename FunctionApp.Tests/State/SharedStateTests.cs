@@ -100,9 +100,8 @@ public sealed class SharedStateTests
         Assert.Single(logs.WithEventId(9));
 
         store.Mode = StoreMode.Healthy;
-        clock.Advance(SharedState.OutageProbeInterval);
-        var after = await state.ClaimAsync(CancellationToken.None);
-        Assert.True(after.Shared);
+        await RecoverAsync(state, clock);
+        Assert.Single(logs.WithEventId(9));
         Assert.Single(logs.WithEventId(11));
     }
 
@@ -123,6 +122,50 @@ public sealed class SharedStateTests
 
         Assert.False(claim.Shared);
         Assert.Single(logs.WithEventId(10));
+
+        store.Mode = StoreMode.Healthy;
+        await RecoverAsync(state, clock);
+        Assert.Single(logs.WithEventId(11));
+    }
+
+    [Fact]
+    public async Task ClaimAsync_TableVanishedDuringOutage_RecreatedByTheProbe()
+    {
+        var store = new ControllableStore(new ForgetfulStore());
+        await using var state = Create(store, out var clock);
+        await WaitSharedAsync(state);
+
+        store.Mode = StoreMode.Failing;
+        await state.ClaimAsync(CancellationToken.None);
+        ((ForgetfulStore)store.Inner).Forget();
+        store.Mode = StoreMode.Healthy;
+
+        await RecoverAsync(state, clock);
+        Assert.True(((ForgetfulStore)store.Inner).Initialized);
+    }
+
+    /// <summary>A store whose table can vanish (like Azurite restarted in memory): everything fails until initialized again.</summary>
+    private sealed class ForgetfulStore : IStateStore
+    {
+        private readonly InMemoryStateStore _inner = new();
+
+        public bool Initialized { get; private set; }
+
+        public string Description => "forgetful";
+
+        public void Forget() => Initialized = false;
+
+        public Task InitializeAsync(CancellationToken cancellationToken)
+        {
+            Initialized = true;
+            return Task.CompletedTask;
+        }
+
+        public Task<StoreRead> ReadAsync(CancellationToken cancellationToken) =>
+            Initialized ? _inner.ReadAsync(cancellationToken) : throw new StateStoreException("table not found (test)");
+
+        public Task<StoreWrite> WriteAsync(StateDocument document, string? ifMatchETag, CancellationToken cancellationToken) =>
+            Initialized ? _inner.WriteAsync(document, ifMatchETag, cancellationToken) : throw new StateStoreException("table not found (test)");
     }
 
     [Fact]
@@ -137,8 +180,7 @@ public sealed class SharedStateTests
         var until = clock.GetUtcNow() + TimeSpan.FromSeconds(50);
         state.RecordCooldown("b/*", new Cooldown(until, CooldownReason.Failed));
         store.Mode = StoreMode.Healthy;
-        clock.Advance(SharedState.OutageProbeInterval);
-        await state.ClaimAsync(CancellationToken.None);
+        await RecoverAsync(state, clock);
 
         Assert.Equal(until, (await ReadStoreAsync(store)).Cooldowns["b/*"].Until);
     }
@@ -169,6 +211,14 @@ public sealed class SharedStateTests
 
     private static async Task WaitSharedAsync(SharedState state) =>
         await WaitUntilAsync(async () => (await state.ClaimAsync(CancellationToken.None)).Shared);
+
+    /// <summary>Moves the clock past the probe interval until a claim is shared again (the probe runs in the background).</summary>
+    private static async Task RecoverAsync(SharedState state, ManualTimeProvider clock) =>
+        await WaitUntilAsync(async () =>
+        {
+            clock.Advance(SharedState.OutageProbeInterval);
+            return (await state.ClaimAsync(CancellationToken.None)).Shared;
+        });
 
     private static async Task<StateDocument> ReadStoreAsync(IStateStore store) =>
         (await store.ReadAsync(CancellationToken.None)).Document ?? StateDocument.Empty;

@@ -23,6 +23,8 @@ internal sealed class ControllableStore(IStateStore inner) : IStateStore
 
     public StoreMode Mode { get; set; }
 
+    public IStateStore Inner => inner;
+
     public int Reads => Volatile.Read(ref _reads);
 
     public int Writes => Volatile.Read(ref _writes);

@@ -13,7 +13,9 @@ internal sealed class LogCapture : ILoggerProvider
 
     public IReadOnlyCollection<CapturedLog> Entries => _entries;
 
-    public IEnumerable<CapturedLog> WithEventId(int id) => _entries.Where(e => e.EventId.Id == id);
+    /// <summary>The engine's own lines with this event id (ASP.NET Core reuses small ids in its own categories).</summary>
+    public IEnumerable<CapturedLog> WithEventId(int id) =>
+        _entries.Where(e => e.EventId.Id == id && e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal));
 
     public string AllText() => string.Join('\n', _entries.Select(e => $"{e.Level} {e.Category} {e.Message} {e.Exception}"));
 

@@ -1,0 +1,163 @@
+using System.Net;
+using AoaiProxy.State;
+using AoaiProxy.Tests.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AoaiProxy.Tests.EndToEnd;
+
+/// <summary>Proxy instances sharing one real Table Storage (Azurite), as scaled-out Functions instances do.</summary>
+[Collection(AzuriteCollectionDefinition.Name)]
+public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
+{
+    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task ProxyAsync_TwoInstancesAlternating_RotateAsOne()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+
+        var servedBy = new List<string>();
+        for (var i = 0; i < 30; i++)
+        {
+            using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            servedBy.Add(response.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        // One shared cursor: consecutive requests hit consecutive backends, whichever instance took them.
+        // (Two private cursors would give a, a, b, b, c, c, ...)
+        for (var i = 1; i < servedBy.Count; i++)
+        {
+            Assert.Equal(Next(servedBy[i - 1]), servedBy[i]);
+        }
+    }
+
+    [Fact]
+    public async Task ProxyAsync_TwoInstancesConcurrently_ShareWithinAFewPercent()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+        const int total = 300;
+
+        using var gate = new SemaphoreSlim(8);
+        await Task.WhenAll(Enumerable.Range(0, total).Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+
+        Assert.All(backends.All, b => Assert.InRange(b.RequestCount, total / 3 * 0.95, total / 3 * 1.05));
+    }
+
+    [Fact]
+    public async Task ProxyAsync_CooldownRecordedByOneInstance_HonouredByTheOther()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+        backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
+
+        // Whichever backend the shared turn names first, "a" is tried at most once here and throttles.
+        for (var i = 0; i < 2 && backends[0].RequestCount == 0; i++)
+        {
+            using var throttled = await one.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            Assert.Equal("b", throttled.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        Assert.Equal(1, backends[0].RequestCount);
+
+        // Written to the table within a second...
+        var store = TableStateStore.Create(azurite.Connection(table), TimeProvider.System);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+        while (!((await store.ReadAsync(CancellationToken.None)).Document?.Cooldowns.ContainsKey("a/gpt-4o") ?? false))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the cooldown did not reach the table within one second");
+            await Task.Delay(20);
+        }
+
+        // ...and honoured by the other instance from its next request on.
+        for (var i = 0; i < 6; i++)
+        {
+            using var response = await two.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        Assert.Equal(1, backends[0].RequestCount);
+    }
+
+    [Fact]
+    public async Task ProxyAsync_AzuriteStoppedMidTest_StillServesAndUsesStoreAgainAfterRestart()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var table = azurite.NewTableName();
+        await using var proxy = await StartAsync(backends, table);
+        var state = proxy.Services.GetRequiredService<SharedState>();
+        try
+        {
+            await azurite.StopAsync();
+            for (var i = 0; i < 10; i++)
+            {
+                using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}")).WaitAsync(Patience);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            // One warning for the outage, not one per request.
+            Assert.Single(proxy.Logs.WithEventId(9).Concat(proxy.Logs.WithEventId(10)));
+        }
+        finally
+        {
+            await azurite.RestartAsync();
+        }
+
+        // The probe (every few seconds) re-creates the table in the restarted, empty Azurite and the turns are shared again.
+        var deadline = DateTime.UtcNow + Patience;
+        while (!(await state.ClaimAsync(CancellationToken.None)).Shared)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the store was not used again after Azurite restarted");
+            await Task.Delay(100);
+        }
+
+        using var after = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Single(proxy.Logs.WithEventId(11));
+        var stored = await TableStateStore.Create(azurite.Connection(table), TimeProvider.System).ReadAsync(CancellationToken.None);
+        Assert.NotNull(stored.Document);
+    }
+
+    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table)
+    {
+        var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["AzureWebJobsStorage"] = azurite.ConnectionString;
+            s["Proxy:State:TableName"] = table;
+        });
+
+        // Both instances use the table before the test counts anything (the first claims may precede table creation).
+        var state = proxy.Services.GetRequiredService<SharedState>();
+        var deadline = DateTime.UtcNow + Patience;
+        while (!(await state.ClaimAsync(CancellationToken.None)).Shared)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the proxy never reached the table");
+            await Task.Delay(20);
+        }
+
+        return proxy;
+    }
+
+    private static string Next(string name) => name switch { "a" => "b", "b" => "c", _ => "a" };
+}
