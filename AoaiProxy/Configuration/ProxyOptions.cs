@@ -1,3 +1,5 @@
+using AoaiProxy.Auth;
+
 namespace AoaiProxy.Configuration;
 
 /// <summary>One Azure OpenAI resource behind the proxy (Proxy:Backends:{i}).</summary>
@@ -5,7 +7,8 @@ namespace AoaiProxy.Configuration;
 /// <param name="Endpoint">Resource root, e.g. https://my-resource.openai.azure.com/ (always ends with '/').</param>
 /// <param name="Priority">Lower is preferred; higher tiers only serve when every backend of the better tiers cools.</param>
 /// <param name="Weight">How often the backend appears in its tier's rotation.</param>
-internal sealed record BackendOptions(string Name, Uri Endpoint, int Priority, int Weight);
+/// <param name="ApiKey">Proxy:Backends:{i}:ApiKey: replaces the caller's credentials for this backend; null otherwise.</param>
+internal sealed record BackendOptions(string Name, Uri Endpoint, int Priority, int Weight, BackendApiKey? ApiKey = null);
 
 /// <summary>Everything the engine is configured with, read once at start-up by <see cref="ProxyOptionsReader"/>.</summary>
 internal sealed class ProxyOptions
@@ -46,6 +49,9 @@ internal sealed class ProxyOptions
 
     /// <summary>The Functions app's own storage (AzureWebJobsStorage), or null for in-memory state on one instance.</summary>
     public State.StorageConnection? Storage { get; set; }
+
+    /// <summary>Who may call the proxy and with which credentials it calls the backends (Proxy:Auth).</summary>
+    public AuthOptions Auth { get; set; } = new();
 
     /// <summary>Problems found while reading configuration; non-empty stops start-up.</summary>
     public IReadOnlyList<string> Errors { get; set; } = [];

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using AoaiProxy.Auth;
 using AoaiProxy.State;
 using Microsoft.Extensions.Configuration;
 
@@ -36,6 +37,7 @@ internal static class ProxyOptionsReader
         options.MaxCooldown = ReadSeconds(section, "Cooldown:MaxSeconds", ProxyOptions.DefaultMaxCooldown, errors);
         options.FailureCooldown = ReadSeconds(section, "Cooldown:FailureSeconds", ProxyOptions.DefaultFailureCooldown, errors);
         options.StateTimeout = ReadMilliseconds(section, "State:TimeoutMilliseconds", ProxyOptions.DefaultStateTimeout, errors);
+        options.Auth = AuthOptionsReader.Read(section, errors);
         var storage = StorageConnection.FromConfiguration(configuration);
         options.Storage = storage.Connection;
         if (storage.Error is not null)
@@ -84,6 +86,7 @@ internal static class ProxyOptionsReader
             var name = ReadName(child, endpoint, errors);
             var priority = (int)ReadLong(child, "Priority", ProxyOptions.DefaultPriority, 0, MaxPriority, errors);
             var weight = (int)ReadLong(child, "Weight", ProxyOptions.DefaultWeight, 1, ProxyOptions.MaxWeight, errors);
+            var apiKey = AuthOptionsReader.ReadApiKey(child, errors);
             if (name is not null && !names.TryAdd(name, child.Path))
             {
                 errors.Add($"{child.Path}:Name '{name}' is already used by {names[name]}: backend names must be unique.");
@@ -91,7 +94,7 @@ internal static class ProxyOptionsReader
 
             if (endpoint is not null && name is not null)
             {
-                backends.Add(new BackendOptions(name, endpoint, priority, weight));
+                backends.Add(new BackendOptions(name, endpoint, priority, weight, apiKey));
             }
         }
 
@@ -166,7 +169,7 @@ internal static class ProxyOptionsReader
 
     private static bool IsNameChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';
 
-    private static bool IsLoopback(Uri uri) =>
+    internal static bool IsLoopback(Uri uri) =>
         uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     private static long ReadLong(IConfigurationSection section, string key, long fallback, long min, long max, List<string> errors)
