@@ -1,0 +1,42 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace AoaiProxy.Auth;
+
+/// <summary>Decides whether a presented value is one of the configured client keys (Proxy:Auth:ClientKeys).</summary>
+internal interface IClientKeyVerifier
+{
+    /// <summary>True when <paramref name="presented"/> equals one of the keys.</summary>
+    bool IsValid(string presented);
+}
+
+/// <summary>
+/// Compares in constant time: both sides are hashed with SHA-256 first, so the comparison always covers 32 bytes and
+/// neither the length nor the position of the first difference shows in the timing. Every key is compared, so the time
+/// does not tell which key matched either. Several keys at once let a key be rotated without downtime.
+/// </summary>
+internal sealed class ClientKeyVerifier : IClientKeyVerifier
+{
+    private readonly byte[][] _hashes;
+
+    public ClientKeyVerifier(IEnumerable<string> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        _hashes = keys.Select(Hash).ToArray();
+    }
+
+    public bool IsValid(string presented)
+    {
+        ArgumentNullException.ThrowIfNull(presented);
+        var candidate = Hash(presented);
+        var match = false;
+        foreach (var hash in _hashes)
+        {
+            match |= CryptographicOperations.FixedTimeEquals(candidate, hash);
+        }
+
+        return match;
+    }
+
+    private static byte[] Hash(string value) => SHA256.HashData(Encoding.UTF8.GetBytes(value));
+}
