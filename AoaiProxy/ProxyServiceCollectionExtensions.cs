@@ -1,3 +1,4 @@
+using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
@@ -47,6 +48,7 @@ public static class ProxyServiceCollectionExtensions
         });
         services.AddSingleton<SharedState>();
         services.AddSingleton<BackendClient>();
+        services.AddProxyAuth();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();
         services.AddHostedService<ProxyStartup>();
         return services;

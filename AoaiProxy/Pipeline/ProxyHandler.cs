@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
@@ -18,7 +19,7 @@ using Microsoft.Extensions.Logging;
 namespace AoaiProxy.Pipeline;
 
 /// <summary>
-/// One request, one way through: admission (path, method, body), plan (claim a turn, pure planning), attempts
+/// One request, one way through: admission (caller, path, method, body), plan (claim a turn, pure planning), attempts
 /// (failover on 429/408/5xx/timeout/transport before any byte reached the caller), relay (streamed, flushed per chunk),
 /// or the exhausted answer.
 /// </summary>
@@ -36,10 +37,16 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly HttpMessageInvoker _client;
     private readonly TimeProvider _time;
     private readonly ILogger<ProxyHandler> _logger;
+    private readonly CallerAuthenticator _callers;
+    private readonly BackendCredentials _credentials;
 
-    public ProxyHandler(ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger)
+    public ProxyHandler(
+        ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
+        CallerAuthenticator callers, BackendCredentials credentials)
     {
         ArgumentNullException.ThrowIfNull(client);
+        _callers = callers;
+        _credentials = credentials;
         _options = options;
         _state = state;
         _client = client.Invoker;
@@ -73,6 +80,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     {
         var request = context.Request;
         var aborted = context.RequestAborted;
+
+        // Before the body is read and before any backend is contacted.
+        var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
+        if (!caller.IsAllowed)
+        {
+            await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);
+            return;
+        }
 
         var target = ProxyPathParser.Parse(RawTarget(context));
         if (!target.IsValid)
@@ -117,6 +132,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var throttled = plan.Cooling.Any(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.Throttled });
         var onlyTimeouts = true;
         var attempt = 0;
+        BackendCredential? unavailable = null;
         foreach (var index in plan.Attempts)
         {
             var backend = _options.Backends[index];
@@ -129,8 +145,17 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                 continue;
             }
 
+            var credential = await _credentials.ForAsync(backend, context.RequestAborted).ConfigureAwait(false);
+            if (credential.Kind == BackendCredentialKind.Unavailable)
+            {
+                // The proxy's own problem: the backend is neither called nor cooled.
+                unavailable = credential;
+                failures.Add($"{backend.Name}: no proxy token");
+                continue;
+            }
+
             attempt++;
-            var result = await AttemptAsync(context, backend, path, deployment, body, hasBody, attempt).ConfigureAwait(false);
+            var result = await AttemptAsync(context, backend, path, deployment, body, hasBody, attempt, credential).ConfigureAwait(false);
             switch (result.Kind)
             {
                 case AttemptKind.Served:
@@ -152,15 +177,23 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             }
         }
 
+        if (attempt == 0 && unavailable is { } missing)
+        {
+            await ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyIdentityUnavailable,
+                $"The proxy could not obtain its own Entra ID token to call the backends ({missing.Failure}). " +
+                "This is a problem of the proxy's identity, not of the request; the proxy's log has the details.", missing.RetryAfter).ConfigureAwait(false);
+            return;
+        }
+
         await WriteExhaustedAsync(context, deployment, attempt, throttled, onlyTimeouts && attempt > 0, failures).ConfigureAwait(false);
     }
 
     private async Task<AttemptResult> AttemptAsync(
-        HttpContext context, BackendOptions backend, ProxyPath path, string? deployment, RequestBody body, bool hasBody, int attempt)
+        HttpContext context, BackendOptions backend, ProxyPath path, string? deployment, RequestBody body, bool hasBody, int attempt, BackendCredential credential)
     {
         var deploymentLabel = deployment ?? CooldownKeys.AnyDeployment;
         var aborted = context.RequestAborted;
-        using var upstream = CreateUpstreamRequest(context.Request, backend, path, body, hasBody);
+        using var upstream = CreateUpstreamRequest(context.Request, backend, path, body, hasBody, credential);
         using var headersTimeout = new CancellationTokenSource(_options.ResponseHeadersTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, headersTimeout.Token);
         var started = _time.GetTimestamp();
@@ -216,7 +249,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         }
     }
 
-    private static HttpRequestMessage CreateUpstreamRequest(HttpRequest request, BackendOptions backend, ProxyPath path, RequestBody body, bool hasBody)
+    private static HttpRequestMessage CreateUpstreamRequest(
+        HttpRequest request, BackendOptions backend, ProxyPath path, RequestBody body, bool hasBody, BackendCredential credential)
     {
         // Endpoint ends with '/', the path starts with '/': join without doubling and without re-encoding.
         var target = new Uri(string.Concat(backend.Endpoint.AbsoluteUri.AsSpan(0, backend.Endpoint.AbsoluteUri.Length - 1), path.PathAndQuery), UriKind.Absolute);
@@ -238,7 +272,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             if (HopByHopHeaders.IsHopByHop(name, connection) ||
                 name.Equals("Host", StringComparison.OrdinalIgnoreCase) ||
                 name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) ||
-                name.Equals("Expect", StringComparison.OrdinalIgnoreCase))
+                name.Equals("Expect", StringComparison.OrdinalIgnoreCase) ||
+                (credential.ReplacesCallerCredentials && CallerCredential.IsCredentialHeader(name)))
             {
                 continue;
             }
@@ -250,6 +285,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             }
         }
 
+        credential.ApplyTo(upstream);
         return upstream;
     }
 

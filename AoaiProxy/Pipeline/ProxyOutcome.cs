@@ -23,6 +23,24 @@ internal enum ProxyOutcome
     /// <summary>The request itself was malformed at the HTTP level (400).</summary>
     BadRequest,
 
+    /// <summary>No caller credential, or one the proxy does not accept (401 with a Bearer WWW-Authenticate challenge).</summary>
+    Unauthenticated,
+
+    /// <summary>A valid Entra ID token of a caller outside Proxy:Auth:EntraId:AllowedCallers (403).</summary>
+    Forbidden,
+
+    /// <summary>
+    /// Caller tokens cannot be checked because the tenant's signing keys could not be retrieved (503): not the caller's
+    /// fault, retryable, and never a reason to let the request through.
+    /// </summary>
+    AuthenticationUnavailable,
+
+    /// <summary>
+    /// The proxy could not obtain its own Entra ID token for the backends (503 with Retry-After): a proxy identity
+    /// problem, retryable, no backend contacted and none blamed.
+    /// </summary>
+    ProxyIdentityUnavailable,
+
     /// <summary>Every candidate was cooling or failed, and throttling was among the causes (429).</summary>
     Throttled,
 
@@ -50,6 +68,10 @@ internal static class ProxyOutcomes
         ProxyOutcome.MethodNotAllowed => StatusCodes.Status405MethodNotAllowed,
         ProxyOutcome.BodyTooLarge => StatusCodes.Status413PayloadTooLarge,
         ProxyOutcome.BadRequest => StatusCodes.Status400BadRequest,
+        ProxyOutcome.Unauthenticated => StatusCodes.Status401Unauthorized,
+        ProxyOutcome.Forbidden => StatusCodes.Status403Forbidden,
+        ProxyOutcome.AuthenticationUnavailable => StatusCodes.Status503ServiceUnavailable,
+        ProxyOutcome.ProxyIdentityUnavailable => StatusCodes.Status503ServiceUnavailable,
         ProxyOutcome.Throttled => StatusCodes.Status429TooManyRequests,
         ProxyOutcome.BackendsFailed => StatusCodes.Status502BadGateway,
         ProxyOutcome.BackendsTimedOut => StatusCodes.Status504GatewayTimeout,
@@ -64,6 +86,10 @@ internal static class ProxyOutcomes
         ProxyOutcome.MethodNotAllowed => "MethodNotAllowed",
         ProxyOutcome.BodyTooLarge => "RequestBodyTooLarge",
         ProxyOutcome.BadRequest => "BadRequest",
+        ProxyOutcome.Unauthenticated => "401",
+        ProxyOutcome.Forbidden => "PermissionDenied",
+        ProxyOutcome.AuthenticationUnavailable => "AuthenticationUnavailable",
+        ProxyOutcome.ProxyIdentityUnavailable => "ProxyIdentityUnavailable",
         ProxyOutcome.Throttled => "429",
         ProxyOutcome.BackendsFailed => "BackendsUnavailable",
         ProxyOutcome.BackendsTimedOut => "BackendsTimedOut",
