@@ -60,15 +60,9 @@ public sealed class AuthEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await StartAsync(backends, s => s.Keys()["Proxy:Backends:0:ApiKey"] = KeyOfA);
 
-        for (var i = 0; i < 2; i++)
-        {
-            using var response = await SendAsync(proxy, apiKey: ClientKey);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendOncePerBackendAsync(proxy, backends, apiKey: ClientKey);
 
-        var atA = backends[0].Requests.Single();
-        Assert.Equal(KeyOfA, atA.Headers["api-key"]);
-        Assert.False(atA.Headers.ContainsKey("Authorization"));
+        AssertOnlyItsOwnKey(backends[0]);
         Assert.Equal(ClientKey, backends[1].Requests.Single().Headers["api-key"]);
     }
 
@@ -79,15 +73,9 @@ public sealed class AuthEndToEndTests
         var credential = new FakeTokenCredential();
         await using var proxy = await StartAsync(backends, s => Identity(s).Keys()["Proxy:Backends:0:ApiKey"] = KeyOfA, credential);
 
-        for (var i = 0; i < 2; i++)
-        {
-            using var response = await SendAsync(proxy, bearer: ClientKey);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendOncePerBackendAsync(proxy, backends, bearer: ClientKey);
 
-        var atA = backends[0].Requests.Single();
-        Assert.Equal(KeyOfA, atA.Headers["api-key"]);
-        Assert.False(atA.Headers.ContainsKey("Authorization"));
+        AssertOnlyItsOwnKey(backends[0]);
         var atB = backends[1].Requests.Single();
         Assert.Equal("Bearer " + credential.TokenOf(1), atB.Headers["Authorization"]);
         Assert.False(atB.Headers.ContainsKey("api-key"));
@@ -331,6 +319,23 @@ public sealed class AuthEndToEndTests
 
         Assert.NotEmpty(proxy.Logs.WithEventId(18));
         Assert.NotEmpty(proxy.Logs.WithEventId(19));
+    }
+
+    /// <summary>Round robin: one successful request per backend.</summary>
+    private static async Task SendOncePerBackendAsync(ProxyTestHost proxy, FakeBackends backends, string? apiKey = null, string? bearer = null)
+    {
+        foreach (var _ in backends.All)
+        {
+            using var response = await SendAsync(proxy, apiKey, bearer);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
+
+    private static void AssertOnlyItsOwnKey(FakeOpenAIBackend backend)
+    {
+        var received = backend.Requests.Single();
+        Assert.Equal(KeyOfA, received.Headers["api-key"]);
+        Assert.False(received.Headers.ContainsKey("Authorization"));
     }
 
     internal static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? apiKey = null, string? bearer = null)
