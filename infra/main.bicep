@@ -56,6 +56,9 @@ param alwaysReadyHttpInstances int = 0
 @description('Comma-separated endpoints of existing Azure OpenAI resources (https://<name>.openai.azure.com/). When set, no account is created and the proxy uses these; grant the proxy identity Cognitive Services OpenAI User on them yourself.')
 param openAiExistingEndpoints string = ''
 
+@description('Comma-separated object ids (oid) or app ids of the callers allowed to use the proxy (e.g. the chat app\'s managed identity). Empty: any caller of the tenant with a token for Azure OpenAI.')
+param proxyAllowedCallers string = ''
+
 @description('How many Azure OpenAI accounts to create when no existing endpoints are given.')
 @minValue(1)
 @maxValue(20)
@@ -215,6 +218,7 @@ module proxy './app/proxy.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    allowedCallers: filter(map(split(proxyAllowedCallers, ','), caller => trim(caller)), caller => !empty(caller))
     createdBackends: [
       for i in range(0, createdAccountCount): {
         name: openAi[i].outputs.name

@@ -48,6 +48,9 @@ param maximumInstanceCount int = 100
 @minValue(0)
 param alwaysReadyHttpInstances int = 0
 
+@description('Object ids or app ids allowed to call the proxy; empty allows any caller of the tenant.')
+param allowedCallers array = []
+
 @description('Backends created by this deployment: [{ name, endpoint, priority, weight }].')
 param createdBackends array = []
 
@@ -121,6 +124,13 @@ var proxyAuthSettings = [
   }
 ]
 
+var allowedCallerSettings = [
+  for (caller, i) in allowedCallers: {
+    name: 'Proxy__Auth__EntraId__AllowedCallers__${i}'
+    value: caller
+  }
+]
+
 var backendNameSettings = [
   for (backend, i) in backends: {
     name: 'Proxy__Backends__${i}__Name'
@@ -150,7 +160,7 @@ var backendWeightSettings = [
 ]
 
 // Order is irrelevant to the host; one flat list of { name, value } as siteConfig.appSettings expects.
-var appSettings = concat(hostSettings, proxyAuthSettings, backendNameSettings, backendEndpointSettings, backendPrioritySettings, backendWeightSettings)
+var appSettings = concat(hostSettings, proxyAuthSettings, allowedCallerSettings, backendNameSettings, backendEndpointSettings, backendPrioritySettings, backendWeightSettings)
 
 // Always-ready instances are billed even when idle; 0 keeps the app scale-to-zero.
 var alwaysReadyHttp = [
