@@ -117,11 +117,16 @@ internal sealed class SharedState : IAsyncDisposable
     }
 
     /// <summary>Runs <see cref="InitializeAsync"/> unless it is already running.</summary>
-    private void StartInitialization()
+    /// <param name="afterFailure">
+    /// After a store failure the probe first waits <see cref="OutageProbeInterval"/>: table creation can succeed at once
+    /// while reads and writes fail or are slow, and an immediate "recovery" would put the store straight back on the
+    /// request path (or spin against it).
+    /// </param>
+    private void StartInitialization(bool afterFailure = false)
     {
         if (Interlocked.Exchange(ref _initializing, 1) == 0)
         {
-            Volatile.Write(ref _initialization, Task.Run(InitializeAsync));
+            Volatile.Write(ref _initialization, Task.Run(() => InitializeAsync(afterFailure)));
         }
     }
 
@@ -130,11 +135,16 @@ internal sealed class SharedState : IAsyncDisposable
     /// <see cref="OutageProbeInterval"/> until it works. It runs at start-up and again after any store failure, so it is
     /// also the outage probe, and a table that vanished (deleted, emulator restarted) is created again.
     /// </summary>
-    private async Task InitializeAsync()
+    private async Task InitializeAsync(bool afterFailure)
     {
         var succeeded = false;
         try
         {
+            if (afterFailure)
+            {
+                await Task.Delay(OutageProbeInterval, _time, _stopping.Token).ConfigureAwait(false);
+            }
+
             var failures = 0;
             while (!_stopping.IsCancellationRequested)
             {
@@ -321,7 +331,7 @@ internal sealed class SharedState : IAsyncDisposable
         _initialized = false;
         var first = !_inOutage;
         _inOutage = true;
-        StartInitialization();
+        StartInitialization(afterFailure: true);
         if (first)
         {
             if (timedOut)
