@@ -198,29 +198,43 @@ internal sealed class SharedState : IAsyncDisposable
     {
         var reader = _requests.Reader;
         var batch = new List<TaskCompletionSource<TurnClaim>>();
-        while (await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+        try
         {
-            batch.Clear();
-            while (reader.TryRead(out var item))
+            while (await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
             {
-                if (item is not null)
+                batch.Clear();
+                while (reader.TryRead(out var item))
                 {
-                    batch.Add(item);
+                    if (item is not null)
+                    {
+                        batch.Add(item);
+                    }
+                }
+
+                var (first, shared) = await AdvanceAsync(batch.Count).ConfigureAwait(false);
+                var snapshot = Volatile.Read(ref _cooldowns);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].TrySetResult(new TurnClaim(first + i, snapshot, shared));
                 }
             }
-
-            var (first, shared) = await AdvanceAsync(batch.Count).ConfigureAwait(false);
-            var snapshot = Volatile.Read(ref _cooldowns);
-            for (var i = 0; i < batch.Count; i++)
-            {
-                batch[i].TrySetResult(new TurnClaim(first + i, snapshot, shared));
-            }
         }
-
-        // Completed: nobody waits forever.
-        while (reader.TryRead(out var late))
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            late?.TrySetException(new ObjectDisposedException(nameof(SharedState)));
+            // Disposed, possibly while a batch waited for the store.
+        }
+        finally
+        {
+            // Nobody waits forever: the batch in flight (already answered claims ignore this) and whatever is still queued.
+            foreach (var claim in batch)
+            {
+                claim.TrySetException(new ObjectDisposedException(nameof(SharedState)));
+            }
+
+            while (reader.TryRead(out var late))
+            {
+                late?.TrySetException(new ObjectDisposedException(nameof(SharedState)));
+            }
         }
     }
 
