@@ -130,7 +130,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         var failures = new List<string>();
         var throttled = plan.Cooling.Any(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.Throttled });
-        var onlyTimeouts = true;
+        // 504 only when timeouts are all there was: attempts that timed out, and backends cooling because they timed out.
+        var onlyTimeouts = plan.Cooling.All(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.TimedOut });
         var attempt = 0;
         BackendCredential? unavailable = null;
         foreach (var index in plan.Attempts)
@@ -141,6 +142,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             if (CooldownFor(_state.Cooldowns, index, deployment) is { } late && late.Until > _time.GetUtcNow())
             {
                 throttled |= late.Reason == CooldownReason.Throttled;
+                onlyTimeouts &= late.Reason == CooldownReason.TimedOut;
                 failures.Add($"{backend.Name}: cooling down");
                 continue;
             }
@@ -150,6 +152,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             {
                 // The proxy's own problem: the backend is neither called nor cooled.
                 unavailable = credential;
+                onlyTimeouts = false;
                 failures.Add($"{backend.Name}: no proxy token");
                 continue;
             }
@@ -185,7 +188,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
-        await WriteExhaustedAsync(context, deployment, attempt, throttled, onlyTimeouts && attempt > 0, failures).ConfigureAwait(false);
+        await WriteExhaustedAsync(context, deployment, attempt, throttled, onlyTimeouts, failures).ConfigureAwait(false);
     }
 
     private async Task<AttemptResult> AttemptAsync(
