@@ -27,6 +27,13 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 {
     private const int RelayBufferSize = 16 * 1024;
 
+    /// <summary>
+    /// Far above any Azure OpenAI deployment name. A longer name (a caller's v1 "model" is otherwise unbounded) names no
+    /// deployment anywhere and is not used as a cooldown key, log field or part of an answer: the Table entity refuses a
+    /// Cooldowns property over 64 KiB, so one such key would stop every state write.
+    /// </summary>
+    private const int MaxDeploymentNameLength = 256;
+
     private static readonly HashSet<string> AllowedMethods = new(StringComparer.OrdinalIgnoreCase)
     {
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -122,6 +129,10 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         await using var body = read.Body!;
         var path = target.Path;
         var deployment = path.Deployment ?? (path.IsV1 ? ModelName.FromJson(body.AsSequence()) : null);
+        if (deployment is { Length: > MaxDeploymentNameLength })
+        {
+            deployment = null;
+        }
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
         var claim = await _state.ClaimAsync(aborted).ConfigureAwait(false);
