@@ -27,6 +27,9 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 {
     private const int RelayBufferSize = 16 * 1024;
 
+    /// <summary>Advertises the backend's own alternative endpoints; relayed, it would claim them for the proxy's origin.</summary>
+    private const string AltSvcHeader = "Alt-Svc";
+
     /// <summary>
     /// Far above any Azure OpenAI deployment name. A longer name (a caller's v1 "model" is otherwise unbounded) names no
     /// deployment anywhere and is not used as a cooldown key, log field or part of an answer: the Table entity refuses a
@@ -367,11 +370,12 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
     private static void CopyHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, string? connection)
     {
-        foreach (var header in from)
+        // NonValidated: the values as received, neither parsed nor re-serialized (nor reordered).
+        foreach (var (name, values) in from.NonValidated)
         {
-            if (!HopByHopHeaders.IsHopByHop(header.Key, connection))
+            if (!HopByHopHeaders.IsHopByHop(name, connection) && !name.Equals(AltSvcHeader, StringComparison.OrdinalIgnoreCase))
             {
-                to[header.Key] = header.Value.ToArray();
+                to[name] = values.Count == 1 ? values.ToString() : values.ToArray();
             }
         }
     }
