@@ -1,3 +1,4 @@
+using System.Text;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
@@ -37,7 +38,13 @@ public static class ProxyServiceCollectionExtensions
         // can then still drain a slightly larger unread body, so the caller receives that 413 instead of a reset connection.
         services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<ProxyOptions>>((kestrel, proxy) =>
-                kestrel.Limits.MaxRequestBodySize = proxy.Value.MaxRequestBodyBytes + ProxyOptions.BodyDrainAllowanceBytes);
+            {
+                kestrel.Limits.MaxRequestBodySize = proxy.Value.MaxRequestBodyBytes + ProxyOptions.BodyDrainAllowanceBytes;
+
+                // Relayed backend headers may carry non-ASCII bytes (BackendClient decodes them as Latin-1): send them back
+                // byte for byte rather than throw from the header copy (an empty 500).
+                kestrel.ResponseHeaderEncodingSelector = static _ => Encoding.Latin1;
+            });
 
         services.TryAddSingleton<IStateStore>(sp =>
         {

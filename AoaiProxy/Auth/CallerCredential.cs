@@ -54,9 +54,13 @@ internal readonly record struct CallerCredential(CallerCredentialKind Kind, stri
         };
     }
 
-    /// <summary>True for the two headers that carry a caller's credential for Azure OpenAI.</summary>
+    /// <summary>The Azure AI services / API Management key header: a caller credential too, though the proxy does not accept it.</summary>
+    public const string SubscriptionKeyHeader = "Ocp-Apim-Subscription-Key";
+
+    /// <summary>True for the headers that carry a caller's credential for Azure OpenAI (stripped when the proxy uses its own).</summary>
     public static bool IsCredentialHeader(string name) =>
-        name.Equals(ApiKeyHeader, StringComparison.OrdinalIgnoreCase) || name.Equals("Authorization", StringComparison.OrdinalIgnoreCase);
+        name.Equals(ApiKeyHeader, StringComparison.OrdinalIgnoreCase) || name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) ||
+        name.Equals(SubscriptionKeyHeader, StringComparison.OrdinalIgnoreCase);
 
     public override string ToString() => Kind.ToString();
 }

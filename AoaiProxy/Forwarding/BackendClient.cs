@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using AoaiProxy.Configuration;
 
 namespace AoaiProxy.Forwarding;
@@ -24,6 +25,13 @@ internal sealed class BackendClient : IDisposable
             EnableMultipleHttp2Connections = true,
             PooledConnectionLifetime = PooledConnectionLifetime,
             ConnectTimeout = options.ResponseHeadersTimeout < MaxConnectTimeout ? options.ResponseHeadersTimeout : MaxConnectTimeout,
+
+            // Kestrel decodes a caller's header values as UTF-8; without this a non-ASCII value makes SendAsync throw, which
+            // reads as the backend's transport failure and cools every backend for one caller's header.
+            RequestHeaderEncodingSelector = static (_, _) => Encoding.UTF8,
+
+            // Latin-1 maps bytes 1:1, so a backend's non-ASCII header bytes reach the caller unchanged (Kestrel is set the same way).
+            ResponseHeaderEncodingSelector = static (_, _) => Encoding.Latin1,
         });
     }
 

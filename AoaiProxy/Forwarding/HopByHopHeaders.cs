@@ -27,9 +27,11 @@ internal static class HopByHopHeaders
             return false;
         }
 
-        foreach (var token in connectionHeader.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        // Span tokens: this runs for every header of every attempt, and most HTTP/1.1 callers send "Connection: keep-alive".
+        var header = connectionHeader.AsSpan();
+        foreach (var range in header.Split(','))
         {
-            if (token.Equals(name, StringComparison.OrdinalIgnoreCase))
+            if (header[range].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }

@@ -27,6 +27,16 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 {
     private const int RelayBufferSize = 16 * 1024;
 
+    /// <summary>Advertises the backend's own alternative endpoints; relayed, it would claim them for the proxy's origin.</summary>
+    private const string AltSvcHeader = "Alt-Svc";
+
+    /// <summary>
+    /// Far above any Azure OpenAI deployment name. A longer name (a caller's v1 "model" is otherwise unbounded) names no
+    /// deployment anywhere and is not used as a cooldown key, log field or part of an answer: the Table entity refuses a
+    /// Cooldowns property over 64 KiB, so one such key would stop every state write.
+    /// </summary>
+    private const int MaxDeploymentNameLength = 256;
+
     private static readonly HashSet<string> AllowedMethods = new(StringComparer.OrdinalIgnoreCase)
     {
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -122,6 +132,10 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         await using var body = read.Body!;
         var path = target.Path;
         var deployment = path.Deployment ?? (path.IsV1 ? ModelName.FromJson(body.AsSequence()) : null);
+        if (deployment is { Length: > MaxDeploymentNameLength })
+        {
+            deployment = null;
+        }
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
         var claim = await _state.ClaimAsync(aborted).ConfigureAwait(false);
@@ -130,7 +144,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         var failures = new List<string>();
         var throttled = plan.Cooling.Any(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.Throttled });
-        var onlyTimeouts = true;
+        // 504 only when timeouts are all there was: attempts that timed out, and backends cooling because they timed out.
+        var onlyTimeouts = plan.Cooling.All(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.TimedOut });
         var attempt = 0;
         BackendCredential? unavailable = null;
         foreach (var index in plan.Attempts)
@@ -141,6 +156,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             if (CooldownFor(_state.Cooldowns, index, deployment) is { } late && late.Until > _time.GetUtcNow())
             {
                 throttled |= late.Reason == CooldownReason.Throttled;
+                onlyTimeouts &= late.Reason == CooldownReason.TimedOut;
                 failures.Add($"{backend.Name}: cooling down");
                 continue;
             }
@@ -150,6 +166,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             {
                 // The proxy's own problem: the backend is neither called nor cooled.
                 unavailable = credential;
+                onlyTimeouts = false;
                 failures.Add($"{backend.Name}: no proxy token");
                 continue;
             }
@@ -185,7 +202,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
-        await WriteExhaustedAsync(context, deployment, attempt, throttled, onlyTimeouts && attempt > 0, failures).ConfigureAwait(false);
+        await WriteExhaustedAsync(context, deployment, attempt, throttled, onlyTimeouts, failures).ConfigureAwait(false);
     }
 
     private async Task<AttemptResult> AttemptAsync(
@@ -353,11 +370,12 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
     private static void CopyHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, string? connection)
     {
-        foreach (var header in from)
+        // NonValidated: the values as received, neither parsed nor re-serialized (nor reordered).
+        foreach (var (name, values) in from.NonValidated)
         {
-            if (!HopByHopHeaders.IsHopByHop(header.Key, connection))
+            if (!HopByHopHeaders.IsHopByHop(name, connection) && !name.Equals(AltSvcHeader, StringComparison.OrdinalIgnoreCase))
             {
-                to[header.Key] = header.Value.ToArray();
+                to[name] = values.Count == 1 ? values.ToString() : values.ToArray();
             }
         }
     }

@@ -117,11 +117,16 @@ internal sealed class SharedState : IAsyncDisposable
     }
 
     /// <summary>Runs <see cref="InitializeAsync"/> unless it is already running.</summary>
-    private void StartInitialization()
+    /// <param name="afterFailure">
+    /// After a store failure the probe first waits <see cref="OutageProbeInterval"/>: table creation can succeed at once
+    /// while reads and writes fail or are slow, and an immediate "recovery" would put the store straight back on the
+    /// request path (or spin against it).
+    /// </param>
+    private void StartInitialization(bool afterFailure = false)
     {
         if (Interlocked.Exchange(ref _initializing, 1) == 0)
         {
-            Volatile.Write(ref _initialization, Task.Run(InitializeAsync));
+            Volatile.Write(ref _initialization, Task.Run(() => InitializeAsync(afterFailure)));
         }
     }
 
@@ -130,11 +135,16 @@ internal sealed class SharedState : IAsyncDisposable
     /// <see cref="OutageProbeInterval"/> until it works. It runs at start-up and again after any store failure, so it is
     /// also the outage probe, and a table that vanished (deleted, emulator restarted) is created again.
     /// </summary>
-    private async Task InitializeAsync()
+    private async Task InitializeAsync(bool afterFailure)
     {
         var succeeded = false;
         try
         {
+            if (afterFailure)
+            {
+                await Task.Delay(OutageProbeInterval, _time, _stopping.Token).ConfigureAwait(false);
+            }
+
             var failures = 0;
             while (!_stopping.IsCancellationRequested)
             {
@@ -188,29 +198,43 @@ internal sealed class SharedState : IAsyncDisposable
     {
         var reader = _requests.Reader;
         var batch = new List<TaskCompletionSource<TurnClaim>>();
-        while (await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+        try
         {
-            batch.Clear();
-            while (reader.TryRead(out var item))
+            while (await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
             {
-                if (item is not null)
+                batch.Clear();
+                while (reader.TryRead(out var item))
                 {
-                    batch.Add(item);
+                    if (item is not null)
+                    {
+                        batch.Add(item);
+                    }
+                }
+
+                var (first, shared) = await AdvanceAsync(batch.Count).ConfigureAwait(false);
+                var snapshot = Volatile.Read(ref _cooldowns);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].TrySetResult(new TurnClaim(first + i, snapshot, shared));
                 }
             }
-
-            var (first, shared) = await AdvanceAsync(batch.Count).ConfigureAwait(false);
-            var snapshot = Volatile.Read(ref _cooldowns);
-            for (var i = 0; i < batch.Count; i++)
-            {
-                batch[i].TrySetResult(new TurnClaim(first + i, snapshot, shared));
-            }
         }
-
-        // Completed: nobody waits forever.
-        while (reader.TryRead(out var late))
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            late?.TrySetException(new ObjectDisposedException(nameof(SharedState)));
+            // Disposed, possibly while a batch waited for the store.
+        }
+        finally
+        {
+            // Nobody waits forever: the batch in flight (already answered claims ignore this) and whatever is still queued.
+            foreach (var claim in batch)
+            {
+                claim.TrySetException(new ObjectDisposedException(nameof(SharedState)));
+            }
+
+            while (reader.TryRead(out var late))
+            {
+                late?.TrySetException(new ObjectDisposedException(nameof(SharedState)));
+            }
         }
     }
 
@@ -321,7 +345,7 @@ internal sealed class SharedState : IAsyncDisposable
         _initialized = false;
         var first = !_inOutage;
         _inOutage = true;
-        StartInitialization();
+        StartInitialization(afterFailure: true);
         if (first)
         {
             if (timedOut)
