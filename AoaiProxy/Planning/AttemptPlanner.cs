@@ -41,18 +41,49 @@ internal static class AttemptPlanner
             }
         }
 
-        foreach (var tier in available.GroupBy(i => backends[i].Priority).OrderBy(g => g.Key))
+        // Tiers best first, each in configured order. One pass per tier rather than GroupBy/OrderBy: planning runs on
+        // every request, and the LINQ grouping allocated more than the whole plan.
+        var tier = new List<int>(available.Count);
+        var previous = long.MinValue;
+        while (NextPriority(backends, available, previous) is { } priority)
         {
-            AppendRotation(backends, [.. tier], turn, attempts);
+            previous = priority;
+            tier.Clear();
+            foreach (var i in available)
+            {
+                if (backends[i].Priority == priority)
+                {
+                    tier.Add(i);
+                }
+            }
+
+            AppendRotation(backends, tier, turn, attempts);
         }
 
         return new AttemptPlan(attempts, cooling);
     }
 
+    /// <summary>The best (lowest) priority above <paramref name="above"/> among the available backends, if any.</summary>
+    private static int? NextPriority(IReadOnlyList<BackendOptions> backends, List<int> available, long above)
+    {
+        int? best = null;
+        foreach (var i in available)
+        {
+            var priority = backends[i].Priority;
+            if (priority > above && (best is null || priority < best))
+            {
+                best = priority;
+            }
+        }
+
+        return best;
+    }
+
     /// <summary>Appends the tier's backends in rotation order starting at the turn's slot, each once.</summary>
     private static void AppendRotation(IReadOnlyList<BackendOptions> backends, List<int> tier, long turn, List<int> into)
     {
-        var sequence = WeightedSequence(backends, tier);
+        // Equal weights: the smooth sequence is the tier itself (see WeightedSequence), no copy needed.
+        var sequence = EqualWeights(backends, tier) ? tier : WeightedSequence(backends, tier);
         var start = (int)(((turn % sequence.Count) + sequence.Count) % sequence.Count);
         var added = 0;
         for (var step = 0; step < sequence.Count && added < tier.Count; step++)
@@ -78,7 +109,7 @@ internal static class AttemptPlanner
             total += backends[i].Weight;
         }
 
-        if (tier.TrueForAll(i => backends[i].Weight == backends[tier[0]].Weight))
+        if (EqualWeights(backends, tier))
         {
             // Equal weights: the smooth sequence is the tier repeated, and one pass rotates the same way.
             return [.. tier];
@@ -103,5 +134,18 @@ internal static class AttemptPlanner
         }
 
         return sequence;
+    }
+
+    private static bool EqualWeights(IReadOnlyList<BackendOptions> backends, List<int> tier)
+    {
+        foreach (var i in tier)
+        {
+            if (backends[i].Weight != backends[tier[0]].Weight)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }

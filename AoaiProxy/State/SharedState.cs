@@ -322,10 +322,20 @@ internal sealed class SharedState : IAsyncDisposable
     /// <summary>Drops expired cooldowns locally and returns what is still live (what gets written).</summary>
     private ImmutableDictionary<string, Cooldown> Prune(DateTimeOffset now)
     {
-        ImmutableInterlocked.Update(ref _cooldowns, (map, at) =>
+        // Runs before every write, so once per claimed batch: a plain loop that allocates nothing unless something
+        // expired (LINQ here cost a closure, two iterators, a boxed enumerator and a list every time).
+        ImmutableInterlocked.Update(ref _cooldowns, static (map, at) =>
         {
-            var expired = map.Where(e => e.Value.Until <= at).Select(e => e.Key).ToList();
-            return expired.Count == 0 ? map : map.RemoveRange(expired);
+            List<string>? expired = null;
+            foreach (var (key, cooldown) in map)
+            {
+                if (cooldown.Until <= at)
+                {
+                    (expired ??= []).Add(key);
+                }
+            }
+
+            return expired is null ? map : map.RemoveRange(expired);
         }, now);
         return Volatile.Read(ref _cooldowns);
     }

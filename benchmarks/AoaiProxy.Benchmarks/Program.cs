@@ -1,0 +1,17 @@
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+
+// Run through benchmarks/run.sh (Release). Without arguments every benchmark runs; pass BenchmarkDotNet's own options to
+// narrow it, e.g. --filter '*EndToEnd*' or --filter '*HotPath*' '*SharedState*'.
+//
+// One short job for all: the reference machine has 2 cores and the whole suite should finish in a few minutes.
+// One launch, 3 warm-up and 12 measured iterations (each about 0.5 s) per benchmark: enough for the ratios reported in
+// docs/benchmarks.md. For tighter error bars on a quiet machine, add --iterationCount 30 (or --job default, much longer).
+var config = DefaultConfig.Instance
+    .AddJob(Job.Default.WithId("Short").WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(12).AsDefault())
+    .AddColumn(StatisticColumn.Median);
+
+BenchmarkSwitcher.FromAssembly(typeof(AoaiProxy.Benchmarks.EndToEndBenchmarks).Assembly)
+    .Run(args.Length == 0 ? ["--filter", "*"] : args, config);
