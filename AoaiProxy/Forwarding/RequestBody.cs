@@ -98,6 +98,24 @@ internal sealed class RequestBody : IAsyncDisposable
         return new ReadOnlySequence<byte>(first!, 0, last!, last!.Memory.Length);
     }
 
+    /// <summary>A new read stream over a body spilled to a file (see <see cref="InMemory"/>); each reader has its own position.</summary>
+    public async Task<Stream> OpenFileAsync(CancellationToken cancellationToken)
+    {
+        if (_file is null)
+        {
+            throw new InvalidOperationException("The body is in memory; use AsSequence.");
+        }
+
+        await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return new FileStream(_filePath!, new FileStreamOptions
+        {
+            Mode = FileMode.Open,
+            Access = FileAccess.Read,
+            Share = FileShare.ReadWrite | FileShare.Delete,
+            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+        });
+    }
+
     /// <summary>A fresh content for one attempt. Attempts never share a read position.</summary>
     public HttpContent CreateContent() => new BufferedContent(this);
 
@@ -179,14 +197,7 @@ internal sealed class RequestBody : IAsyncDisposable
             return;
         }
 
-        await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
-        var reader = new FileStream(_filePath!, new FileStreamOptions
-        {
-            Mode = FileMode.Open,
-            Access = FileAccess.Read,
-            Share = FileShare.ReadWrite | FileShare.Delete,
-            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
-        });
+        var reader = await OpenFileAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
             await reader.CopyToAsync(target, SegmentSize, cancellationToken).ConfigureAwait(false);

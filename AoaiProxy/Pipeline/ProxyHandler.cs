@@ -131,7 +131,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         await using var body = read.Body!;
         var path = target.Path;
-        var deployment = path.Deployment ?? (path.IsV1 ? ModelName.FromJson(body.AsSequence()) : null);
+        var deployment = path.Deployment ?? (path.IsV1 ? await ModelOfAsync(body, aborted).ConfigureAwait(false) : null);
         if (deployment is { Length: > MaxDeploymentNameLength })
         {
             deployment = null;
@@ -453,6 +453,21 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         }
 
         return result;
+    }
+
+    /// <summary>The v1 API names the deployment in the body's "model", also in bodies spilled to a file.</summary>
+    private static async Task<string?> ModelOfAsync(RequestBody body, CancellationToken cancellationToken)
+    {
+        if (body.InMemory)
+        {
+            return ModelName.FromJson(body.AsSequence());
+        }
+
+        var stream = await body.OpenFileAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            return await ModelName.FromStreamAsync(stream, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static string RawTarget(HttpContext context)

@@ -154,4 +154,51 @@ public class ModelNameTests
             return next;
         }
     }
+
+    public static TheoryData<string, string?> StreamCases() => new()
+    {
+        { """{"model":"first"}""", "first" },
+        { """{"messages":[{"role":"user","content":"hi"}],"model":"after-messages"}""", "after-messages" },
+        { """{"tools":[1,[2,[3]],{"model":"nested"}],"model":"top"}""", "top" },
+        { """{"a":{"model":"nested-only"}}""", null },
+        { """{"model":42}""", null },
+        { """[{"model":"array"}]""", null },
+        { """{"model":""", null },
+        { "\uFEFF{\"model\":\"bom\"}", "bom" },
+        { "{/* c */\"model\":\"commented\",}", "commented" },
+        { "", null },
+        { "not json", null },
+    };
+
+    [Theory]
+    [MemberData(nameof(StreamCases))]
+    public async Task FromStreamAsync_TrickledInSmallReads_AgreesWithFromJson(string json, string? expected)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(json);
+
+        var streamed = await ModelName.FromStreamAsync(new TrickleStream(bytes, 3), CancellationToken.None);
+
+        Assert.Equal(expected, streamed);
+        Assert.Equal(expected, ModelName.FromJson(new System.Buffers.ReadOnlySequence<byte>(bytes)));
+    }
+
+    [Fact]
+    public async Task FromStreamAsync_ModelAfterTokenLargerThanTheWindow_Found()
+    {
+        // A vision request: a multi-megabyte base64 image before "model", as the SDKs order the properties.
+        var image = new string('A', 5 * 1024 * 1024);
+        var json = """{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,IMAGE"}}]}],"model":"gpt-4o"}""";
+        var bytes = System.Text.Encoding.UTF8.GetBytes(json.Replace("IMAGE", image, StringComparison.Ordinal));
+
+        Assert.Equal("gpt-4o", await ModelName.FromStreamAsync(new MemoryStream(bytes), CancellationToken.None));
+    }
+
+    /// <summary>Returns at most <c>chunk</c> bytes per read, so tokens are cut at every possible place.</summary>
+    private sealed class TrickleStream(byte[] data, int chunk) : MemoryStream(data)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, chunk));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, chunk)], cancellationToken);
+    }
 }
