@@ -57,6 +57,9 @@ internal static partial class Log
     [LoggerMessage(16, LogLevel.Information, "Proxy started with {Count} backends: {Backends}")]
     public static partial void Started(ILogger logger, int count, string backends);
 
+    [LoggerMessage(27, LogLevel.Error, "Unexpected failure while proxying ({ErrorType}: {Error}); response already started: {Started}")]
+    public static partial void UnexpectedFailure(ILogger logger, string errorType, string error, bool started);
+
     [LoggerMessage(17, LogLevel.Debug, "Refused request: {Reason}")]
     public static partial void RequestRejected(ILogger logger, string reason);
 }

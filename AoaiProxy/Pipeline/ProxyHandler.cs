@@ -84,6 +84,21 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                 ? $"The request body exceeds the proxy's limit of {_options.MaxRequestBodyBytes} bytes."
                 : "The request could not be read: " + ex.Message).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            // Last resort: a defect of the proxy itself. Never an empty 500: answer in Azure's shape if nothing was sent
+            // yet, otherwise abort so the caller does not take a cut-off body for a complete one.
+            Log.UnexpectedFailure(_logger, ex.GetType().Name, ex.Message, context.Response.HasStarted);
+            if (context.Response.HasStarted)
+            {
+                context.Abort();
+                return;
+            }
+
+            context.Response.Headers.Clear();
+            await ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyFailure,
+                "The proxy failed to handle the request (" + ex.GetType().Name + "); it has been logged.").ConfigureAwait(false);
+        }
     }
 
     private async Task HandleAsync(HttpContext context)

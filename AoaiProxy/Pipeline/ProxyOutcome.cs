@@ -50,6 +50,9 @@ internal enum ProxyOutcome
     /// <summary>Every candidate timed out waiting for response headers (504).</summary>
     BackendsTimedOut,
 
+    /// <summary>A defect of the proxy itself, caught as a last resort (502, never an empty 500).</summary>
+    ProxyFailure,
+
     /// <summary>The caller went away; nothing is written and no backend is blamed.</summary>
     CallerCancelled,
 
@@ -75,6 +78,7 @@ internal static class ProxyOutcomes
         ProxyOutcome.Throttled => StatusCodes.Status429TooManyRequests,
         ProxyOutcome.BackendsFailed => StatusCodes.Status502BadGateway,
         ProxyOutcome.BackendsTimedOut => StatusCodes.Status504GatewayTimeout,
+        ProxyOutcome.ProxyFailure => StatusCodes.Status502BadGateway,
         _ => 0,
     };
 

@@ -54,6 +54,7 @@ internal sealed class SharedState : IAsyncDisposable
     private readonly Task _loop;
     private Task _initialization = Task.CompletedTask;
     private int _initializing;
+    private int _disposed;
 
     // Swapped atomically; read by requests without locks.
     private ImmutableDictionary<string, Cooldown> _cooldowns = StateDocument.Empty.Cooldowns;
@@ -102,6 +103,12 @@ internal sealed class SharedState : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: the host disposes singletons, and a host may also dispose this earlier when it stops.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _requests.Writer.TryComplete();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try

@@ -455,6 +455,22 @@ public sealed class ProxyEndToEndTests
         Assert.Contains(attempts, m => m.Contains("backend b", StringComparison.Ordinal) && m.Contains("200", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task ProxyAsync_UnexpectedFailureInsideTheProxy_Answers502InAzureShapeNotAnEmpty500()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+
+        // As during shutdown: the shared state is gone while a request still arrives.
+        await proxy.Services.GetRequiredService<AoaiProxy.State.SharedState>().DisposeAsync();
+        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("ProxyError", (await ErrorOf(response)).Code);
+        Assert.Single(proxy.Logs.WithEventId(27));
+        Assert.Equal(0, backends[0].RequestCount);
+    }
+
     internal static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     internal static async Task<(string Code, string Message)> ErrorOf(HttpResponseMessage response)
