@@ -17,6 +17,12 @@ internal enum BackendCredentialKind
 
     /// <summary>The proxy's token could not be obtained; the backend must not be called.</summary>
     Unavailable,
+
+    /// <summary>
+    /// Pass-through, but the caller authenticated with one of the proxy's own client keys: that is the proxy's secret, not
+    /// a backend credential, so the caller's credential headers are removed and nothing replaces them.
+    /// </summary>
+    Withheld,
 }
 
 /// <summary>
@@ -31,7 +37,9 @@ internal readonly record struct BackendCredential(BackendCredentialKind Kind, st
     public static BackendCredential PassThrough => new(BackendCredentialKind.PassThrough, "");
 
     /// <summary>True when the caller's api-key and Authorization headers must not reach the backend.</summary>
-    public bool ReplacesCallerCredentials => Kind is BackendCredentialKind.ApiKey or BackendCredentialKind.Bearer;
+    public bool ReplacesCallerCredentials => Kind is BackendCredentialKind.ApiKey or BackendCredentialKind.Bearer or BackendCredentialKind.Withheld;
+
+    public static BackendCredential Withheld => new(BackendCredentialKind.Withheld, "");
 
     public static BackendCredential ApiKey(string key) => new(BackendCredentialKind.ApiKey, key);
 

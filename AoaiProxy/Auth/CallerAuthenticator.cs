@@ -12,7 +12,7 @@ internal readonly record struct CallerIdentity(string? ObjectId, string? AppId)
 }
 
 /// <summary>The verdict of caller authentication; a refusal maps to one <see cref="ProxyOutcome"/>.</summary>
-internal readonly record struct CallerCheck(ProxyOutcome? Refusal, string Message, CallerIdentity? Caller = null)
+internal readonly record struct CallerCheck(ProxyOutcome? Refusal, string Message, CallerIdentity? Caller = null, bool ByClientKey = false)
 {
     public bool IsAllowed => Refusal is null;
 
@@ -95,7 +95,7 @@ internal sealed class CallerAuthenticator(AuthOptions options, IClientKeyVerifie
         }
 
         return clientKeys.IsValid(presented)
-            ? CallerCheck.Allowed()
+            ? CallerCheck.Allowed() with { ByClientKey = true }
             : CallerCheck.Unauthenticated($"{what} is not a valid client key for this proxy.");
     }
 

@@ -177,6 +177,11 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             }
 
             var credential = await _credentials.ForAsync(backend, context.RequestAborted).ConfigureAwait(false);
+            if (credential.Kind == BackendCredentialKind.PassThrough && caller.ByClientKey)
+            {
+                credential = BackendCredential.Withheld;
+            }
+
             if (credential.Kind == BackendCredentialKind.Unavailable)
             {
                 // The proxy's own problem: the backend is neither called nor cooled.

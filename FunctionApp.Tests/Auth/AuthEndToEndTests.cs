@@ -55,15 +55,17 @@ public sealed class AuthEndToEndTests
     }
 
     [Fact]
-    public async Task ProxyAsync_PassThroughWithOneBackendKey_ThatBackendGetsItsKeyTheOtherTheCallersCredential()
+    public async Task ProxyAsync_PassThroughWithOneBackendKey_ThatBackendGetsItsKeyTheOtherNotTheProxysClientKey()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await StartAsync(backends, s => s.Keys()["Proxy:Backends:0:ApiKey"] = KeyOfA);
 
         await SendOncePerBackendAsync(proxy, backends, apiKey: ClientKey);
 
+        // The caller's credential was one of the proxy's client keys: the proxy's secret, never a backend's.
         AssertOnlyItsOwnKey(backends[0]);
-        Assert.Equal(ClientKey, backends[1].Requests.Single().Headers["api-key"]);
+        Assert.False(backends[1].Requests.Single().Headers.ContainsKey("api-key"));
+        Assert.False(backends[1].Requests.Single().Headers.ContainsKey("Authorization"));
     }
 
     [Fact]
@@ -82,7 +84,7 @@ public sealed class AuthEndToEndTests
     }
 
     [Fact]
-    public async Task ProxyAsync_PassThroughWithClientKeysOnly_EnforcedAndTheCredentialForwardedUnchanged()
+    public async Task ProxyAsync_PassThroughWithClientKeysOnly_EnforcedAndTheProxysKeyNotForwarded()
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends, s => s.Keys());
@@ -92,7 +94,7 @@ public sealed class AuthEndToEndTests
 
         Assert.Equal(HttpStatusCode.Unauthorized, without.StatusCode);
         Assert.Equal(HttpStatusCode.OK, with.StatusCode);
-        Assert.Equal(ClientKey, backends[0].Requests.Single().Headers["api-key"]);
+        Assert.False(backends[0].Requests.Single().Headers.ContainsKey("api-key"));
     }
 
     [Theory]
