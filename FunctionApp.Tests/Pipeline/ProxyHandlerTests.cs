@@ -11,7 +11,7 @@ namespace AoaiProxy.Tests.Pipeline;
 /// Pre-release review of <see cref="AoaiProxy.Pipeline.ProxyHandler"/>: each test states the behaviour the issue or the
 /// architecture asks for and fails on main at the time of the review.
 /// </summary>
-public sealed class ProxyHandlerReviewTests
+public sealed class ProxyHandlerTests
 {
     private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
