@@ -129,12 +129,15 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, now);
 
         var failures = new List<string>();
-        var throttled = plan.Cooling.Any(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.Throttled });
+        var throttled = AnyThrottled(plan.Cooling, deployment);
         var onlyTimeouts = true;
         var attempt = 0;
         BackendCredential? unavailable = null;
-        foreach (var index in plan.Attempts)
+
+        // Indexed loops over the plan: a foreach over IReadOnlyList boxes an enumerator on every request.
+        for (var n = 0; n < plan.Attempts.Count; n++)
         {
+            var index = plan.Attempts[n];
             var backend = _options.Backends[index];
 
             // Another request may have cooled it since the plan was made.
@@ -278,6 +281,19 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                 continue;
             }
 
+            // The usual single value goes in as is: converting it to an array (and enumerating that) costs two
+            // allocations per header, and HttpHeaders adds a one-element sequence exactly like a single value.
+            if (header.Value.Count == 1)
+            {
+                var value = header.Value[0];
+                if (!upstream.Headers.TryAddWithoutValidation(name, value))
+                {
+                    upstream.Content?.Headers.TryAddWithoutValidation(name, value);
+                }
+
+                continue;
+            }
+
             var values = (string?[]?)header.Value ?? [];
             if (!upstream.Headers.TryAddWithoutValidation(name, values))
             {
@@ -357,7 +373,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         {
             if (!HopByHopHeaders.IsHopByHop(header.Key, connection))
             {
-                to[header.Key] = header.Value.ToArray();
+                // HttpHeaders hands out a new array per header as it enumerates: keep it rather than copy it.
+                to[header.Key] = header.Value as string[] ?? header.Value.ToArray();
             }
         }
     }
@@ -408,6 +425,20 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _state.RecordCooldown(key, cooldown);
         Log.CoolingDown(_logger, backend.Name, deployment ?? CooldownKeys.AnyDeployment,
             Math.Round((cooldown.Until - _time.GetUtcNow()).TotalSeconds, 3), cooldown.Reason.ToString());
+    }
+
+    /// <summary>True when any of the backends has a throttling cooldown for this deployment (or backend-wide).</summary>
+    private bool AnyThrottled(IReadOnlyList<int> backends, string? deployment)
+    {
+        for (var n = 0; n < backends.Count; n++)
+        {
+            if (CooldownFor(_state.Cooldowns, backends[n], deployment) is { Reason: CooldownReason.Throttled })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The cooldown that applies to backend <paramref name="index"/> for this deployment (its own or backend-wide).</summary>
