@@ -158,13 +158,17 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, now);
 
         var failures = new List<string>();
-        var throttled = plan.Cooling.Any(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.Throttled });
+        var throttled = AnyThrottled(plan.Cooling, deployment);
+
         // 504 only when timeouts are all there was: attempts that timed out, and backends cooling because they timed out.
         var onlyTimeouts = plan.Cooling.All(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.TimedOut });
         var attempt = 0;
         BackendCredential? unavailable = null;
-        foreach (var index in plan.Attempts)
+
+        // Indexed loops over the plan: a foreach over IReadOnlyList boxes an enumerator on every request.
+        for (var n = 0; n < plan.Attempts.Count; n++)
         {
+            var index = plan.Attempts[n];
             var backend = _options.Backends[index];
 
             // Another request may have cooled it since the plan was made.
@@ -315,6 +319,19 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                 continue;
             }
 
+            // The usual single value goes in as is: converting it to an array (and enumerating that) costs two
+            // allocations per header, and HttpHeaders adds a one-element sequence exactly like a single value.
+            if (header.Value.Count == 1)
+            {
+                var value = header.Value[0];
+                if (!upstream.Headers.TryAddWithoutValidation(name, value))
+                {
+                    upstream.Content?.Headers.TryAddWithoutValidation(name, value);
+                }
+
+                continue;
+            }
+
             var values = (string?[]?)header.Value ?? [];
             if (!upstream.Headers.TryAddWithoutValidation(name, values))
             {
@@ -446,6 +463,20 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _state.RecordCooldown(key, cooldown);
         Log.CoolingDown(_logger, backend.Name, deployment ?? CooldownKeys.AnyDeployment,
             Math.Round((cooldown.Until - _time.GetUtcNow()).TotalSeconds, 3), cooldown.Reason.ToString());
+    }
+
+    /// <summary>True when any of the backends has a throttling cooldown for this deployment (or backend-wide).</summary>
+    private bool AnyThrottled(IReadOnlyList<int> backends, string? deployment)
+    {
+        for (var n = 0; n < backends.Count; n++)
+        {
+            if (CooldownFor(_state.Cooldowns, backends[n], deployment) is { Reason: CooldownReason.Throttled })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The cooldown that applies to backend <paramref name="index"/> for this deployment (its own or backend-wide).</summary>

@@ -29,9 +29,15 @@ internal static class ModelName
     public static string? FromJson(ReadOnlySequence<byte> body)
     {
         // JSON text may start with a UTF-8 byte order mark (RFC 8259 lets parsers ignore it); Utf8JsonReader does not.
-        if (body.Length >= Utf8Bom.Length && body.Slice(0, Utf8Bom.Length).ToArray().AsSpan().SequenceEqual(Utf8Bom))
+        // The first bytes are copied to the stack (they may span segments) rather than to a new array per request.
+        Span<byte> start = stackalloc byte[Utf8Bom.Length];
+        if (body.Length >= Utf8Bom.Length)
         {
-            body = body.Slice(Utf8Bom.Length);
+            body.Slice(0, Utf8Bom.Length).CopyTo(start);
+            if (start.SequenceEqual(Utf8Bom))
+            {
+                body = body.Slice(Utf8Bom.Length);
+            }
         }
 
         var reader = new Utf8JsonReader(body, isFinalBlock: true, new JsonReaderState(ReaderOptions));

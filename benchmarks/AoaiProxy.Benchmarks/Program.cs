@@ -1,7 +1,9 @@
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using Perfolizer.Metrology;
 
 // Run through benchmarks/run.sh (Release). Without arguments every benchmark runs; pass BenchmarkDotNet's own options to
 // narrow it, e.g. --filter '*EndToEnd*' or --filter '*HotPath*' '*SharedState*'.
@@ -11,7 +13,10 @@ using BenchmarkDotNet.Running;
 // docs/benchmarks.md. For tighter error bars on a quiet machine, add --iterationCount 30 (or --job default, much longer).
 var config = DefaultConfig.Instance
     .AddJob(Job.Default.WithId("Short").WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(12).AsDefault())
-    .AddColumn(StatisticColumn.Median);
+    .AddColumn(StatisticColumn.Median)
+
+    // Allocations in bytes throughout, so that rows compare at a glance (BenchmarkDotNet would mix B and KB).
+    .WithSummaryStyle(SummaryStyle.Default.WithSizeUnit(SizeUnit.B));
 
 BenchmarkSwitcher.FromAssembly(typeof(AoaiProxy.Benchmarks.EndToEndBenchmarks).Assembly)
     .Run(args.Length == 0 ? ["--filter", "*"] : args, config);

@@ -39,6 +39,7 @@ internal sealed class FakeAzureOpenAI : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly FakeBehaviour _behaviour;
+    private long _requests;
 
     private FakeAzureOpenAI(string name, WebApplication app, FakeBehaviour behaviour)
     {
@@ -50,6 +51,9 @@ internal sealed class FakeAzureOpenAI : IAsyncDisposable
     public string Name { get; }
 
     public Uri Endpoint { get; private set; } = null!;
+
+    /// <summary>Requests received so far.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
 
     public static async Task<FakeAzureOpenAI> StartAsync(string name, FakeBehaviour behaviour = FakeBehaviour.Serve)
     {
@@ -73,6 +77,7 @@ internal sealed class FakeAzureOpenAI : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        Interlocked.Increment(ref _requests);
         var buffer = ArrayPool<byte>.Shared.Rent(DrainBufferSize);
         try
         {
