@@ -158,10 +158,11 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, now);
 
         var failures = new List<string>();
-        var throttled = AnyThrottled(plan.Cooling, deployment);
-
+        // Plain loops, not Any/All with lambdas: those captured 'deployment', which cost every request (refused ones
+        // included) a closure, plus delegates and boxed enumerators.
+        var throttled = AnyCooling(plan.Cooling, deployment, CooldownReason.Throttled);
         // 504 only when timeouts are all there was: attempts that timed out, and backends cooling because they timed out.
-        var onlyTimeouts = plan.Cooling.All(i => CooldownFor(_state.Cooldowns, i, deployment) is { Reason: CooldownReason.TimedOut });
+        var onlyTimeouts = AllCooling(plan.Cooling, deployment, CooldownReason.TimedOut);
         var attempt = 0;
         BackendCredential? unavailable = null;
 
@@ -465,18 +466,32 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             Math.Round((cooldown.Until - _time.GetUtcNow()).TotalSeconds, 3), cooldown.Reason.ToString());
     }
 
-    /// <summary>True when any of the backends has a throttling cooldown for this deployment (or backend-wide).</summary>
-    private bool AnyThrottled(IReadOnlyList<int> backends, string? deployment)
+    /// <summary>True when any of the backends cools for this deployment (or backend-wide) for <paramref name="reason"/>.</summary>
+    private bool AnyCooling(IReadOnlyList<int> backends, string? deployment, CooldownReason reason)
     {
         for (var n = 0; n < backends.Count; n++)
         {
-            if (CooldownFor(_state.Cooldowns, backends[n], deployment) is { Reason: CooldownReason.Throttled })
+            if (CooldownFor(_state.Cooldowns, backends[n], deployment) is { } c && c.Reason == reason)
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    /// <summary>True when every one of the backends (vacuously, none) cools for <paramref name="reason"/>.</summary>
+    private bool AllCooling(IReadOnlyList<int> backends, string? deployment, CooldownReason reason)
+    {
+        for (var n = 0; n < backends.Count; n++)
+        {
+            if (CooldownFor(_state.Cooldowns, backends[n], deployment) is not { } c || c.Reason != reason)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The cooldown that applies to backend <paramref name="index"/> for this deployment (its own or backend-wide).</summary>
