@@ -159,7 +159,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         var failures = new List<string>();
         // Plain loops, not Any/All with lambdas: those captured 'deployment', which cost every request (refused ones
-        // included) a closure, plus delegates and boxed enumerators.
+        // included) a closure, plus a delegate per lambda.
         var throttled = AnyCooling(plan.Cooling, deployment, CooldownReason.Throttled);
         // 504 only when timeouts are all there was: attempts that timed out, and backends cooling because they timed out.
         var onlyTimeouts = AllCooling(plan.Cooling, deployment, CooldownReason.TimedOut);
