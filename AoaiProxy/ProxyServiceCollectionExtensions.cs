@@ -73,18 +73,33 @@ public static class ProxyServiceCollectionExtensions
     }
 
     /// <summary>Starts the shared state (table creation) with the host and says once how the proxy is set up.</summary>
-    private sealed class ProxyStartup(ProxyOptions options, SharedState state, IStateStore store, ILogger<ProxyStartup> logger) : IHostedService
+    private sealed class ProxyStartup : IHostedService
     {
+        private readonly ProxyOptions _options;
+        private readonly IStateStore _store;
+        private readonly ILogger<ProxyStartup> _logger;
+
+        /// <summary>
+        /// <paramref name="state"/> is requested only so that the host constructs it at start-up: its constructor starts
+        /// creating the table rather than the first request doing so.
+        /// </summary>
+        public ProxyStartup(ProxyOptions options, SharedState state, IStateStore store, ILogger<ProxyStartup> logger)
+        {
+            ArgumentNullException.ThrowIfNull(state);
+            _options = options;
+            _store = store;
+            _logger = logger;
+        }
+
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            Log.Started(logger, options.Backends.Count,
-                string.Join(", ", options.Backends.Select(b => $"{b.Name} ({b.Endpoint.Host}, priority {b.Priority}, weight {b.Weight})")));
-            if (store is InMemoryStateStore)
+            Log.Started(_logger, _options.Backends.Count,
+                string.Join(", ", _options.Backends.Select(b => $"{b.Name} ({b.Endpoint.Host}, priority {b.Priority}, weight {b.Weight})")));
+            if (_store is InMemoryStateStore)
             {
-                Log.InMemoryState(logger);
+                Log.InMemoryState(_logger);
             }
 
-            _ = state.StoreDescription;
             return Task.CompletedTask;
         }
 

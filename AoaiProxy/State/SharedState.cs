@@ -78,9 +78,6 @@ internal sealed class SharedState : IAsyncDisposable
         StartInitialization();
     }
 
-    /// <summary>Where the state lives, for logs.</summary>
-    public string StoreDescription => _store.Description;
-
     /// <summary>The cooldowns this instance knows of right now (its own and those read from the store).</summary>
     public ImmutableDictionary<string, Cooldown> Cooldowns => Volatile.Read(ref _cooldowns);
 
