@@ -50,7 +50,7 @@ public static class ProxyServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<ProxyOptions>();
             return options.Storage is { } storage
-                ? TableStateStore.Create(storage, sp.GetRequiredService<TimeProvider>())
+                ? TableStateStore.Create(storage)
                 : new InMemoryStateStore();
         });
         services.AddSingleton<SharedState>();

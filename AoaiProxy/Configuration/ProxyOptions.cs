@@ -27,6 +27,12 @@ internal sealed class ProxyOptions
     public static readonly TimeSpan DefaultFailureCooldown = TimeSpan.FromSeconds(5);
     public static readonly TimeSpan DefaultStateTimeout = TimeSpan.FromMilliseconds(300);
 
+    /// <summary>
+    /// Under a second with room for two store round trips: a cooldown recorded by one instance is honoured by every busy
+    /// instance within one second. See docs/shared-state.md for the trade-off with store operations.
+    /// </summary>
+    public static readonly TimeSpan DefaultStateSyncInterval = TimeSpan.FromMilliseconds(800);
+
     public IReadOnlyList<BackendOptions> Backends { get; set; } = [];
 
     /// <summary>Largest request body buffered for replay; larger bodies get 413 before any backend sees them.</summary>
@@ -44,8 +50,14 @@ internal sealed class ProxyOptions
     /// <summary>Cooldown after a 5xx, 408, timeout or transport failure.</summary>
     public TimeSpan FailureCooldown { get; set; } = DefaultFailureCooldown;
 
-    /// <summary>Time budget of one shared-state operation before the request goes ahead on local state.</summary>
+    /// <summary>
+    /// Time budget of one store operation, and the longest a request waits for the shared state (only when the instance
+    /// has no current view: at start-up, after idling, or after a burst beyond its claimed turns).
+    /// </summary>
     public TimeSpan StateTimeout { get; set; } = DefaultStateTimeout;
+
+    /// <summary>How often a busy instance reads the shared cooldowns (and claims turns when it runs low).</summary>
+    public TimeSpan StateSyncInterval { get; set; } = DefaultStateSyncInterval;
 
     /// <summary>The Functions app's own storage (AzureWebJobsStorage), or null for in-memory state on one instance.</summary>
     public State.StorageConnection? Storage { get; set; }

@@ -37,6 +37,7 @@ internal static class ProxyOptionsReader
         options.MaxCooldown = ReadSeconds(section, "Cooldown:MaxSeconds", ProxyOptions.DefaultMaxCooldown, errors);
         options.FailureCooldown = ReadSeconds(section, "Cooldown:FailureSeconds", ProxyOptions.DefaultFailureCooldown, errors);
         options.StateTimeout = ReadMilliseconds(section, "State:TimeoutMilliseconds", ProxyOptions.DefaultStateTimeout, errors);
+        options.StateSyncInterval = ReadMilliseconds(section, "State:SyncIntervalMilliseconds", ProxyOptions.DefaultStateSyncInterval, errors);
         options.Auth = AuthOptionsReader.Read(section, errors);
         var storage = StorageConnection.FromConfiguration(configuration);
         options.Storage = storage.Connection;

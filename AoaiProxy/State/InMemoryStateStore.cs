@@ -1,3 +1,6 @@
+using System.Collections.Immutable;
+using System.Globalization;
+
 namespace AoaiProxy.State;
 
 /// <summary>
@@ -7,8 +10,10 @@ namespace AoaiProxy.State;
 internal sealed class InMemoryStateStore : IStateStore
 {
     private readonly Lock _gate = new();
-    private StateDocument? _document;
-    private long _version;
+    private long _cursor;
+    private ImmutableDictionary<string, Cooldown> _cooldowns = StoreRead.NoCooldowns;
+    private long _cursorVersion;
+    private long _cooldownsVersion;
 
     public string Description => "in-memory (this instance only)";
 
@@ -18,26 +23,39 @@ internal sealed class InMemoryStateStore : IStateStore
     {
         lock (_gate)
         {
-            return Task.FromResult(_document is null ? new StoreRead(null, null) : new StoreRead(_document, ETagOf(_version)));
+            return Task.FromResult(new StoreRead(_cursor, ETagOf(_cursorVersion), _cooldowns, ETagOf(_cooldownsVersion)));
         }
     }
 
-    public Task<StoreWrite> WriteAsync(StateDocument document, string? ifMatchETag, CancellationToken cancellationToken)
+    public Task<StoreWrite> WriteCursorAsync(long cursor, string? ifMatchETag, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(document);
         lock (_gate)
         {
-            var matches = ifMatchETag is null ? _document is null : _document is not null && ifMatchETag == ETagOf(_version);
-            if (!matches)
+            if (ifMatchETag != ETagOf(_cursorVersion))
             {
                 return Task.FromResult(new StoreWrite(WriteOutcome.Conflict, null));
             }
 
-            _document = document;
-            _version++;
-            return Task.FromResult(new StoreWrite(WriteOutcome.Written, ETagOf(_version)));
+            _cursor = cursor;
+            return Task.FromResult(new StoreWrite(WriteOutcome.Written, ETagOf(++_cursorVersion)));
         }
     }
 
-    private static string ETagOf(long version) => version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    public Task<StoreWrite> WriteCooldownsAsync(ImmutableDictionary<string, Cooldown> cooldowns, string? ifMatchETag, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(cooldowns);
+        lock (_gate)
+        {
+            if (ifMatchETag != ETagOf(_cooldownsVersion))
+            {
+                return Task.FromResult(new StoreWrite(WriteOutcome.Conflict, null));
+            }
+
+            _cooldowns = cooldowns;
+            return Task.FromResult(new StoreWrite(WriteOutcome.Written, ETagOf(++_cooldownsVersion)));
+        }
+    }
+
+    // Version 0 is "never written": a null ETag, as the Table store reports a missing entity.
+    private static string? ETagOf(long version) => version == 0 ? null : version.ToString(CultureInfo.InvariantCulture);
 }

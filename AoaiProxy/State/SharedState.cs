@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Threading.Channels;
 using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
 using AoaiProxy.Throttling;
@@ -7,35 +6,43 @@ using Microsoft.Extensions.Logging;
 
 namespace AoaiProxy.State;
 
-/// <summary>A claimed round-robin turn and the cooldowns known to be current when it was claimed.</summary>
-/// <param name="Turn">This request's turn; concurrent claims from any number of instances get distinct turns.</param>
+/// <summary>A claimed round-robin turn and the cooldowns known when it was claimed.</summary>
+/// <param name="Turn">This request's turn; turns from claimed blocks are distinct across every instance.</param>
 /// <param name="Cooldowns">Active cooldowns by <see cref="CooldownKeys"/> key.</param>
-/// <param name="Shared">False when the store was unavailable and the turn is per-instance.</param>
+/// <param name="Shared">False when the turn is this instance's alone (no claimed turn was left and the store could not give one in time).</param>
 internal readonly record struct TurnClaim(long Turn, ImmutableDictionary<string, Cooldown> Cooldowns, bool Shared);
 
+/// <summary>Counts of what the shared state did, for tests, benchmarks and status.</summary>
+/// <param name="SharedClaims">Claims served from a claimed block.</param>
+/// <param name="LocalClaims">Claims served with a turn of this instance alone.</param>
+/// <param name="WaitedClaims">Claims that waited for a sync (start-up, after idling, or a burst beyond the block).</param>
+/// <param name="Syncs">Completed syncs with the store.</param>
+/// <param name="LostRaces">Compare-and-swap writes that lost to another instance.</param>
+internal readonly record struct SharedStateCounters(long SharedClaims, long LocalClaims, long WaitedClaims, long Syncs, long LostRaces);
+
 /// <summary>
-/// Coordinates the cursor and the cooldowns of all instances through an <see cref="IStateStore"/>.
+/// This instance's view of the state shared by all instances (the round-robin cursor and the cooldowns) and the
+/// background work that keeps it current. Requests never wait for the store at steady state:
+/// <list type="bullet">
+/// <item>Turns come from blocks claimed ahead from the shared cursor by compare-and-swap, sized by
+/// <see cref="TurnBlockPolicy"/> to this instance's rate, so turns stay distinct across the fleet while the cursor is
+/// written a few times per second fleet-wide.</item>
+/// <item>Cooldowns are read from the store every <see cref="ProxyOptions.StateSyncInterval"/> while the instance has
+/// traffic (none while idle), and a cooldown recorded here is published at once, so every busy instance honours it
+/// within one interval plus two store round trips.</item>
+/// </list>
+/// A claim waits (at most <see cref="ProxyOptions.StateTimeout"/>) only when this instance has no current view: at
+/// start-up, after <see cref="IdleAfter"/> without traffic, or when a burst used every claimed turn before the next
+/// block arrived.
 /// <para>
-/// Both live in one document, updated only by compare-and-swap of the whole document. A successful swap therefore
-/// proves that the local copy of the cooldowns was current, and a lost race re-reads them: a cooldown written by any
-/// instance is seen by every other one at its next claim. At steady state a claim costs one store round trip (the
-/// conditional write with the cached ETag); a lost race costs a read and another write.
-/// </para>
-/// <para>
-/// Claims are served by one loop that batches every claim waiting at that moment into a single swap advancing the cursor
-/// by the batch size, so concurrent requests on one instance do not race each other for the same document.
-/// Recording a cooldown updates local state at once and asks the loop to write it; the request never waits for that.
-/// </para>
-/// <para>
-/// The store never takes the proxy down: an error, or a batch exceeding <see cref="ProxyOptions.StateTimeout"/>, serves
-/// the batch from local state, warns once, and leaves the store alone until a probe (the start-up initialization, retried
-/// every <see cref="OutageProbeInterval"/>) succeeds again.
-/// Local cooldowns recorded meanwhile are merged into the next successful write.
+/// The store never takes the proxy down: a failed or slow store operation puts the instance on local state (turns left
+/// in its blocks, then turns of its own; its own cooldowns), warns once, and leaves the store alone until a probe (the
+/// table creation, every <see cref="OutageProbeInterval"/>) succeeds. Cooldowns recorded meanwhile are published then.
 /// </para>
 /// </summary>
 internal sealed class SharedState : IAsyncDisposable
 {
-    /// <summary>How long the store is left alone after a failure before the next claim probes it again.</summary>
+    /// <summary>How long the store is left alone after a failure before the next probe.</summary>
     internal static readonly TimeSpan OutageProbeInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -44,28 +51,59 @@ internal sealed class SharedState : IAsyncDisposable
     /// </summary>
     internal static readonly TimeSpan InitializeBudget = TimeSpan.FromSeconds(30);
 
+    /// <summary>Without a claim for this long the instance stops syncing; its next claim waits for a fresh view.</summary>
+    internal static readonly TimeSpan IdleAfter = TimeSpan.FromSeconds(30);
+
+    /// <summary>Compare-and-swap attempts of one write within a sync before leaving it to the next sync.</summary>
+    private const int MaxWriteAttempts = 4;
+
     private readonly IStateStore _store;
     private readonly TimeProvider _time;
     private readonly TimeSpan _budget;
+    private readonly TimeSpan _interval;
     private readonly ILogger<SharedState> _logger;
-    private readonly Channel<TaskCompletionSource<TurnClaim>?> _requests =
-        Channel.CreateUnbounded<TaskCompletionSource<TurnClaim>?>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _gate = new();
+    private readonly TurnBlocks _blocks = new();
     private readonly Task _loop;
-    private Task _initialization = Task.CompletedTask;
-    private int _initializing;
-    private int _disposed;
+
+    // Wakes the loop before its interval: a cooldown to publish, turns running low, a claim without a view.
+    private TaskCompletionSource _wake = NewSignal();
+
+    // Completed (and replaced) at the end of every sync attempt; claims without a view wait on it.
+    private TaskCompletionSource _synced = NewSignal();
 
     // Swapped atomically; read by requests without locks.
-    private ImmutableDictionary<string, Cooldown> _cooldowns = StateDocument.Empty.Cooldowns;
-    private int _dirty;
+    private ImmutableDictionary<string, Cooldown> _cooldowns = StoreRead.NoCooldowns;
+
+    // Request path -> loop.
+    private long _claimsSinceSync;
+    private long _lastClaimTimestamp;
+    private long _refillBelow = TurnBlockPolicy.MinLead;
+    private int _publishPending;
+
+    // Loop -> request path. NoView until the first successful read (0 is a valid timestamp).
+    private const long NoView = long.MinValue;
+    private long _viewTimestamp = NoView;
+    private volatile bool _healthy = true;
 
     // Owned by the loop.
-    private long _cursor;
-    private string? _etag;
-    private bool _haveRead;
-    private volatile bool _inOutage;
-    private volatile bool _initialized;
+    private bool _initialized;
+    private bool _inOutage;
+    private string? _cursorETag;
+    private long _storeCursor;
+    private string? _cooldownsETag;
+    private ImmutableDictionary<string, Cooldown> _published = StoreRead.NoCooldowns;
+    private double _rate;
+    private long _lastSyncTimestamp;
+
+    // Counters (Interlocked).
+    private long _sharedClaims;
+    private long _localClaims;
+    private long _waitedClaims;
+    private long _syncs;
+    private long _lostRaces;
+    private int _disposed;
 
     public SharedState(IStateStore store, ProxyOptions options, TimeProvider time, ILogger<SharedState> logger)
     {
@@ -73,29 +111,60 @@ internal sealed class SharedState : IAsyncDisposable
         _store = store;
         _time = time;
         _budget = options.StateTimeout;
+        _interval = options.StateSyncInterval;
         _logger = logger;
+        _lastClaimTimestamp = time.GetTimestamp();
+        _lastSyncTimestamp = _lastClaimTimestamp;
         _loop = Task.Run(RunAsync);
-        StartInitialization();
     }
 
     /// <summary>The cooldowns this instance knows of right now (its own and those read from the store).</summary>
     public ImmutableDictionary<string, Cooldown> Cooldowns => Volatile.Read(ref _cooldowns);
 
-    /// <summary>Claims the next round-robin turn. Waits at most for the batch in flight and its own (each within budget).</summary>
-    public async ValueTask<TurnClaim> ClaimAsync(CancellationToken cancellationToken)
-    {
-        var claim = new TaskCompletionSource<TurnClaim>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ObjectDisposedException.ThrowIf(!_requests.Writer.TryWrite(claim), this);
+    /// <summary>What the shared state has done so far.</summary>
+    public SharedStateCounters Counters => new(
+        Interlocked.Read(ref _sharedClaims), Interlocked.Read(ref _localClaims), Interlocked.Read(ref _waitedClaims),
+        Interlocked.Read(ref _syncs), Interlocked.Read(ref _lostRaces));
 
-        return await claim.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>True while the last store operation succeeded (or none has failed yet).</summary>
+    public bool StoreHealthy => _healthy;
+
+    /// <summary>
+    /// Claims the next round-robin turn. At steady state this takes a turn from a claimed block and returns at once;
+    /// it waits (at most the state budget) only when this instance has no current view or no turn left.
+    /// </summary>
+    public ValueTask<TurnClaim> ClaimAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var now = _time.GetTimestamp();
+        Volatile.Write(ref _lastClaimTimestamp, now);
+        Interlocked.Increment(ref _claimsSinceSync);
+        if (HasFreshView(now))
+        {
+            lock (_gate)
+            {
+                if (_blocks.TryTake(out var turn))
+                {
+                    if (_blocks.Remaining < Volatile.Read(ref _refillBelow))
+                    {
+                        Wake();
+                    }
+
+                    Interlocked.Increment(ref _sharedClaims);
+                    return new ValueTask<TurnClaim>(new TurnClaim(turn, Cooldowns, Shared: true));
+                }
+            }
+        }
+
+        return WaitAndClaimAsync(cancellationToken);
     }
 
-    /// <summary>Records a cooldown locally at once (never shortening a longer one) and has it written in the background.</summary>
+    /// <summary>Records a cooldown locally at once (never shortening a longer one) and has it published in the background.</summary>
     public void RecordCooldown(string key, Cooldown cooldown)
     {
         ImmutableInterlocked.AddOrUpdate(ref _cooldowns, key, cooldown, (_, existing) => CooldownPolicy.Merge(existing, cooldown));
-        Volatile.Write(ref _dirty, 1);
-        _requests.Writer.TryWrite(null);
+        Volatile.Write(ref _publishPending, 1);
+        Wake();
     }
 
     public async ValueTask DisposeAsync()
@@ -106,279 +175,328 @@ internal sealed class SharedState : IAsyncDisposable
             return;
         }
 
-        _requests.Writer.TryComplete();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(_loop, Volatile.Read(ref _initialization)).ConfigureAwait(false);
+            await _loop.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             // Stopping.
         }
 
+        // Nobody waits forever for a sync that will not come.
+        Volatile.Read(ref _synced).TrySetResult();
         _stopping.Dispose();
     }
 
-    /// <summary>Runs <see cref="InitializeAsync"/> unless it is already running.</summary>
-    /// <param name="afterFailure">
-    /// After a store failure the probe first waits <see cref="OutageProbeInterval"/>: table creation can succeed at once
-    /// while reads and writes fail or are slow, and an immediate "recovery" would put the store straight back on the
-    /// request path (or spin against it).
-    /// </param>
-    private void StartInitialization(bool afterFailure = false)
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private bool HasFreshView(long now)
     {
-        if (Interlocked.Exchange(ref _initializing, 1) == 0)
+        var view = Volatile.Read(ref _viewTimestamp);
+        return view != NoView && _time.GetElapsedTime(view, now) < IdleAfter;
+    }
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    /// <summary>The slow path: wait for a sync (only while the store is healthy, within budget), then claim.</summary>
+    private async ValueTask<TurnClaim> WaitAndClaimAsync(CancellationToken cancellationToken)
+    {
+        if (_healthy)
         {
-            Volatile.Write(ref _initialization, Task.Run(() => InitializeAsync(afterFailure)));
+            Interlocked.Increment(ref _waitedClaims);
+            var started = _time.GetTimestamp();
+
+            // A sync already under way may have decided its refill before this claim: wait for one more if time is left.
+            for (var round = 0; round < 2; round++)
+            {
+                var left = _budget - _time.GetElapsedTime(started);
+                if (left <= TimeSpan.Zero || !_healthy || HasTurnWithView())
+                {
+                    break;
+                }
+
+                var synced = Volatile.Read(ref _synced).Task;
+                Wake();
+                try
+                {
+                    await synced.WaitAsync(left, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    break;
+                }
+            }
+        }
+
+        lock (_gate)
+        {
+            if (_blocks.TryTake(out var turn))
+            {
+                Interlocked.Increment(ref _sharedClaims);
+                return new TurnClaim(turn, Cooldowns, Shared: true);
+            }
+
+            Interlocked.Increment(ref _localClaims);
+            Wake();
+            return new TurnClaim(_blocks.TakeLocal(), Cooldowns, Shared: false);
         }
     }
 
-    /// <summary>
-    /// Creates the table (idempotent) and then lets the loop use the store; retried every
-    /// <see cref="OutageProbeInterval"/> until it works. It runs at start-up and again after any store failure, so it is
-    /// also the outage probe, and a table that vanished (deleted, emulator restarted) is created again.
-    /// </summary>
-    private async Task InitializeAsync(bool afterFailure)
+    private bool HasTurnWithView()
     {
-        var succeeded = false;
-        try
+        if (!HasFreshView(_time.GetTimestamp()))
         {
-            if (afterFailure)
-            {
-                await Task.Delay(OutageProbeInterval, _time, _stopping.Token).ConfigureAwait(false);
-            }
-
-            var failures = 0;
-            while (!_stopping.IsCancellationRequested)
-            {
-                using (var budget = new CancellationTokenSource(InitializeBudget, _time))
-                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, _stopping.Token))
-                {
-                    try
-                    {
-                        await _store.InitializeAsync(linked.Token).ConfigureAwait(false);
-
-                        // Cleared first: a failure right after the loop starts using the store must be able to start a new probe.
-                        succeeded = true;
-                        Volatile.Write(ref _initializing, 0);
-                        _initialized = true;
-                        if (!_inOutage)
-                        {
-                            Log.StateStoreReady(_logger, _store.Description);
-                        }
-
-                        // Learn the current state (and write what was recorded meanwhile) now rather than on the next request.
-                        _requests.Writer.TryWrite(null);
-                        return;
-                    }
-                    catch (Exception ex) when (!_stopping.IsCancellationRequested)
-                    {
-                        // During an outage the loop has already warned once; at start-up this is the one warning.
-                        if (failures++ == 0 && !_inOutage)
-                        {
-                            Log.StateStoreInitializationFailed(_logger, _store.Description, ex.GetType().Name, ex.Message);
-                        }
-                    }
-                }
-
-                await Task.Delay(OutageProbeInterval, _time, _stopping.Token).ConfigureAwait(false);
-            }
+            return false;
         }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+
+        lock (_gate)
         {
-            // Stopping.
-        }
-        finally
-        {
-            if (!succeeded)
-            {
-                Volatile.Write(ref _initializing, 0);
-            }
+            return _blocks.Remaining > 0;
         }
     }
 
     private async Task RunAsync()
     {
-        var reader = _requests.Reader;
-        var batch = new List<TaskCompletionSource<TurnClaim>>();
+        var token = _stopping.Token;
         try
         {
-            while (await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+            while (!token.IsCancellationRequested)
             {
-                batch.Clear();
-                while (reader.TryRead(out var item))
-                {
-                    if (item is not null)
-                    {
-                        batch.Add(item);
-                    }
-                }
-
-                var (first, shared) = await AdvanceAsync(batch.Count).ConfigureAwait(false);
-                var snapshot = Volatile.Read(ref _cooldowns);
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    batch[i].TrySetResult(new TurnClaim(first + i, snapshot, shared));
-                }
+                await SyncOnceAsync(token).ConfigureAwait(false);
+                var synced = Interlocked.Exchange(ref _synced, NewSignal());
+                synced.TrySetResult();
+                await WaitForWorkAsync(token).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            // Disposed, possibly while a batch waited for the store.
-        }
-        finally
-        {
-            // Nobody waits forever: the batch in flight (already answered claims ignore this) and whatever is still queued.
-            foreach (var claim in batch)
-            {
-                claim.TrySetException(new ObjectDisposedException(nameof(SharedState)));
-            }
-
-            while (reader.TryRead(out var late))
-            {
-                late?.TrySetException(new ObjectDisposedException(nameof(SharedState)));
-            }
+            // Disposed.
         }
     }
 
-    /// <summary>Claims <paramref name="count"/> turns (0: just write pending cooldowns, or learn the state).</summary>
-    private async Task<(long First, bool Shared)> AdvanceAsync(int count)
+    /// <summary>
+    /// Waits for the next sync: the interval while the instance has traffic, a wake-up (publish, refill, a claim without
+    /// a view), or, during an outage, only the probe interval, so a failing store is left alone.
+    /// </summary>
+    private async Task WaitForWorkAsync(CancellationToken token)
     {
-        if (!_initialized)
+        var wake = Volatile.Read(ref _wake);
+        if (_inOutage)
         {
-            return (TakeLocal(count), false);
+            await Task.Delay(OutageProbeInterval, _time, token).ConfigureAwait(false);
+        }
+        else if (IsActive())
+        {
+            await Task.WhenAny(wake.Task, Task.Delay(_interval, _time, token)).ConfigureAwait(false);
+            token.ThrowIfCancellationRequested();
+        }
+        else
+        {
+            await wake.Task.WaitAsync(token).ConfigureAwait(false);
         }
 
-        if (count == 0 && _haveRead && Volatile.Read(ref _dirty) == 0)
-        {
-            return (_cursor, true);
-        }
+        Interlocked.CompareExchange(ref _wake, NewSignal(), wake);
+    }
 
-        using var budget = new CancellationTokenSource(_budget, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, _stopping.Token);
-        var token = linked.Token;
+    private bool IsActive() =>
+        Volatile.Read(ref _publishPending) != 0
+        || _time.GetElapsedTime(Volatile.Read(ref _lastClaimTimestamp)) < IdleAfter;
+
+    /// <summary>One sync: (probe,) read, publish what is new here, claim a block if the turns run low.</summary>
+    private async Task SyncOnceAsync(CancellationToken stopping)
+    {
+        var timedOut = false;
         try
         {
-            if (!_haveRead)
+            if (!_initialized)
             {
-                await ReadAsync(token).ConfigureAwait(false);
+                await InitializeAsync(stopping).ConfigureAwait(false);
             }
 
-            while (count > 0 || Volatile.Read(ref _dirty) != 0)
+            var read = await CallAsync(_store.ReadAsync, stopping).ConfigureAwait(false);
+            Learn(read);
+            Volatile.Write(ref _viewTimestamp, _time.GetTimestamp());
+            await PublishAsync(stopping).ConfigureAwait(false);
+            await RefillAsync(stopping).ConfigureAwait(false);
+            Interlocked.Increment(ref _syncs);
+            if (_inOutage)
             {
-                // Cleared before the snapshot: a cooldown recorded after this point marks the state dirty again.
-                Volatile.Write(ref _dirty, 0);
-                var live = Prune(_time.GetUtcNow());
-                var write = await _store.WriteAsync(new StateDocument(_cursor + count, live), _etag, token).ConfigureAwait(false);
+                _inOutage = false;
+                Log.StateStoreRecovered(_logger, _store.Description);
+            }
+
+            // Last: whoever watches StoreHealthy sees the log line of the change already written.
+            _healthy = true;
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            timedOut = true;
+            EnterOutage(null, timedOut);
+        }
+        catch (Exception ex) when (!stopping.IsCancellationRequested)
+        {
+            EnterOutage(ex, timedOut);
+        }
+    }
+
+    private async Task InitializeAsync(CancellationToken stopping)
+    {
+        using var budget = new CancellationTokenSource(InitializeBudget, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, stopping);
+        try
+        {
+            await _store.InitializeAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!stopping.IsCancellationRequested && !_inOutage)
+        {
+            // At start-up this is the one warning; the probe retries every OutageProbeInterval.
+            Log.StateStoreInitializationFailed(_logger, _store.Description, ex.GetType().Name, ex.Message);
+            _inOutage = true;
+            throw new StoreOutageAlreadyReportedException();
+        }
+
+        _initialized = true;
+        if (!_inOutage)
+        {
+            Log.StateStoreReady(_logger, _store.Description);
+        }
+    }
+
+    /// <summary>Merges what the store holds into the local view and remembers the versions to write against.</summary>
+    private void Learn(StoreRead read)
+    {
+        _storeCursor = read.Cursor;
+        _cursorETag = read.CursorETag;
+        _cooldownsETag = read.CooldownsETag;
+        _published = read.Cooldowns;
+        var now = _time.GetUtcNow();
+        // Expired entries leave the local map here too (no allocation unless something changed).
+        ImmutableInterlocked.Update(
+            ref _cooldowns,
+            static (local, arg) => CooldownMaps.Live(CooldownMaps.Merge(local, arg.Remote, arg.Now), arg.Now),
+            (Remote: read.Cooldowns, Now: now));
+    }
+
+    /// <summary>Writes the merged cooldowns when this instance knows one the store lacks (or holds shorter).</summary>
+    private async Task PublishAsync(CancellationToken stopping)
+    {
+        if (Interlocked.Exchange(ref _publishPending, 0) == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            for (var attempt = 0; attempt < MaxWriteAttempts; attempt++)
+            {
+                var now = _time.GetUtcNow();
+                var live = CooldownMaps.Live(Cooldowns, now);
+                if (!CooldownMaps.HasNews(live, _published, now))
+                {
+                    return;
+                }
+
+                var write = await CallAsync(t => _store.WriteCooldownsAsync(live, _cooldownsETag, t), stopping).ConfigureAwait(false);
                 if (write.Outcome == WriteOutcome.Written)
                 {
-                    var first = _cursor;
-                    _cursor += count;
-                    _etag = write.ETag;
-                    LeaveOutage();
-                    return (first, true);
+                    _cooldownsETag = write.ETag;
+                    _published = live;
+                    return;
                 }
 
-                // Lost the race: somebody else's write is newer. Learn it (cursor, cooldowns, ETag) and go again.
-                Volatile.Write(ref _dirty, 1);
-                await ReadAsync(token).ConfigureAwait(false);
+                Interlocked.Increment(ref _lostRaces);
+                Learn(await CallAsync(_store.ReadAsync, stopping).ConfigureAwait(false));
             }
 
-            LeaveOutage();
-            return (_cursor, true);
+            // Still contended: the next sync tries again.
+            Volatile.Write(ref _publishPending, 1);
         }
-        catch (Exception ex) when (!_stopping.IsCancellationRequested)
+        catch
         {
-            // Whatever was not written is still in the local map: write it once the store is back.
-            Volatile.Write(ref _dirty, 1);
-            EnterOutage(ex, budget.IsCancellationRequested);
-            return (TakeLocal(count), false);
+            Volatile.Write(ref _publishPending, 1);
+            throw;
         }
     }
 
-    private async Task ReadAsync(CancellationToken token)
+    /// <summary>Claims the next block of turns when fewer than the refill lead are left.</summary>
+    private async Task RefillAsync(CancellationToken stopping)
     {
-        var read = await _store.ReadAsync(token).ConfigureAwait(false);
-        _etag = read.ETag;
-        _haveRead = true;
-        if (read.Document is { } document)
-        {
-            _cursor = document.Cursor;
-            if (!document.Cooldowns.IsEmpty)
-            {
-                ImmutableInterlocked.Update(ref _cooldowns, (local, remote) =>
-                {
-                    var merged = local;
-                    foreach (var (key, cooldown) in remote)
-                    {
-                        merged = merged.TryGetValue(key, out var mine)
-                            ? merged.SetItem(key, CooldownPolicy.Merge(mine, cooldown))
-                            : merged.Add(key, cooldown);
-                    }
+        var now = _time.GetTimestamp();
+        var claims = Interlocked.Exchange(ref _claimsSinceSync, 0);
+        // Over at least one interval: a sync woken right after a claim would otherwise see a rate of thousands per second.
+        var elapsed = _time.GetElapsedTime(_lastSyncTimestamp, now);
+        _rate = TurnBlockPolicy.NextRate(_rate, claims, elapsed < _interval ? _interval : elapsed);
+        _lastSyncTimestamp = now;
+        Volatile.Write(ref _refillBelow, TurnBlockPolicy.RefillBelow(_rate));
 
-                    return merged;
-                }, document.Cooldowns);
-            }
+        long remaining;
+        lock (_gate)
+        {
+            remaining = _blocks.Remaining;
         }
-    }
 
-    /// <summary>Drops expired cooldowns locally and returns what is still live (what gets written).</summary>
-    private ImmutableDictionary<string, Cooldown> Prune(DateTimeOffset now)
-    {
-        // Runs before every write, so once per claimed batch: a plain loop that allocates nothing unless something
-        // expired (LINQ here cost a closure, two iterators, a boxed enumerator and a list every time).
-        ImmutableInterlocked.Update(ref _cooldowns, static (map, at) =>
+        // An instance that has never been asked for a turn claims none (nothing to waste), unless it is at start-up.
+        var size = TurnBlockPolicy.BlockToClaim(remaining, _rate);
+        if (size == 0 || (claims == 0 && remaining > 0))
         {
-            List<string>? expired = null;
-            foreach (var (key, cooldown) in map)
+            return;
+        }
+
+        for (var attempt = 0; attempt < MaxWriteAttempts; attempt++)
+        {
+            var first = _storeCursor;
+            var write = await CallAsync(t => _store.WriteCursorAsync(first + size, _cursorETag, t), stopping).ConfigureAwait(false);
+            if (write.Outcome == WriteOutcome.Written)
             {
-                if (cooldown.Until <= at)
+                _cursorETag = write.ETag;
+                _storeCursor = first + size;
+                lock (_gate)
                 {
-                    (expired ??= []).Add(key);
+                    _blocks.Add(first, size);
                 }
+
+                return;
             }
 
-            return expired is null ? map : map.RemoveRange(expired);
-        }, now);
-        return Volatile.Read(ref _cooldowns);
+            Interlocked.Increment(ref _lostRaces);
+            Learn(await CallAsync(_store.ReadAsync, stopping).ConfigureAwait(false));
+        }
     }
 
-    private long TakeLocal(int count)
+    /// <summary>One store operation within the state budget.</summary>
+    private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> operation, CancellationToken stopping)
     {
-        var first = _cursor;
-        _cursor += count;
-        return first;
+        using var budget = new CancellationTokenSource(_budget, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(budget.Token, stopping);
+        return await operation(linked.Token).ConfigureAwait(false);
     }
 
-    private void EnterOutage(Exception ex, bool timedOut)
+    private void EnterOutage(Exception? ex, bool timedOut)
     {
-        // Whatever we knew may be stale once the store is back: re-read before the next write. Until the probe
-        // (initialization) succeeds again, the loop serves from local state without touching the store.
-        _haveRead = false;
+        // Whatever was learnt may be stale once the store is back; the probe re-creates a table that vanished.
         _initialized = false;
-        var first = !_inOutage;
-        _inOutage = true;
-        StartInitialization(afterFailure: true);
-        if (first)
+        if (ex is not StoreOutageAlreadyReportedException && !_inOutage)
         {
+            _inOutage = true;
             if (timedOut)
             {
                 Log.StateStoreTimedOut(_logger, _store.Description, (long)_budget.TotalMilliseconds);
             }
             else
             {
-                Log.StateStoreUnavailable(_logger, _store.Description, ex.GetType().Name, ex.Message);
+                Log.StateStoreUnavailable(_logger, _store.Description, ex!.GetType().Name, ex.Message);
             }
         }
+
+        _healthy = false;
     }
 
-    private void LeaveOutage()
-    {
-        if (_inOutage)
-        {
-            _inOutage = false;
-            Log.StateStoreRecovered(_logger, _store.Description);
-        }
-    }
+    /// <summary>Initialization failed and was logged as such; the sync stops here without a second warning.</summary>
+    private sealed class StoreOutageAlreadyReportedException : Exception;
 }

@@ -20,7 +20,7 @@ public sealed class CooldownCodecTests
     [Fact]
     public void Write_Empty_WritesEmptyObject()
     {
-        Assert.Equal("{}", WriteText(StateDocument.Empty.Cooldowns));
+        Assert.Equal("{}", WriteText(StoreRead.NoCooldowns));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
@@ -11,59 +12,96 @@ public sealed class SharedStateTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
     [Fact]
-    public async Task ClaimAsync_ConcurrentClaimsFromTwoInstances_YieldDistinctConsecutiveTurns()
-    {
-        var shared = new InMemoryStateStore();
-        await using var one = Create(shared, out _);
-        await using var two = Create(shared, out _);
-        await WaitSharedAsync(one);
-        await WaitSharedAsync(two);
-
-        var turns = new ConcurrentBag<long>();
-        await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
-        {
-            var claim = await (i % 2 == 0 ? one : two).ClaimAsync(CancellationToken.None);
-            Assert.True(claim.Shared);
-            turns.Add(claim.Turn);
-        }));
-
-        var sorted = turns.Order().ToList();
-        Assert.Equal(200, sorted.Distinct().Count());
-        Assert.Equal(sorted[0] + 199, sorted[^1]);
-    }
-
-    [Fact]
-    public async Task ClaimAsync_SteadyState_CostsOneStoreRoundTrip()
-    {
-        var store = new ControllableStore();
-        await using var state = Create(store, out _);
-        await WaitSharedAsync(state);
-        var (reads, writes) = (store.Reads, store.Writes);
-
-        for (var i = 0; i < 10; i++)
-        {
-            await state.ClaimAsync(CancellationToken.None);
-        }
-
-        Assert.Equal(reads, store.Reads);
-        Assert.Equal(writes + 10, store.Writes);
-    }
-
-    [Fact]
-    public async Task RecordCooldown_OnOneInstance_SeenByAnotherAtItsNextClaim()
+    public async Task ClaimAsync_TwoInstancesManyClaims_EveryTurnSharedAndDistinct()
     {
         var shared = new InMemoryStateStore();
         await using var one = Create(shared, out var clock);
         await using var two = Create(shared, out _, clock);
-        await WaitSharedAsync(one);
-        await WaitSharedAsync(two);
+        await WaitSyncedAsync(one);
+        await WaitSyncedAsync(two);
+
+        var turns = new ConcurrentBag<long>();
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; i < 250; i++)
+            {
+                var claim = await (worker % 2 == 0 ? one : two).ClaimAsync(CancellationToken.None);
+                Assert.True(claim.Shared);
+                turns.Add(claim.Turn);
+            }
+        })));
+
+        Assert.Equal(1000, turns.Distinct().Count());
+        Assert.Equal(0, one.Counters.LocalClaims + two.Counters.LocalClaims);
+    }
+
+    [Fact]
+    public async Task ClaimAsync_SteadyState_TouchesNoStoreAndNeverWaits()
+    {
+        var store = new ControllableStore();
+        await using var state = Create(store, out _);
+        await WaitSyncedAsync(state);
+        var operations = store.Operations;
+        var waited = state.Counters.WaitedClaims;
+
+        var turns = new List<long>();
+        for (var i = 0; i < TurnBlockPolicy.MinBlock - TurnBlockPolicy.MinLead; i++)
+        {
+            var claim = state.ClaimAsync(CancellationToken.None);
+            Assert.True(claim.IsCompletedSuccessfully);
+            turns.Add((await claim).Turn);
+        }
+
+        Assert.Equal(operations, store.Operations);
+        Assert.Equal(waited, state.Counters.WaitedClaims);
+        Assert.Equal(Enumerable.Range(0, turns.Count).Select(i => turns[0] + i), turns);
+    }
+
+    [Fact]
+    public async Task ClaimAsync_TurnsRunLow_NextBlockClaimedInTheBackgroundWithoutWaiting()
+    {
+        var store = new ControllableStore();
+        await using var state = Create(store, out _);
+        await WaitSyncedAsync(state);
+        var cursorWrites = store.CursorWrites;
+
+        var turns = new List<long>();
+        for (var i = 0; i < TurnBlockPolicy.MinBlock; i++)
+        {
+            turns.Add((await state.ClaimAsync(CancellationToken.None)).Turn);
+        }
+
+        await WaitUntilAsync(() => Task.FromResult(store.CursorWrites > cursorWrites && state.Counters.Syncs > 1));
+        for (var i = 0; i < TurnBlockPolicy.MinBlock; i++)
+        {
+            var claim = await state.ClaimAsync(CancellationToken.None);
+            Assert.True(claim.Shared);
+            turns.Add(claim.Turn);
+        }
+
+        Assert.Equal(0, state.Counters.WaitedClaims);
+        Assert.Equal(2 * TurnBlockPolicy.MinBlock, turns.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task RecordCooldown_OnOneInstance_SeenByAnotherAfterOneSyncInterval()
+    {
+        var shared = new InMemoryStateStore();
+        await using var one = Create(shared, out var clock);
+        await using var two = Create(shared, out _, clock);
+        await WaitSyncedAsync(one);
+        await WaitSyncedAsync(two);
         var until = clock.GetUtcNow() + TimeSpan.FromSeconds(30);
 
         one.RecordCooldown("a/gpt-4o", new Cooldown(until, CooldownReason.Throttled));
-        await WaitUntilAsync(async () => (await ReadStoreAsync(shared)).Cooldowns.ContainsKey("a/gpt-4o"));
-        var claim = await two.ClaimAsync(CancellationToken.None);
+        await WaitUntilAsync(async () => (await shared.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/gpt-4o"));
+        Assert.False(two.Cooldowns.ContainsKey("a/gpt-4o"));
+        var syncs = two.Counters.Syncs;
+        clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+        await WaitUntilAsync(() => Task.FromResult(two.Counters.Syncs > syncs));
 
-        Assert.Equal(until, claim.Cooldowns["a/gpt-4o"].Until);
+        Assert.Equal(until, two.Cooldowns["a/gpt-4o"].Until);
+        Assert.Equal(until, (await two.ClaimAsync(CancellationToken.None)).Cooldowns["a/gpt-4o"].Until);
     }
 
     [Fact]
@@ -80,71 +118,172 @@ public sealed class SharedStateTests
     }
 
     [Fact]
-    public async Task ClaimAsync_StoreFailing_ServesLocallyWarnsOnceAndRecovers()
+    public async Task RecordCooldown_ShorterOneInTheStore_ReplacedByTheLongerLocalOne()
+    {
+        var shared = new InMemoryStateStore();
+        await using var state = Create(shared, out var clock);
+        await WaitSyncedAsync(state);
+        var now = clock.GetUtcNow();
+        await shared.WriteCooldownsAsync(
+            ImmutableDictionary<string, Cooldown>.Empty.Add("a/*", new Cooldown(now.AddSeconds(5), CooldownReason.Failed)),
+            (await shared.ReadAsync(CancellationToken.None)).CooldownsETag, CancellationToken.None);
+
+        state.RecordCooldown("a/*", new Cooldown(now.AddSeconds(20), CooldownReason.Throttled));
+
+        await WaitUntilAsync(async () => (await shared.ReadAsync(CancellationToken.None)).Cooldowns["a/*"].Until == now.AddSeconds(20));
+    }
+
+    [Fact]
+    public async Task ClaimAsync_StoreFailing_ServesWithoutWaitingWarnsOnceAndRecovers()
     {
         var store = new ControllableStore();
         var logs = new LogCapture();
         await using var state = Create(store, out var clock, logs: logs);
-        await WaitSharedAsync(state);
-        var before = await state.ClaimAsync(CancellationToken.None);
+        await WaitSyncedAsync(state);
+        var now = clock.GetUtcNow();
 
         store.Mode = StoreMode.Failing;
+        state.RecordCooldown("a/*", new Cooldown(now.AddMinutes(1), CooldownReason.Throttled));
+        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
         var during = new List<TurnClaim>();
-        for (var i = 0; i < 5; i++)
+        for (var i = 0; i < 2 * TurnBlockPolicy.MinBlock; i++)
         {
-            during.Add(await state.ClaimAsync(CancellationToken.None).AsTask().WaitAsync(Patience));
+            var claim = state.ClaimAsync(CancellationToken.None);
+            Assert.True(claim.IsCompleted);
+            during.Add(await claim);
         }
 
-        Assert.All(during, c => Assert.False(c.Shared));
-        Assert.Equal(Enumerable.Range(1, 5).Select(i => before.Turn + i), during.Select(c => c.Turn));
+        // The turns left in the claimed block are still everyone's; then the instance goes on with turns of its own.
+        Assert.Contains(during, c => c.Shared);
+        Assert.Contains(during, c => !c.Shared);
+        Assert.Equal(Enumerable.Range(0, during.Count).Select(i => during[0].Turn + i), during.Select(c => c.Turn));
         Assert.Single(logs.WithEventId(9));
 
         store.Mode = StoreMode.Healthy;
-        await RecoverAsync(state, clock);
+        clock.Advance(SharedState.OutageProbeInterval);
+        await WaitUntilAsync(() => Task.FromResult(state.StoreHealthy));
         Assert.Single(logs.WithEventId(9));
+        Assert.Single(logs.WithEventId(11));
+
+        // The cooldown recorded during the outage is published once the store is back.
+        await WaitUntilAsync(async () => (await store.Inner.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/*"));
+    }
+
+    [Fact]
+    public async Task SyncAsync_StoreHanging_GivesUpAfterTheBudgetAndClaimsDoNotWait()
+    {
+        var store = new ControllableStore();
+        var logs = new LogCapture();
+        await using var state = Create(store, out var clock, logs: logs);
+        await WaitSyncedAsync(state);
+
+        store.Mode = StoreMode.Hanging;
+        var reads = store.Reads;
+        clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+        await WaitUntilAsync(() => Task.FromResult(store.Reads > reads));
+        clock.Advance(ProxyOptions.DefaultStateTimeout);
+        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+
+        Assert.Single(logs.WithEventId(10));
+        var claim = state.ClaimAsync(CancellationToken.None);
+        Assert.True(claim.IsCompleted);
+
+        store.Mode = StoreMode.Healthy;
+        clock.Advance(SharedState.OutageProbeInterval);
+        await WaitUntilAsync(() => Task.FromResult(state.StoreHealthy));
         Assert.Single(logs.WithEventId(11));
     }
 
     [Fact]
-    public async Task ClaimAsync_StoreHanging_GivesUpAfterBudgetAndServesLocally()
+    public async Task SyncAsync_TableVanishedDuringOutage_RecreatedByTheProbe()
     {
-        var store = new ControllableStore();
+        var forgetful = new ForgetfulStore();
+        var store = new ControllableStore(forgetful);
+        await using var state = Create(store, out var clock);
+        await WaitSyncedAsync(state);
+        var initializations = store.Initializations;
+
+        forgetful.Forget();
+        clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+        clock.Advance(SharedState.OutageProbeInterval);
+        await WaitUntilAsync(() => Task.FromResult(state.StoreHealthy));
+
+        Assert.True(forgetful.Initialized);
+        Assert.Equal(initializations + 1, store.Initializations);
+    }
+
+    [Fact]
+    public async Task ClaimAsync_InitializationFailing_ServedLocallyAfterTheBudgetWithOneWarning()
+    {
+        var store = new ControllableStore { Mode = StoreMode.Failing };
         var logs = new LogCapture();
         await using var state = Create(store, out var clock, logs: logs);
-        await WaitSharedAsync(state);
+        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
 
-        store.Mode = StoreMode.Hanging;
+        var claims = new List<TurnClaim>();
+        for (var i = 0; i < 3; i++)
+        {
+            var claim = state.ClaimAsync(CancellationToken.None);
+            Assert.True(claim.IsCompleted);
+            claims.Add(await claim);
+        }
+
+        Assert.All(claims, c => Assert.False(c.Shared));
+        clock.Advance(SharedState.OutageProbeInterval);
+        clock.Advance(SharedState.OutageProbeInterval);
+        Assert.Single(logs.WithEventId(13));
+        Assert.Empty(logs.WithEventId(9));
+    }
+
+    [Fact]
+    public async Task ClaimAsync_AfterIdling_NoStoreTrafficWhileIdleThenOneWaitForAFreshView()
+    {
+        var store = new ControllableStore();
+        await using var state = Create(store, out var clock);
+        await WaitSyncedAsync(state);
+
+        // Past the idle time the loop stops syncing; a long quiet period costs no store operation.
+        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += ProxyOptions.DefaultStateSyncInterval)
+        {
+            clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+            await Task.Delay(5);
+        }
+
+        await Task.Delay(100);
+        var operations = store.Operations;
+        for (var i = 0; i < 20; i++)
+        {
+            clock.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(5);
+        }
+
+        Assert.Equal(operations, store.Operations);
+
+        var claim = await state.ClaimAsync(CancellationToken.None).AsTask().WaitAsync(Patience);
+
+        Assert.True(claim.Shared);
+        Assert.Equal(1, state.Counters.WaitedClaims);
+        Assert.True(store.Reads > 0 && store.Operations > operations);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_ClaimWaitingForAHangingStore_Completes()
+    {
+        var store = new ControllableStore { Mode = StoreMode.Hanging };
+        var state = Create(store, out _);
         var pending = state.ClaimAsync(CancellationToken.None).AsTask();
-        await WaitUntilAsync(() => Task.FromResult(store.Writes > 1));
-        Assert.False(pending.IsCompleted);
-        clock.Advance(ProxyOptions.DefaultStateTimeout);
+        await Task.Delay(50);
+
+        await state.DisposeAsync().AsTask().WaitAsync(Patience);
+        await state.DisposeAsync();
         var claim = await pending.WaitAsync(Patience);
 
         Assert.False(claim.Shared);
-        Assert.Single(logs.WithEventId(10));
-
-        store.Mode = StoreMode.Healthy;
-        await RecoverAsync(state, clock);
-        Assert.Single(logs.WithEventId(11));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => state.ClaimAsync(CancellationToken.None).AsTask());
     }
 
-    [Fact]
-    public async Task ClaimAsync_TableVanishedDuringOutage_RecreatedByTheProbe()
-    {
-        var store = new ControllableStore(new ForgetfulStore());
-        await using var state = Create(store, out var clock);
-        await WaitSharedAsync(state);
-
-        store.Mode = StoreMode.Failing;
-        await state.ClaimAsync(CancellationToken.None);
-        ((ForgetfulStore)store.Inner).Forget();
-        store.Mode = StoreMode.Healthy;
-
-        await RecoverAsync(state, clock);
-        Assert.True(((ForgetfulStore)store.Inner).Initialized);
-    }
-
-    /// <summary>A store whose table can vanish (like Azurite restarted in memory): everything fails until initialized again.</summary>
+    /// <summary>A store whose table can vanish (as Azurite's does when restarted): every call fails until it is created again.</summary>
     private sealed class ForgetfulStore : IStateStore
     {
         private readonly InMemoryStateStore _inner = new();
@@ -161,161 +300,17 @@ public sealed class SharedStateTests
             return Task.CompletedTask;
         }
 
-        public Task<StoreRead> ReadAsync(CancellationToken cancellationToken) =>
-            Initialized ? _inner.ReadAsync(cancellationToken) : throw new StateStoreException("table not found (test)");
+        public Task<StoreRead> ReadAsync(CancellationToken cancellationToken) => Initialized
+            ? _inner.ReadAsync(cancellationToken)
+            : throw new StateStoreException("read answered 404 TableNotFound (test)");
 
-        public Task<StoreWrite> WriteAsync(StateDocument document, string? ifMatchETag, CancellationToken cancellationToken) =>
-            Initialized ? _inner.WriteAsync(document, ifMatchETag, cancellationToken) : throw new StateStoreException("table not found (test)");
-    }
+        public Task<StoreWrite> WriteCursorAsync(long cursor, string? ifMatchETag, CancellationToken cancellationToken) => Initialized
+            ? _inner.WriteCursorAsync(cursor, ifMatchETag, cancellationToken)
+            : throw new StateStoreException("update answered 404 TableNotFound (test)");
 
-    [Fact]
-    public async Task RecordCooldown_DuringOutage_WrittenOnceStoreRecovers()
-    {
-        var store = new ControllableStore();
-        await using var state = Create(store, out var clock);
-        await WaitSharedAsync(state);
-        store.Mode = StoreMode.Failing;
-        await state.ClaimAsync(CancellationToken.None);
-
-        var until = clock.GetUtcNow() + TimeSpan.FromSeconds(50);
-        state.RecordCooldown("b/*", new Cooldown(until, CooldownReason.Failed));
-        store.Mode = StoreMode.Healthy;
-        await RecoverAsync(state, clock);
-
-        Assert.Equal(until, (await ReadStoreAsync(store)).Cooldowns["b/*"].Until);
-    }
-
-    [Fact]
-    public async Task ClaimAsync_ExpiredCooldowns_PrunedFromStore()
-    {
-        var store = new InMemoryStateStore();
-        await using var state = Create(store, out var clock);
-        await WaitSharedAsync(state);
-        state.RecordCooldown("a/*", new Cooldown(clock.GetUtcNow().AddSeconds(1), CooldownReason.Failed));
-        await state.ClaimAsync(CancellationToken.None);
-        Assert.True((await ReadStoreAsync(store)).Cooldowns.ContainsKey("a/*"));
-
-        clock.Advance(TimeSpan.FromSeconds(2));
-        await state.ClaimAsync(CancellationToken.None);
-
-        Assert.Empty((await ReadStoreAsync(store)).Cooldowns);
-        Assert.Empty(state.Cooldowns);
-    }
-
-    /// <summary>
-    /// Finding 2a. The outage probe is the table creation, which succeeds at once when only the data plane fails
-    /// (entity too large, unreadable entity, throttled partition): the loop goes straight back to the store, fails, probes,
-    /// and so on. Idle, with the clock standing still, it called the store thousands of times a second.
-    /// </summary>
-    [Fact]
-    public async Task ClaimAsync_TableReachableButDataCallsFail_LeavesTheStoreAloneUntilTheNextProbe()
-    {
-        var store = new DataPlaneStore { Mode = StoreMode.Healthy };
-        await using var state = Create(store, out _);
-        await WaitSharedAsync(state);
-        store.Mode = StoreMode.Failing;
-        Assert.False((await state.ClaimAsync(CancellationToken.None)).Shared);
-
-        var calls = store.DataCalls;
-        await Task.Delay(TimeSpan.FromSeconds(1));
-
-        Assert.True(store.DataCalls - calls <= 1, $"{store.DataCalls - calls} store calls in one idle second of an outage");
-    }
-
-    /// <summary>
-    /// Finding 2b. Same cause, slow store: after a claim gave up at the budget, the immediate "successful" probe puts the
-    /// store back on the critical path, so the next claim waits for the store (here: until the clock moves) again.
-    /// </summary>
-    [Fact]
-    public async Task ClaimAsync_StoreSlowerThanBudget_NextClaimServedLocallyWithoutWaiting()
-    {
-        var store = new DataPlaneStore { Mode = StoreMode.Healthy };
-        await using var state = Create(store, out var clock);
-        await WaitSharedAsync(state);
-        store.Mode = StoreMode.Hanging;
-        var first = state.ClaimAsync(CancellationToken.None).AsTask();
-        await WaitUntilAsync(() => Task.FromResult(store.Waiting > 0));
-        clock.Advance(ProxyOptions.DefaultStateTimeout);
-        Assert.False((await first.WaitAsync(Patience)).Shared);
-        await Task.Delay(TimeSpan.FromMilliseconds(200));
-
-        var second = state.ClaimAsync(CancellationToken.None).AsTask();
-        await Task.WhenAny(second, Task.Delay(TimeSpan.FromSeconds(1)));
-
-        Assert.True(second.IsCompleted, "the claim after an outage began waited for the store again");
-        clock.Advance(ProxyOptions.DefaultStateTimeout);
-    }
-
-    /// <summary>
-    /// Finding 7. Disposing while a batch waits for the store cancels the loop with an OperationCanceledException that the
-    /// loop does not catch: the batch's claims are never completed (nor those still queued), and their callers hang.
-    /// </summary>
-    [Fact]
-    public async Task DisposeAsync_ClaimWaitingForTheStore_ClaimCompletes()
-    {
-        var store = new ControllableStore();
-        var state = Create(store, out _);
-        await WaitSharedAsync(state);
-        store.Mode = StoreMode.Hanging;
-        var pending = state.ClaimAsync(CancellationToken.None).AsTask();
-        await WaitUntilAsync(() => Task.FromResult(store.Writes > 1));
-
-        await state.DisposeAsync();
-
-        var ended = await Task.WhenAny(pending, Task.Delay(TimeSpan.FromSeconds(3)));
-        Assert.Same(pending, ended);
-    }
-
-    /// <summary>A store whose table always exists (initialization succeeds) and whose data calls can fail or hang.</summary>
-    private sealed class DataPlaneStore : IStateStore
-    {
-        private readonly InMemoryStateStore _inner = new();
-        private int _dataCalls;
-        private int _waiting;
-
-        public StoreMode Mode { get; set; }
-
-        public int DataCalls => Volatile.Read(ref _dataCalls);
-
-        public int Waiting => Volatile.Read(ref _waiting);
-
-        public string Description => "data-plane test store";
-
-        public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public async Task<StoreRead> ReadAsync(CancellationToken cancellationToken)
-        {
-            await GateAsync(cancellationToken);
-            return await _inner.ReadAsync(cancellationToken);
-        }
-
-        public async Task<StoreWrite> WriteAsync(StateDocument document, string? ifMatchETag, CancellationToken cancellationToken)
-        {
-            await GateAsync(cancellationToken);
-            return await _inner.WriteAsync(document, ifMatchETag, cancellationToken);
-        }
-
-        private async Task GateAsync(CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _dataCalls);
-            switch (Mode)
-            {
-                case StoreMode.Failing:
-                    throw new StateStoreException("update answered 400 PropertyValueTooLarge (test)");
-                case StoreMode.Hanging:
-                    Interlocked.Increment(ref _waiting);
-                    try
-                    {
-                        await Task.Delay(Timeout.Infinite, cancellationToken);
-                    }
-                    finally
-                    {
-                        Interlocked.Decrement(ref _waiting);
-                    }
-
-                    break;
-            }
-        }
+        public Task<StoreWrite> WriteCooldownsAsync(ImmutableDictionary<string, Cooldown> cooldowns, string? ifMatchETag, CancellationToken cancellationToken) => Initialized
+            ? _inner.WriteCooldownsAsync(cooldowns, ifMatchETag, cancellationToken)
+            : throw new StateStoreException("update answered 404 TableNotFound (test)");
     }
 
     private static SharedState Create(IStateStore store, out ManualTimeProvider clock, ManualTimeProvider? sharedClock = null, LogCapture? logs = null)
@@ -325,19 +320,8 @@ public sealed class SharedStateTests
         return new SharedState(store, new ProxyOptions(), clock, factory.CreateLogger<SharedState>());
     }
 
-    private static async Task WaitSharedAsync(SharedState state) =>
-        await WaitUntilAsync(async () => (await state.ClaimAsync(CancellationToken.None)).Shared);
-
-    /// <summary>Moves the clock past the probe interval until a claim is shared again (the probe runs in the background).</summary>
-    private static async Task RecoverAsync(SharedState state, ManualTimeProvider clock) =>
-        await WaitUntilAsync(async () =>
-        {
-            clock.Advance(SharedState.OutageProbeInterval);
-            return (await state.ClaimAsync(CancellationToken.None)).Shared;
-        });
-
-    private static async Task<StateDocument> ReadStoreAsync(IStateStore store) =>
-        (await store.ReadAsync(CancellationToken.None)).Document ?? StateDocument.Empty;
+    private static Task WaitSyncedAsync(SharedState state) =>
+        WaitUntilAsync(() => Task.FromResult(state.Counters.Syncs > 0));
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {

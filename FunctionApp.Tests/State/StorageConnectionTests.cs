@@ -11,38 +11,27 @@ public sealed class StorageConnectionTests
     private const string ClientId = "6b1a8f5e-3c2d-4e9f-8a7b-1c2d3e4f5a6b";
 
     [Theory]
-    [InlineData("AzureWebJobsStorage = UseDevelopmentStorage=true",
-        "http://127.0.0.1:10002/devstoreaccount1", nameof(StorageAuthentication.SharedKey), "devstoreaccount1")]
-    [InlineData("AzureWebJobsStorage = usedevelopmentstorage=TRUE;",
-        "http://127.0.0.1:10002/devstoreaccount1", nameof(StorageAuthentication.SharedKey), "devstoreaccount1")]
-    [InlineData("AzureWebJobsStorage = UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite",
-        "http://azurite:10002/devstoreaccount1", nameof(StorageAuthentication.SharedKey), "devstoreaccount1")]
+    [InlineData("AzureWebJobsStorage = UseDevelopmentStorage=true", "http://127.0.0.1:10002/devstoreaccount1", nameof(StorageAuthentication.ConnectionString))]
+    [InlineData("AzureWebJobsStorage = UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite", "http://azurite:10002/devstoreaccount1", nameof(StorageAuthentication.ConnectionString))]
     [InlineData("AzureWebJobsStorage = DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + Key + ";EndpointSuffix=core.windows.net",
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.SharedKey), "acct")]
-    [InlineData("AzureWebJobsStorage = AccountName=acct;AccountKey=" + Key,
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.SharedKey), "acct")]
-    [InlineData("AzureWebJobsStorage =  accountname = acct ; ACCOUNTKEY=" + Key + " ;BlobEndpoint=https://blob.example;;",
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.SharedKey), "acct")]
-    [InlineData("AzureWebJobsStorage = DefaultEndpointsProtocol=HTTP;AccountName=acct;AccountKey=" + Key + ";EndpointSuffix=core.chinacloudapi.cn",
-        "http://acct.table.core.chinacloudapi.cn", nameof(StorageAuthentication.SharedKey), "acct")]
-    [InlineData("AzureWebJobsStorage = AccountName=devstoreaccount1;AccountKey=" + Key + ";TableEndpoint=http://127.0.0.1:10002/devstoreaccount1/",
-        "http://127.0.0.1:10002/devstoreaccount1", nameof(StorageAuthentication.SharedKey), "devstoreaccount1")]
+        "https://acct.table.core.windows.net", nameof(StorageAuthentication.ConnectionString))]
+    [InlineData("AzureWebJobsStorage = DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=" + Key + ";EndpointSuffix=core.chinacloudapi.cn",
+        "http://acct.table.core.chinacloudapi.cn", nameof(StorageAuthentication.ConnectionString))]
+    [InlineData("AzureWebJobsStorage = DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + Key + ";TableEndpoint=http://127.0.0.1:10002/devstoreaccount1/",
+        "http://127.0.0.1:10002/devstoreaccount1", nameof(StorageAuthentication.ConnectionString))]
     [InlineData("AzureWebJobsStorage = TableEndpoint=https://acct.table.core.windows.net;SharedAccessSignature=" + Sas,
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.SharedAccessSignature), null)]
-    [InlineData("AzureWebJobsStorage = AccountName=acct;SharedAccessSignature=?" + Sas,
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.SharedAccessSignature), null)]
+        "https://acct.table.core.windows.net", nameof(StorageAuthentication.ConnectionString))]
     [InlineData("AzureWebJobsStorage:accountName = acct",
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.DefaultAzureCredential), null)]
+        "https://acct.table.core.windows.net", nameof(StorageAuthentication.DefaultAzureCredential))]
     [InlineData("AzureWebJobsStorage:accountName = acct | AzureWebJobsStorage:clientId = " + ClientId,
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.DefaultAzureCredential), null)]
+        "https://acct.table.core.windows.net", nameof(StorageAuthentication.DefaultAzureCredential))]
     [InlineData("AzureWebJobsStorage:accountName = acct | AzureWebJobsStorage:credential = managedidentity",
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.ManagedIdentity), null)]
+        "https://acct.table.core.windows.net", nameof(StorageAuthentication.ManagedIdentity))]
     [InlineData("AzureWebJobsStorage:tableServiceUri = https://acct.table.core.windows.net/ | AzureWebJobsStorage:credential = ManagedIdentity",
-        "https://acct.table.core.windows.net", nameof(StorageAuthentication.ManagedIdentity), null)]
+        "https://acct.table.core.windows.net", nameof(StorageAuthentication.ManagedIdentity))]
     [InlineData("AzureWebJobsStorage:tableServiceUri = https://other.example/t | AzureWebJobsStorage:accountName = acct",
-        "https://other.example/t", nameof(StorageAuthentication.DefaultAzureCredential), null)]
-    public void FromConfiguration_ValidSettings_ReturnsConnection(
-        string settings, string endpoint, string authentication, string? accountName)
+        "https://other.example/t", nameof(StorageAuthentication.DefaultAzureCredential))]
+    public void FromConfiguration_ValidSettings_ReturnsConnection(string settings, string endpoint, string authentication)
     {
         var result = StorageConnection.FromConfiguration(Configuration(settings));
 
@@ -50,20 +39,21 @@ public sealed class StorageConnectionTests
         var connection = Assert.IsType<StorageConnection>(result.Connection);
         Assert.Equal(endpoint, connection.TableEndpoint.AbsoluteUri.TrimEnd('/'));
         Assert.Equal(Enum.Parse<StorageAuthentication>(authentication), connection.Authentication);
-        Assert.Equal(accountName, connection.AccountName);
         Assert.Equal(StorageConnection.DefaultTableName, connection.TableName);
-        Assert.Equal(accountName is not null, !connection.AccountKey.IsEmpty);
-        Assert.Equal(connection.Authentication == StorageAuthentication.SharedAccessSignature, connection.SharedAccessSignature == Sas);
         Assert.DoesNotContain(Key, connection.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("SECRETSIG", connection.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRETSIG", connection.TableEndpoint.AbsoluteUri, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void FromConfiguration_AccountKey_IsDecoded()
+    public void CreateServiceClient_ConnectionString_UsesTheGivenOptions()
     {
-        var connection = StorageConnection.FromConfiguration(Configuration("AzureWebJobsStorage = AccountName=acct;AccountKey=" + Key)).Connection!;
+        var connection = StorageConnection.FromConfiguration(Configuration("AzureWebJobsStorage = UseDevelopmentStorage=true")).Connection!;
 
-        Assert.Equal(Convert.FromBase64String(Key), connection.AccountKey.ToArray());
+        var client = connection.CreateServiceClient(new Azure.Data.Tables.TableClientOptions());
+
+        Assert.Equal("devstoreaccount1", client.AccountName);
+        Assert.Equal("http://127.0.0.1:10002/devstoreaccount1", client.Uri.AbsoluteUri.TrimEnd('/'));
     }
 
     [Theory]
@@ -111,15 +101,11 @@ public sealed class StorageConnectionTests
     [InlineData("AzureWebJobsStorage = AccountKey=" + Key, "AzureWebJobsStorage", Key)]
     [InlineData("AzureWebJobsStorage = TableEndpoint=https://x.example;AccountKey=" + Key, "AzureWebJobsStorage", Key)]
     [InlineData("AzureWebJobsStorage = AccountName=acct", "AzureWebJobsStorage", null)]
-    [InlineData("AzureWebJobsStorage = AccountName=Acct_1;AccountKey=" + Key, "AzureWebJobsStorage", Key)]
-    [InlineData("AzureWebJobsStorage = DefaultEndpointsProtocol=ftp;AccountName=acct;AccountKey=" + Key, "AzureWebJobsStorage", Key)]
     [InlineData("AzureWebJobsStorage = AccountName=acct;AccountKey=" + Key + ";EndpointSuffix=", "AzureWebJobsStorage", Key)]
     [InlineData("AzureWebJobsStorage = AccountName=acct;AccountKey=" + Key + ";EndpointSuffix=bad suffix", "AzureWebJobsStorage", Key)]
-    [InlineData("AzureWebJobsStorage = TableEndpoint=ftp://x.example;SharedAccessSignature=" + Sas, "AzureWebJobsStorage", "SECRETSIG")]
     [InlineData("AzureWebJobsStorage = TableEndpoint=https://x.example?" + Sas + ";SharedAccessSignature=" + Sas, "AzureWebJobsStorage", "SECRETSIG")]
     [InlineData("AzureWebJobsStorage = TableEndpoint=/relative;SharedAccessSignature=" + Sas, "AzureWebJobsStorage", "SECRETSIG")]
     [InlineData("AzureWebJobsStorage = AccountName=acct;SharedAccessSignature=", "AzureWebJobsStorage", null)]
-    [InlineData("AzureWebJobsStorage = AccountName=acct;AccountKey=" + Key + ";SharedAccessSignature=" + Sas, "AzureWebJobsStorage", "SECRETSIG")]
     [InlineData("AzureWebJobsStorage = AccountName=acct;AccountKey=" + Key + ";accountkey=" + Key, "AzureWebJobsStorage", Key)]
     [InlineData("AzureWebJobsStorage:accountName = Acct", "AzureWebJobsStorage:accountName", null)]
     [InlineData("AzureWebJobsStorage:accountName = ab", "AzureWebJobsStorage:accountName", null)]
@@ -130,6 +116,8 @@ public sealed class StorageConnectionTests
     [InlineData("AzureWebJobsStorage:accountName = acct | AzureWebJobsStorage:clientId = not-a-guid", "AzureWebJobsStorage:clientId", null)]
     [InlineData("AzureWebJobsStorage:clientId = " + ClientId, "AzureWebJobsStorage:accountName", null)]
     [InlineData("AzureWebJobsStorage:blobServiceUri = https://acct.blob.core.windows.net", "AzureWebJobsStorage:accountName", null)]
+    // Connection strings are parsed by Azure.Data.Tables: what it accepts (an unusual protocol, a key and a SAS together)
+    // is its decision, and a string it accepts but the service refuses shows up as a logged store outage.
     public void FromConfiguration_InvalidSettings_ReturnsErrorNamingTheSetting(string settings, string setting, string? secret)
     {
         var result = StorageConnection.FromConfiguration(Configuration(settings));

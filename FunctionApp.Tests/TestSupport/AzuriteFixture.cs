@@ -21,6 +21,9 @@ public sealed class AzuriteCollectionDefinition : ICollectionFixture<AzuriteFixt
 public sealed class AzuriteFixture : IAsyncLifetime
 {
     /// <summary>Azurite's well-known development key (public by design).</summary>
+    /// <summary>Azurite's well-known development account.</summary>
+    public const string DevelopmentAccountName = "devstoreaccount1";
+
     public const string AccountKey =
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
@@ -46,10 +49,10 @@ public sealed class AzuriteFixture : IAsyncLifetime
     public int Port { get; }
 
     /// <summary>Path-style endpoint, as Azurite serves it.</summary>
-    public Uri TableEndpoint => new($"http://127.0.0.1:{Port}/{StorageConnection.DevelopmentAccountName}");
+    public Uri TableEndpoint => new($"http://127.0.0.1:{Port}/{DevelopmentAccountName}");
 
     public string ConnectionString =>
-        $"DefaultEndpointsProtocol=http;AccountName={StorageConnection.DevelopmentAccountName};AccountKey={AccountKey};TableEndpoint={TableEndpoint}";
+        $"DefaultEndpointsProtocol=http;AccountName={DevelopmentAccountName};AccountKey={AccountKey};TableEndpoint={TableEndpoint}";
 
     /// <summary>A table name no other test of this run uses.</summary>
     public string NewTableName() => $"t{Environment.ProcessId}x{Interlocked.Increment(ref _tableCount)}";

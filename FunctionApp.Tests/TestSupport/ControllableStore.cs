@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using AoaiProxy.State;
 
 namespace AoaiProxy.Tests.TestSupport;
@@ -11,13 +12,15 @@ internal enum StoreMode
 }
 
 /// <summary>
-/// A real in-memory store whose availability a test can switch: healthy, failing (throws) or hanging (never answers
-/// until cancelled). Counts calls, so tests can assert how many round trips a claim costs.
+/// A real store (in-memory unless given another) whose availability a test can switch: healthy, failing (throws) or
+/// hanging (never answers until cancelled). Counts calls, so tests can assert what the shared state costs.
 /// </summary>
 internal sealed class ControllableStore(IStateStore inner) : IStateStore
 {
+    private int _initializations;
     private int _reads;
-    private int _writes;
+    private int _cursorWrites;
+    private int _cooldownWrites;
 
     public ControllableStore() : this(new InMemoryStateStore()) { }
 
@@ -25,14 +28,22 @@ internal sealed class ControllableStore(IStateStore inner) : IStateStore
 
     public IStateStore Inner => inner;
 
+    public int Initializations => Volatile.Read(ref _initializations);
+
     public int Reads => Volatile.Read(ref _reads);
 
-    public int Writes => Volatile.Read(ref _writes);
+    public int CursorWrites => Volatile.Read(ref _cursorWrites);
+
+    public int CooldownWrites => Volatile.Read(ref _cooldownWrites);
+
+    /// <summary>Every call that reached (or would have reached) the store.</summary>
+    public int Operations => Initializations + Reads + CursorWrites + CooldownWrites;
 
     public string Description => "controllable " + inner.Description;
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _initializations);
         await Gate(cancellationToken);
         await inner.InitializeAsync(cancellationToken);
     }
@@ -44,11 +55,18 @@ internal sealed class ControllableStore(IStateStore inner) : IStateStore
         return await inner.ReadAsync(cancellationToken);
     }
 
-    public async Task<StoreWrite> WriteAsync(StateDocument document, string? ifMatchETag, CancellationToken cancellationToken)
+    public async Task<StoreWrite> WriteCursorAsync(long cursor, string? ifMatchETag, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _writes);
+        Interlocked.Increment(ref _cursorWrites);
         await Gate(cancellationToken);
-        return await inner.WriteAsync(document, ifMatchETag, cancellationToken);
+        return await inner.WriteCursorAsync(cursor, ifMatchETag, cancellationToken);
+    }
+
+    public async Task<StoreWrite> WriteCooldownsAsync(ImmutableDictionary<string, Cooldown> cooldowns, string? ifMatchETag, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _cooldownWrites);
+        await Gate(cancellationToken);
+        return await inner.WriteCooldownsAsync(cooldowns, ifMatchETag, cancellationToken);
     }
 
     private Task Gate(CancellationToken cancellationToken) => Mode switch
