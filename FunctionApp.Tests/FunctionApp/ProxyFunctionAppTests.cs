@@ -1,0 +1,55 @@
+using AoaiProxy.FunctionApp;
+using AoaiProxy.Tests.TestSupport;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace AoaiProxy.Tests.FunctionApp;
+
+/// <summary>
+/// <see cref="ProxyFunctionApp.Configure"/>: the services of the worker that Program builds, not a copy of them.
+/// </summary>
+public sealed class ProxyFunctionAppTests
+{
+    private static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["Proxy:Backends:0:Name"] = "a",
+        ["Proxy:Backends:0:Endpoint"] = "https://a.openai.azure.com",
+        // Above Kestrel's own default (30,000,000 bytes), so a limit that never reached the worker's Kestrel shows.
+        ["Proxy:MaxRequestBodyBytes"] = (200L * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    [Fact]
+    public void Configure_WorkerServices_ActivateTheFunctionWithTheEngine()
+    {
+        using var host = FunctionWorker.Build(Settings);
+        using var scope = host.Services.CreateScope();
+
+        // The worker's default IFunctionActivator creates function instances exactly so, from the invocation's scope
+        // (worker src/DotNetWorker.Core/Invocation/DefaultFunctionActivator.cs).
+        var function = ActivatorUtilities.CreateInstance<ProxyFunction>(scope.ServiceProvider);
+
+        Assert.NotNull(function);
+        Assert.NotNull(scope.ServiceProvider.GetService<IAzureOpenAIProxy>());
+    }
+
+    [Fact]
+    public void Configure_WorkerKestrel_HasTheBodyLimitTheEngineSets()
+    {
+        using var host = FunctionWorker.Build(Settings);
+
+        var workerLimit = host.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.MaxRequestBodySize;
+
+        // What the engine alone configures with the same settings: the worker must not lose it, nor replace it.
+        var engineOnly = new ServiceCollection();
+        engineOnly.AddLogging();
+        engineOnly.AddAzureOpenAIProxy(new ConfigurationBuilder().AddInMemoryCollection(Settings).Build());
+        using var engine = engineOnly.BuildServiceProvider();
+        var engineLimit = engine.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.MaxRequestBodySize;
+
+        Assert.Equal(engineLimit, workerLimit);
+        // Not Kestrel's default: the engine did set it (Proxy:MaxRequestBodyBytes is above that default here).
+        Assert.NotEqual(new KestrelServerOptions().Limits.MaxRequestBodySize, workerLimit);
+    }
+}
