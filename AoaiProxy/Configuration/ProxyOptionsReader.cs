@@ -38,6 +38,7 @@ internal static class ProxyOptionsReader
         options.FailureCooldown = ReadSeconds(section, "Cooldown:FailureSeconds", ProxyOptions.DefaultFailureCooldown, errors);
         options.StateTimeout = ReadMilliseconds(section, "State:TimeoutMilliseconds", ProxyOptions.DefaultStateTimeout, errors);
         options.Auth = AuthOptionsReader.Read(section, errors);
+        options.AllowedOrigins = Pipeline.CrossOriginPolicy.ReadOrigins(section, errors);
         var storage = StorageConnection.FromConfiguration(configuration);
         options.Storage = storage.Connection;
         if (storage.Error is not null)
