@@ -90,6 +90,9 @@ param alwaysReadyHttpInstances int = 0
 @maxValue(1000)
 param httpPerInstanceConcurrency int = 64
 
+@description('Private-network mode (VNET_ENABLED): a virtual network, the app integrated into it, private endpoints for storage (blob, table) and every created Azure OpenAI account, and public network access disabled on them, so only the proxy reaches the backends. Existing endpoints are not changed.')
+param vnetEnabled bool = false
+
 // --- Azure OpenAI backends -------------------------------------------------------------------------------------------
 
 @description('Comma-separated endpoints of existing Azure OpenAI resources, each https://<name>.openai.azure.com/ optionally followed by |priority|weight (e.g. https://a.openai.azure.com/|1|2,https://b.openai.azure.com/|2). When set, no account is created and the proxy uses these; grant the proxy identity Cognitive Services OpenAI User on them yourself.')
@@ -215,6 +218,32 @@ module identity './app/identity.bicep' = {
   }
 }
 
+module network './app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: '${abbrs.networkVirtualNetworks}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storagePrivateEndpoints './app/private-endpoint.bicep' = [
+  for service in (vnetEnabled ? ['blob', 'table'] : []): {
+    name: 'storage-${service}-pe'
+    scope: rg
+    params: {
+      name: '${abbrs.networkPrivateEndpoints}${storage.outputs.name}-${service}'
+      location: location
+      tags: tags
+      subnetId: network!.outputs.privateEndpointSubnetId
+      targetId: storage.outputs.id
+      groupId: service
+      dnsZoneId: service == 'blob' ? network!.outputs.blobDnsZoneId : network!.outputs.tableDnsZoneId
+    }
+  }
+]
+
 module storage './app/storage.bicep' = {
   name: 'storage'
   scope: rg
@@ -226,6 +255,7 @@ module storage './app/storage.bicep' = {
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType
+    privateNetwork: vnetEnabled
   }
 }
 
@@ -261,6 +291,9 @@ module openAi './app/openai.bicep' = [
       appPrincipalId: identity.outputs.principalId
       userPrincipalId: principalId
       userPrincipalType: principalType
+      privateEndpointSubnetId: vnetEnabled ? network!.outputs.privateEndpointSubnetId : ''
+      privateEndpointLocation: location
+      privateDnsZoneId: vnetEnabled ? network!.outputs.openAiDnsZoneId : ''
     }
   }
 ]
@@ -286,6 +319,7 @@ module proxy './app/proxy.bicep' = {
     allowedCallers: allowedCallers
     allowedOrigins: allowedOrigins
     extraAppSettings: extraAppSettings
+    virtualNetworkSubnetId: vnetEnabled ? network!.outputs.appSubnetId : ''
     createdBackends: [
       for i in range(0, createdAccountCount): {
         name: openAi[i].outputs.name
@@ -296,6 +330,10 @@ module proxy './app/proxy.bicep' = {
     ]
     existingBackends: existingBackends
   }
+  // With public access off, host storage is reachable only once its private endpoints exist.
+  dependsOn: [
+    storagePrivateEndpoints
+  ]
 }
 
 // --- Outputs (azd writes them to .azure/<env>/.env) ------------------------------------------------------------------

@@ -143,6 +143,38 @@ public sealed class BicepTemplateTests
     }
 
     [Fact]
+    public async Task Snapshot_VnetEnabled_PrivateEndpointsForStorageAndEveryAccountAndNoPublicAccess()
+    {
+        var snapshot = await SnapshotAsync("param vnetEnabled = true", "param openAiAccountCount = 2");
+        var resources = snapshot.RootElement.GetProperty("predictedResources").EnumerateArray().ToList();
+
+        var endpoints = resources.Where(r => r.GetProperty("type").GetString() == "Microsoft.Network/privateEndpoints").ToList();
+        Assert.Equal(["account", "account", "blob", "table"], endpoints
+            .Select(e => e.GetProperty("properties").GetProperty("privateLinkServiceConnections")[0].GetProperty("properties").GetProperty("groupIds")[0].GetString()!)
+            .Order());
+        Assert.All(endpoints, e => Assert.Equal("eastus2", e.GetProperty("location").GetString()));
+        Assert.Equal(3, resources.Count(r => r.GetProperty("type").GetString() == "Microsoft.Network/privateDnsZones"));
+        Assert.Equal(3, resources.Count(r => r.GetProperty("type").GetString() == "Microsoft.Network/privateDnsZones/virtualNetworkLinks"));
+        Assert.All(resources.Where(r => r.GetProperty("type").GetString() is "Microsoft.CognitiveServices/accounts" or "Microsoft.Storage/storageAccounts"),
+            r => Assert.Equal("Disabled", r.GetProperty("properties").GetProperty("publicNetworkAccess").GetString()));
+        Assert.EndsWith("/subnets/app", Site(snapshot).GetProperty("properties").GetProperty("virtualNetworkSubnetId").GetString(), StringComparison.Ordinal);
+        var subnets = resources.Single(r => r.GetProperty("type").GetString() == "Microsoft.Network/virtualNetworks").GetProperty("properties").GetProperty("subnets");
+        Assert.Equal("Microsoft.App/environments", subnets[0].GetProperty("properties").GetProperty("delegations")[0].GetProperty("properties").GetProperty("serviceName").GetString());
+    }
+
+    [Fact]
+    public async Task Snapshot_Default_PublicAccessAndNoNetwork()
+    {
+        var snapshot = await SnapshotAsync();
+        var resources = snapshot.RootElement.GetProperty("predictedResources").EnumerateArray().ToList();
+
+        Assert.DoesNotContain(resources, r => r.GetProperty("type").GetString()!.StartsWith("Microsoft.Network/", StringComparison.Ordinal));
+        Assert.All(resources.Where(r => r.GetProperty("type").GetString() is "Microsoft.CognitiveServices/accounts" or "Microsoft.Storage/storageAccounts"),
+            r => Assert.Equal("Enabled", r.GetProperty("properties").GetProperty("publicNetworkAccess").GetString()));
+        Assert.False(Site(snapshot).GetProperty("properties").TryGetProperty("virtualNetworkSubnetId", out var subnet) && subnet.ValueKind == JsonValueKind.String);
+    }
+
+    [Fact]
     public async Task Snapshot_RegionWithoutFlexConsumption_Refused()
     {
         var (exitCode, stdout, stderr) = await RunSnapshotAsync(Params(Deployer, "param location = 'westindia'"));

@@ -59,6 +59,9 @@ param allowedCallers array
 @description('Origins whose pages may call the proxy from a browser (CORS); empty: no CORS.')
 param allowedOrigins array = []
 
+@description('Private-network mode: subnet (delegated to Microsoft.App/environments) the app integrates into; empty: none.')
+param virtualNetworkSubnetId string = ''
+
 @description('Extra app settings { NAME: value }, merged over the ones written here (they win on a name clash).')
 param extraAppSettings object = {}
 
@@ -228,6 +231,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       appSettings: map(items(appSettings), setting => { name: setting.key, value: string(setting.value) })
