@@ -13,10 +13,10 @@ param tags object = {}
 @description('Chat deployment name.')
 param chatDeploymentName string
 
-@description('Chat model name, e.g. gpt-4o-mini.')
+@description('Chat model name, e.g. gpt-5.4-mini.')
 param chatModelName string
 
-@description('Chat model version, e.g. 2024-07-18.')
+@description('Chat model version, e.g. 2026-03-17.')
 param chatModelVersion string
 
 @description('Chat deployment SKU, e.g. GlobalStandard or Standard.')
@@ -25,7 +25,7 @@ param chatSkuName string
 @description('Embedding deployment name.')
 param embeddingDeploymentName string
 
-@description('Embedding model name, e.g. text-embedding-3-small.')
+@description('Embedding model name, e.g. text-embedding-3-large.')
 param embeddingModelName string
 
 @description('Embedding model version, e.g. 1.')
