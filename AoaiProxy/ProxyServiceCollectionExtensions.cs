@@ -56,6 +56,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<SharedState>();
         services.AddSingleton<BackendClient>();
         services.AddProxyAuth();
+        services.AddSingleton<CrossOriginPolicy>();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();
         services.AddHostedService<ProxyStartup>();
         return services;

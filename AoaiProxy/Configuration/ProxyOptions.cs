@@ -62,6 +62,9 @@ internal sealed class ProxyOptions
     /// <summary>The Functions app's own storage (AzureWebJobsStorage), or null for in-memory state on one instance.</summary>
     public State.StorageConnection? Storage { get; set; }
 
+    /// <summary>Origins whose pages may call the proxy from a browser (Proxy:Cors:AllowedOrigins); empty: no CORS.</summary>
+    public IReadOnlyList<string> AllowedOrigins { get; set; } = [];
+
     /// <summary>Who may call the proxy and with which credentials it calls the backends (Proxy:Auth).</summary>
     public AuthOptions Auth { get; set; } = new();
 

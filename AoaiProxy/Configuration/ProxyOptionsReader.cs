@@ -39,6 +39,7 @@ internal static class ProxyOptionsReader
         options.StateTimeout = ReadMilliseconds(section, "State:TimeoutMilliseconds", ProxyOptions.DefaultStateTimeout, errors);
         options.StateSyncInterval = ReadMilliseconds(section, "State:SyncIntervalMilliseconds", ProxyOptions.DefaultStateSyncInterval, errors);
         options.Auth = AuthOptionsReader.Read(section, errors);
+        options.AllowedOrigins = Pipeline.CrossOriginPolicy.ReadOrigins(section, errors);
         var storage = StorageConnection.FromConfiguration(configuration);
         options.Storage = storage.Connection;
         if (storage.Error is not null)

@@ -49,11 +49,13 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly ILogger<ProxyHandler> _logger;
     private readonly CallerAuthenticator _callers;
     private readonly BackendCredentials _credentials;
+    private readonly CrossOriginPolicy? _crossOrigin;
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
-        CallerAuthenticator callers, BackendCredentials credentials)
+        CallerAuthenticator callers, BackendCredentials credentials, CrossOriginPolicy? crossOrigin = null)
     {
+        _crossOrigin = crossOrigin;
         ArgumentNullException.ThrowIfNull(client);
         _callers = callers;
         _credentials = credentials;
@@ -105,6 +107,12 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     {
         var request = context.Request;
         var aborted = context.RequestAborted;
+
+        // A browser's preflight carries no credentials: it is answered before caller authentication (CrossOriginPolicy).
+        if (_crossOrigin is not null && _crossOrigin.AnsweredPreflight(context))
+        {
+            return;
+        }
 
         // Before the body is read and before any backend is contacted.
         var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);

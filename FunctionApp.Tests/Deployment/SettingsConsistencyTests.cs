@@ -19,6 +19,9 @@ public sealed partial class SettingsConsistencyTests
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
         "AzureWebJobsStorage:blobServiceUri",
         "AzureWebJobsStorage:queueServiceUri",
+
+        // The host's own request body limit: set above Proxy:MaxRequestBodyBytes so callers get the proxy's 413.
+        "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
     };
 
     [Fact]
@@ -139,6 +142,8 @@ public sealed partial class SettingsConsistencyTests
             "Endpoint" => "https://resource.openai.azure.com/",
             "Name" => "backend",
             "Priority" or "Weight" => "1",
+            "{i}" when key.Contains("AllowedOrigins", StringComparison.Ordinal) => "https://chat.contoso.com",
+            "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT" => "209715200",
             "ApiKey" => "backend-key-0123456789abcdef0123456789abcdef",
             "Backend" => "Identity",
             "IdentityClientId" or "TenantId" or "clientId" or "{i}" when !key.Contains("ClientKeys", StringComparison.Ordinal) => "00000000-0000-0000-0000-000000000001",

@@ -13,10 +13,10 @@ param tags object = {}
 @description('Chat deployment name.')
 param chatDeploymentName string
 
-@description('Chat model name, e.g. gpt-4o-mini.')
+@description('Chat model name, e.g. gpt-5.4-mini.')
 param chatModelName string
 
-@description('Chat model version, e.g. 2024-07-18.')
+@description('Chat model version, e.g. 2026-03-17.')
 param chatModelVersion string
 
 @description('Chat deployment SKU, e.g. GlobalStandard or Standard.')
@@ -25,7 +25,7 @@ param chatSkuName string
 @description('Embedding deployment name.')
 param embeddingDeploymentName string
 
-@description('Embedding model name, e.g. text-embedding-3-small.')
+@description('Embedding model name, e.g. text-embedding-3-large.')
 param embeddingModelName string
 
 @description('Embedding model version, e.g. 1.')
@@ -52,6 +52,17 @@ param userPrincipalId string = ''
 ])
 param userPrincipalType string = 'User'
 
+@description('Private-network mode: subnet for this account\'s private endpoint; empty keeps public network access.')
+param privateEndpointSubnetId string = ''
+
+@description('Region of the private endpoint (the virtual network\'s region).')
+param privateEndpointLocation string = location
+
+@description('Private DNS zone privatelink.openai.azure.com.')
+param privateDnsZoneId string = ''
+
+var privateNetwork = !empty(privateEndpointSubnetId)
+
 // Built-in role definition ID (Azure built-in roles reference, AI + machine learning section).
 var cognitiveServicesOpenAIUser = '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
 
@@ -66,9 +77,9 @@ resource account 'Microsoft.CognitiveServices/accounts@2023-05-01' = {
   properties: {
     customSubDomainName: name
     disableLocalAuth: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetwork ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: privateNetwork ? 'Deny' : 'Allow'
     }
   }
 }
@@ -128,6 +139,19 @@ resource userOpenAIUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', cognitiveServicesOpenAIUser)
     principalId: userPrincipalId
     principalType: userPrincipalType
+  }
+}
+
+module privateEndpoint 'private-endpoint.bicep' = if (privateNetwork) {
+  name: '${name}-pe'
+  params: {
+    name: 'pe-${name}'
+    location: privateEndpointLocation
+    tags: tags
+    subnetId: privateEndpointSubnetId
+    targetId: account.id
+    groupId: 'account'
+    dnsZoneId: privateDnsZoneId
   }
 }
 

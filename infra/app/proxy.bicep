@@ -48,8 +48,22 @@ param maximumInstanceCount int = 100
 @minValue(0)
 param alwaysReadyHttpInstances int = 0
 
-@description('Object ids or app ids allowed to call the proxy; empty allows any caller of the tenant.')
-param allowedCallers array = []
+@description('Concurrent HTTP requests per instance before the platform adds an instance.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 64
+
+@description('Object ids or app ids allowed to call the proxy; empty allows any caller of the tenant (main.bicep produces that only on explicit opt-in).')
+param allowedCallers array
+
+@description('Origins whose pages may call the proxy from a browser (CORS); empty: no CORS.')
+param allowedOrigins array = []
+
+@description('Private-network mode: subnet (delegated to Microsoft.App/environments) the app integrates into; empty: none.')
+param virtualNetworkSubnetId string = ''
+
+@description('Extra app settings { NAME: value }, merged over the ones written here (they win on a name clash).')
+param extraAppSettings object = {}
 
 @description('Backends created by this deployment: [{ name, endpoint, priority, weight }].')
 param createdBackends array = []
@@ -59,6 +73,11 @@ param existingBackends array = []
 
 // Entra ID audience of the tokens callers present (same as Azure OpenAI's, so clients need no change).
 var callerTokenAudience = 'https://cognitiveservices.azure.com'
+
+// The Functions host refuses bodies over FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (default 104857600) with an empty 500 before
+// the proxy sees them. The proxy's own limit (Proxy:MaxRequestBodyBytes, default 100 MiB) must be the one callers meet,
+// with its 413 in Azure's error shape, so the host's limit sits well above it (200 MiB). Raise both together.
+var hostRequestBodySizeLimit = 200 * 1024 * 1024
 
 // A module parameter is a deploy-time constant inside the module, so the loops below may iterate over it even though
 // the caller built it from the outputs of other deployments.
@@ -103,6 +122,10 @@ var hostSettings = [
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: 'Authorization=AAD;ClientId=${identityClientId}'
   }
+  {
+    name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'
+    value: string(hostRequestBodySizeLimit)
+  }
 ]
 
 var proxyAuthSettings = [
@@ -128,6 +151,13 @@ var allowedCallerSettings = [
   for (caller, i) in allowedCallers: {
     name: 'Proxy__Auth__EntraId__AllowedCallers__${i}'
     value: caller
+  }
+]
+
+var allowedOriginSettings = [
+  for (origin, i) in allowedOrigins: {
+    name: 'Proxy__Cors__AllowedOrigins__${i}'
+    value: origin
   }
 ]
 
@@ -159,8 +189,10 @@ var backendWeightSettings = [
   }
 ]
 
-// Order is irrelevant to the host; one flat list of { name, value } as siteConfig.appSettings expects.
-var appSettings = concat(hostSettings, proxyAuthSettings, allowedCallerSettings, backendNameSettings, backendEndpointSettings, backendPrioritySettings, backendWeightSettings)
+// siteConfig.appSettings replaces the whole collection on every deployment, so settings added by hand would vanish:
+// the extra settings are merged over the generated ones (the quickstart's union), then turned back into { name, value }.
+var generatedSettings = concat(hostSettings, proxyAuthSettings, allowedCallerSettings, allowedOriginSettings, backendNameSettings, backendEndpointSettings, backendPrioritySettings, backendWeightSettings)
+var appSettings = union(toObject(generatedSettings, setting => setting.name, setting => setting.value), extraAppSettings)
 
 // Always-ready instances are billed even when idle; 0 keeps the app scale-to-zero.
 var alwaysReadyHttp = [
@@ -199,9 +231,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: appSettings
+      appSettings: map(items(appSettings), setting => { name: setting.key, value: string(setting.value) })
     }
     functionAppConfig: {
       deployment: {
@@ -218,6 +251,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
         alwaysReady: alwaysReady
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         // .NET 10 isolated worker: a product requirement (see infra/NOTES.md about the documented versions).
