@@ -57,6 +57,9 @@ internal sealed class SharedState : IAsyncDisposable
     /// <summary>Compare-and-swap attempts of one write within a sync before leaving it to the next sync.</summary>
     private const int MaxWriteAttempts = 4;
 
+    /// <summary>How much a sync interval varies either way (see the jitter parameter).</summary>
+    private const double JitterShare = 0.1;
+
     private readonly IStateStore _store;
     private readonly TimeProvider _time;
     private readonly TimeSpan _budget;
@@ -66,6 +69,7 @@ internal sealed class SharedState : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly TurnBlocks _blocks = new();
     private readonly Task _loop;
+    private readonly Random _jitter;
 
     // Wakes the loop before its interval: a cooldown to publish, turns running low, a claim without a view.
     private TaskCompletionSource _wake = NewSignal();
@@ -79,7 +83,7 @@ internal sealed class SharedState : IAsyncDisposable
     // Request path -> loop.
     private long _claimsSinceSync;
     private long _lastClaimTimestamp;
-    private long _refillBelow = TurnBlockPolicy.MinLead;
+    private long _wakeBelow = TurnBlockPolicy.MinLead / 2;
     private int _publishPending;
 
     // Loop -> request path. NoView until the first successful read (0 is a valid timestamp).
@@ -106,8 +110,20 @@ internal sealed class SharedState : IAsyncDisposable
     private int _disposed;
 
     public SharedState(IStateStore store, ProxyOptions options, TimeProvider time, ILogger<SharedState> logger)
+        : this(store, options, time, logger, Random.Shared)
+    {
+    }
+
+    /// <param name="store">Where the state is shared.</param>
+    /// <param name="options">The state budget and sync interval.</param>
+    /// <param name="time">The clock for intervals, budgets and deadlines.</param>
+    /// <param name="logger">Store outages and recoveries.</param>
+    /// <param name="jitter">Spreads the instances' sync times (each wait is the interval ± 10%), so a fleet started
+    /// together does not read and write the store in lock-step; seeded in simulations.</param>
+    internal SharedState(IStateStore store, ProxyOptions options, TimeProvider time, ILogger<SharedState> logger, Random jitter)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _jitter = jitter;
         _store = store;
         _time = time;
         _budget = options.StateTimeout;
@@ -145,7 +161,7 @@ internal sealed class SharedState : IAsyncDisposable
             {
                 if (_blocks.TryTake(out var turn))
                 {
-                    if (_blocks.Remaining < Volatile.Read(ref _refillBelow))
+                    if (_blocks.Remaining < Volatile.Read(ref _wakeBelow))
                     {
                         Wake();
                     }
@@ -289,7 +305,7 @@ internal sealed class SharedState : IAsyncDisposable
         }
         else if (IsActive())
         {
-            await Task.WhenAny(wake.Task, Task.Delay(_interval, _time, token)).ConfigureAwait(false);
+            await Task.WhenAny(wake.Task, Task.Delay(NextInterval(), _time, token)).ConfigureAwait(false);
             token.ThrowIfCancellationRequested();
         }
         else
@@ -298,6 +314,17 @@ internal sealed class SharedState : IAsyncDisposable
         }
 
         Interlocked.CompareExchange(ref _wake, NewSignal(), wake);
+    }
+
+    private TimeSpan NextInterval()
+    {
+        double factor;
+        lock (_jitter)
+        {
+            factor = 1 + (JitterShare * ((2 * _jitter.NextDouble()) - 1));
+        }
+
+        return _interval * factor;
     }
 
     private bool IsActive() =>
@@ -433,7 +460,9 @@ internal sealed class SharedState : IAsyncDisposable
         var elapsed = _time.GetElapsedTime(_lastSyncTimestamp, now);
         _rate = TurnBlockPolicy.NextRate(_rate, claims, elapsed < _interval ? _interval : elapsed);
         _lastSyncTimestamp = now;
-        Volatile.Write(ref _refillBelow, TurnBlockPolicy.RefillBelow(_rate));
+        // The periodic sync claims the next block while RefillLead (longer than an interval) of turns is left; a claim
+        // wakes the loop early only when half of that is gone (a burst), so steady traffic costs no extra sync.
+        Volatile.Write(ref _wakeBelow, TurnBlockPolicy.RefillBelow(_rate) / 2);
 
         long remaining;
         lock (_gate)
@@ -465,6 +494,14 @@ internal sealed class SharedState : IAsyncDisposable
             }
 
             Interlocked.Increment(ref _lostRaces);
+
+            // Lost to another instance. While more than one interval of turns is left, the next sync (with a fresh
+            // read anyway) tries again: retrying at once would meet the same crowd, at a read and a write each time.
+            if (remaining > _rate * _interval.TotalSeconds && remaining >= TurnBlockPolicy.MinLead)
+            {
+                return;
+            }
+
             Learn(await CallAsync(_store.ReadAsync, stopping).ConfigureAwait(false));
         }
     }

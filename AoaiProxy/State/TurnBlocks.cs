@@ -21,7 +21,7 @@ internal static class TurnBlockPolicy
     public const int MinLead = MinBlock / 4;
 
     /// <summary>How long a block should last at the current rate.</summary>
-    public static readonly TimeSpan Horizon = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan Horizon = TimeSpan.FromSeconds(20);
 
     /// <summary>How much time worth of turns must still be left when the next block is claimed.</summary>
     public static readonly TimeSpan RefillLead = TimeSpan.FromSeconds(2);

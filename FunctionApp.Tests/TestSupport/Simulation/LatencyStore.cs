@@ -18,8 +18,15 @@ internal sealed class LatencyStore(IStateStore inner, TimeProvider time, double 
     private readonly double _sigma = medianMs <= 0 ? 0 : Math.Log(Math.Max(p99Ms, medianMs) / medianMs) / Z99;
     private readonly bool _instant = medianMs <= 0;
     private long _operations;
+    private long _reads;
+    private long _cursorWrites;
+    private long _cooldownWrites;
 
     public long Operations => Interlocked.Read(ref _operations);
+
+    /// <summary>Reads, cursor writes and cooldown writes so far.</summary>
+    public (long Reads, long CursorWrites, long CooldownWrites) ByKind =>
+        (Interlocked.Read(ref _reads), Interlocked.Read(ref _cursorWrites), Interlocked.Read(ref _cooldownWrites));
 
     public string Description => "latency-injected " + inner.Description;
 
@@ -31,18 +38,21 @@ internal sealed class LatencyStore(IStateStore inner, TimeProvider time, double 
 
     public async Task<StoreRead> ReadAsync(CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _reads);
         await DelayAsync(cancellationToken);
         return await inner.ReadAsync(cancellationToken);
     }
 
     public async Task<StoreWrite> WriteCursorAsync(long cursor, string? ifMatchETag, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _cursorWrites);
         await DelayAsync(cancellationToken);
         return await inner.WriteCursorAsync(cursor, ifMatchETag, cancellationToken);
     }
 
     public async Task<StoreWrite> WriteCooldownsAsync(ImmutableDictionary<string, Cooldown> cooldowns, string? ifMatchETag, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _cooldownWrites);
         await DelayAsync(cancellationToken);
         return await inner.WriteCooldownsAsync(cooldowns, ifMatchETag, cancellationToken);
     }
