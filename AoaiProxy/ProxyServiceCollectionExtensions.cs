@@ -55,6 +55,7 @@ public static class ProxyServiceCollectionExtensions
         });
         services.AddSingleton<SharedState>();
         services.AddSingleton<BackendClient>();
+        services.AddSingleton<Throttling.FailureRate>();
         services.AddProxyAuth();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();
         services.AddHostedService<ProxyStartup>();

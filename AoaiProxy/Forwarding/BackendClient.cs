@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using AoaiProxy.Configuration;
@@ -24,7 +25,10 @@ internal sealed class BackendClient : IDisposable
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
             PooledConnectionLifetime = PooledConnectionLifetime,
-            ConnectTimeout = options.ResponseHeadersTimeout < MaxConnectTimeout ? options.ResponseHeadersTimeout : MaxConnectTimeout,
+            ConnectTimeout = options.RequestTimeout < MaxConnectTimeout ? options.RequestTimeout : MaxConnectTimeout,
+
+            // The backend must see the proxy's own outgoing span as parent, not the caller's copied traceparent.
+            ActivityHeadersPropagator = new TraceContextPropagator(DistributedContextPropagator.Current),
 
             // Kestrel decodes a caller's header values as UTF-8; without this a non-ASCII value makes SendAsync throw, which
             // reads as the backend's transport failure and cools every backend for one caller's header.
