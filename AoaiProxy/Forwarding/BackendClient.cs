@@ -15,9 +15,16 @@ internal sealed class BackendClient : IDisposable
     private static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromSeconds(10);
 
     public BackendClient(ProxyOptions options)
+        : this(options, static _ => { })
+    {
+    }
+
+    /// <summary>For tests: <paramref name="configure"/> adjusts the handler (to trust a test certificate, say).</summary>
+    internal BackendClient(ProxyOptions options, Action<SocketsHttpHandler> configure)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        ArgumentNullException.ThrowIfNull(configure);
+        var handler = new SocketsHttpHandler
         {
             UseProxy = false,
             AllowAutoRedirect = false,
@@ -36,7 +43,9 @@ internal sealed class BackendClient : IDisposable
 
             // Latin-1 maps bytes 1:1, so a backend's non-ASCII header bytes reach the caller unchanged (Kestrel is set the same way).
             ResponseHeaderEncodingSelector = static (_, _) => Encoding.Latin1,
-        });
+        };
+        configure(handler);
+        Invoker = new HttpMessageInvoker(handler);
     }
 
     public HttpMessageInvoker Invoker { get; }
