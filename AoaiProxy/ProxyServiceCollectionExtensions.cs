@@ -56,6 +56,8 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<SharedState>();
         services.AddSingleton<BackendClient>();
         services.AddSingleton<Throttling.FailureRate>();
+        services.AddMetrics();
+        services.AddSingleton<ProxyMetrics>();
         services.AddProxyAuth();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();
         services.AddHostedService<ProxyStartup>();

@@ -45,7 +45,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
-        CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures)
+        CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(client);
         _callers = callers;
@@ -56,7 +56,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _time = time;
         _logger = logger;
         _attempt = new BackendAttempt(options, state, client.Invoker, failures, time, logger);
-        _relay = new ResponseRelay(options, time, logger);
+        _relay = new ResponseRelay(options, time, logger, metrics);
     }
 
     public async Task ProxyAsync(HttpContext context)

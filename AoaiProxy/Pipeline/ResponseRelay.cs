@@ -37,12 +37,14 @@ internal sealed class ResponseRelay
     private readonly ProxyOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ProxyMetrics? _metrics;
 
-    public ResponseRelay(ProxyOptions options, TimeProvider time, ILogger logger)
+    public ResponseRelay(ProxyOptions options, TimeProvider time, ILogger logger, ProxyMetrics? metrics = null)
     {
         _options = options;
         _time = time;
         _logger = logger;
+        _metrics = metrics;
     }
 
     public async Task<RelayResult> RelayAsync(HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt)
@@ -109,6 +111,7 @@ internal sealed class ResponseRelay
                     {
                         // Bytes may already be with the caller: no failover, no fake ending.
                         Log.RelayFailed(_logger, backend.Name, ex.Message);
+                        _metrics?.RelayFailed(backend.Name, ProxyMetrics.Broken);
                         context.Abort();
                         return RelayResult.BackendFailed;
                     }
@@ -128,6 +131,11 @@ internal sealed class ResponseRelay
         catch (Exception ex) when (idle.IsCancellationRequested && !aborted.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
         {
             Log.RelayIdleTimedOut(_logger, backend.Name, (long)_options.RelayIdleTimeout.TotalMilliseconds, reading ? "backend" : "caller");
+            if (reading)
+            {
+                _metrics?.RelayFailed(backend.Name, ProxyMetrics.Stalled);
+            }
+
             context.Abort();
             return reading ? RelayResult.BackendFailed : RelayResult.CallerFailed;
         }

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using AoaiProxy.Logging;
 using System.Net;
 using System.Text;
 using AoaiProxy.State;
@@ -180,6 +182,7 @@ public sealed class FailureHandlingEndToEndTests
             s["Proxy:FailureRate:MinimumRequests"] = "2";
             s["Proxy:FailureRate:Ratio"] = "1";
         });
+        using var failures = new RelayFailureCounter(proxy);
         backends[0].Handler = async (context, _) =>
         {
             context.Response.ContentType = "text/event-stream";
@@ -201,6 +204,7 @@ public sealed class FailureHandlingEndToEndTests
         await WaitUntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")));
         Assert.Equal(CooldownReason.Failed, state.Cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
         Assert.Equal(2, proxy.Logs.WithEventId(62).Count());
+        Assert.Equal(["a/stalled", "a/stalled"], failures.Seen);
     }
 
     /// <summary>Point 4: a body that breaks off mid-stream is logged and counted against the backend, not taken as served.</summary>
@@ -213,6 +217,7 @@ public sealed class FailureHandlingEndToEndTests
             s["Proxy:FailureRate:MinimumRequests"] = "2";
             s["Proxy:FailureRate:Ratio"] = "1";
         });
+        using var failures = new RelayFailureCounter(proxy);
         var firstRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backends[0].Handler = async (context, _) =>
         {
@@ -238,6 +243,7 @@ public sealed class FailureHandlingEndToEndTests
         var state = proxy.Services.GetRequiredService<SharedState>();
         await WaitUntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")));
         Assert.Equal(2, proxy.Logs.WithEventId(15).Count());
+        Assert.Equal(["a/broken", "a/broken"], failures.Seen);
     }
 
     /// <summary>Point 6: an answer with both Transfer-Encoding and Content-Length is framed by the former and relayed whole.</summary>
@@ -352,6 +358,41 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Contains("\" b\"", body, StringComparison.Ordinal);
         Assert.EndsWith("data: [DONE]\n\n", body, StringComparison.Ordinal);
         Assert.Equal(1, a.RequestCount);
+    }
+
+    /// <summary>Counts the relay-failure metric of one proxy host (its own IMeterFactory: tests run in parallel).</summary>
+    private sealed class RelayFailureCounter : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _seen = new();
+
+        public RelayFailureCounter(ProxyTestHost proxy)
+        {
+            var factory = proxy.Services.GetRequiredService<IMeterFactory>();
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Scope == factory && instrument.Name == ProxyMetrics.RelayFailures)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+            {
+                string? backend = null, reason = null;
+                foreach (var tag in tags)
+                {
+                    backend = tag.Key == ProxyMetrics.BackendTag ? (string?)tag.Value : backend;
+                    reason = tag.Key == ProxyMetrics.ReasonTag ? (string?)tag.Value : reason;
+                }
+
+                _seen.Enqueue(backend + "/" + reason);
+            });
+            _listener.Start();
+        }
+
+        public IReadOnlyCollection<string> Seen => _seen;
+
+        public void Dispose() => _listener.Dispose();
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
