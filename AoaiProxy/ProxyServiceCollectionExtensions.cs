@@ -55,6 +55,9 @@ public static class ProxyServiceCollectionExtensions
         });
         services.AddSingleton<SharedState>();
         services.AddSingleton<BackendClient>();
+        services.AddSingleton<Throttling.FailureRate>();
+        services.AddMetrics();
+        services.AddSingleton<ProxyMetrics>();
         services.AddProxyAuth();
         services.AddSingleton<CrossOriginPolicy>();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();

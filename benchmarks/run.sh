@@ -5,6 +5,7 @@
 #   benchmarks/run.sh --filter '*EndToEnd*'             # end to end only: direct vs proxied, failover
 #   benchmarks/run.sh --filter '*HotPath*' '*SharedState*'   # micro-benchmarks only
 #   benchmarks/run.sh --list flat                       # list the benchmarks without running them
+#   benchmarks/run.sh relay-memory [streams]            # heap held by 200 idle streams with 4 MiB bodies (not BenchmarkDotNet)
 #
 # Any arguments are BenchmarkDotNet's own (--filter takes globs over Namespace.Class.Method). Results are printed at the
 # end and written to benchmarks/BenchmarkDotNet.Artifacts/results/ (markdown, csv, html; git-ignored).

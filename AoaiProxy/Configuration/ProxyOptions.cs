@@ -21,7 +21,18 @@ internal sealed class ProxyOptions
 
     /// <summary>How far past the proxy's limit the server still accepts (and drains) a body it refuses, see AddAzureOpenAIProxy.</summary>
     public const long BodyDrainAllowanceBytes = 1024 * 1024;
-    public static readonly TimeSpan DefaultResponseHeadersTimeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>
+    /// Under the Functions HTTP limit (230 s for a response to start, set by Azure's front end), with room left for the
+    /// body upload before the deadline starts and for the proxy's own answer after it.
+    /// </summary>
+    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(210);
+
+    /// <summary>As YARP's activity timeout: a stream that neither reads nor writes for this long is cut.</summary>
+    public static readonly TimeSpan DefaultRelayIdleTimeout = TimeSpan.FromSeconds(100);
+    public const double DefaultFailureRatio = 0.5;
+    public const int DefaultFailureMinimumRequests = 10;
+    public static readonly TimeSpan DefaultFailureSamplingDuration = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan DefaultCooldown = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan DefaultMaxCooldown = TimeSpan.FromSeconds(60);
     public static readonly TimeSpan DefaultFailureCooldown = TimeSpan.FromSeconds(5);
@@ -38,8 +49,23 @@ internal sealed class ProxyOptions
     /// <summary>Largest request body buffered for replay; larger bodies get 413 before any backend sees them.</summary>
     public long MaxRequestBodyBytes { get; set; } = DefaultMaxRequestBodyBytes;
 
-    /// <summary>How long one attempt may wait for response headers before failing over.</summary>
-    public TimeSpan ResponseHeadersTimeout { get; set; } = DefaultResponseHeadersTimeout;
+    /// <summary>
+    /// One deadline per request, shared by its attempts: the time from the start of handling to a backend's response
+    /// headers. A backend that accepted the request is waited for until then, not cancelled to try another.
+    /// </summary>
+    public TimeSpan RequestTimeout { get; set; } = DefaultRequestTimeout;
+
+    /// <summary>While relaying, the longest wait for the next read from the backend or write to the caller.</summary>
+    public TimeSpan RelayIdleTimeout { get; set; } = DefaultRelayIdleTimeout;
+
+    /// <summary>Share of failed attempts (per backend and deployment, over <see cref="FailureSamplingDuration"/>) that cools it.</summary>
+    public double FailureRatio { get; set; } = DefaultFailureRatio;
+
+    /// <summary>Attempts needed in the sampling window before the failure ratio counts as evidence.</summary>
+    public int FailureMinimumRequests { get; set; } = DefaultFailureMinimumRequests;
+
+    /// <summary>The window over which the failure ratio is measured.</summary>
+    public TimeSpan FailureSamplingDuration { get; set; } = DefaultFailureSamplingDuration;
 
     /// <summary>Cooldown after a 429 that names no wait of its own.</summary>
     public TimeSpan DefaultThrottleCooldown { get; set; } = DefaultCooldown;
@@ -47,7 +73,7 @@ internal sealed class ProxyOptions
     /// <summary>Upper bound for any cooldown a backend asks for.</summary>
     public TimeSpan MaxCooldown { get; set; } = DefaultMaxCooldown;
 
-    /// <summary>Cooldown after a 5xx, 408, timeout or transport failure.</summary>
+    /// <summary>Cooldown once the failure ratio of a backend (and deployment) is reached.</summary>
     public TimeSpan FailureCooldown { get; set; } = DefaultFailureCooldown;
 
     /// <summary>

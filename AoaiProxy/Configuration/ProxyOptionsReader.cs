@@ -16,6 +16,13 @@ internal static class ProxyOptionsReader
     private const int MaxNameLength = 64;
     private const double MaxSeconds = 3600;
 
+    /// <summary>Polly's circuit breaker needs at least two samples before a ratio means anything.</summary>
+    private const int MinFailureRequests = 2;
+    private const int MaxFailureRequests = 100_000;
+
+    /// <summary>Polly's lower bound for a sampling window and a break (its options validation refuses less).</summary>
+    private static readonly TimeSpan MinBreakerDuration = TimeSpan.FromSeconds(0.5);
+
     public static ProxyOptions Read(IConfiguration configuration)
     {
         var options = new ProxyOptions();
@@ -32,7 +39,16 @@ internal static class ProxyOptionsReader
         var section = configuration.GetSection(ProxyOptions.SectionName);
         options.Backends = ReadBackends(section.GetSection("Backends"), errors);
         options.MaxRequestBodyBytes = ReadLong(section, "MaxRequestBodyBytes", ProxyOptions.DefaultMaxRequestBodyBytes, 1, long.MaxValue - ProxyOptions.BodyDrainAllowanceBytes, errors);
-        options.ResponseHeadersTimeout = ReadSeconds(section, "ResponseHeadersTimeoutSeconds", ProxyOptions.DefaultResponseHeadersTimeout, errors);
+        options.RequestTimeout = ReadSeconds(section, "RequestTimeoutSeconds", ProxyOptions.DefaultRequestTimeout, errors);
+        options.RelayIdleTimeout = ReadSeconds(section, "RelayIdleTimeoutSeconds", ProxyOptions.DefaultRelayIdleTimeout, errors);
+        options.FailureRatio = ReadRatio(section, "FailureRate:Ratio", ProxyOptions.DefaultFailureRatio, errors);
+        options.FailureMinimumRequests = (int)ReadLong(section, "FailureRate:MinimumRequests", ProxyOptions.DefaultFailureMinimumRequests, MinFailureRequests, MaxFailureRequests, errors);
+        options.FailureSamplingDuration = ReadSeconds(section, "FailureRate:SamplingSeconds", ProxyOptions.DefaultFailureSamplingDuration, errors);
+        if (!string.IsNullOrWhiteSpace(section["ResponseHeadersTimeoutSeconds"]))
+        {
+            // Silently ignoring it would leave an operator believing a slow backend is still cut after that time.
+            errors.Add($"{Path(section, "ResponseHeadersTimeoutSeconds")} is no longer read: a backend that accepted a request is no longer cancelled to try another. Use {Path(section, "RequestTimeoutSeconds")} (one deadline per request) instead.");
+        }
         options.DefaultThrottleCooldown = ReadSeconds(section, "Cooldown:DefaultSeconds", ProxyOptions.DefaultCooldown, errors);
         options.MaxCooldown = ReadSeconds(section, "Cooldown:MaxSeconds", ProxyOptions.DefaultMaxCooldown, errors);
         options.FailureCooldown = ReadSeconds(section, "Cooldown:FailureSeconds", ProxyOptions.DefaultFailureCooldown, errors);
@@ -45,6 +61,17 @@ internal static class ProxyOptionsReader
         if (storage.Error is not null)
         {
             errors.Add(storage.Error);
+        }
+
+        // Polly's circuit breaker refuses shorter windows and breaks (it validates at start-up, so say which setting).
+        if (options.FailureSamplingDuration < MinBreakerDuration)
+        {
+            errors.Add($"{Path(section, "FailureRate:SamplingSeconds")} must be at least {MinBreakerDuration.TotalSeconds} seconds; got '{section["FailureRate:SamplingSeconds"]}'.");
+        }
+
+        if (options.FailureCooldown < MinBreakerDuration)
+        {
+            errors.Add($"{Path(section, "Cooldown:FailureSeconds")} must be at least {MinBreakerDuration.TotalSeconds} seconds; got '{section["Cooldown:FailureSeconds"]}'.");
         }
 
         if (options.DefaultThrottleCooldown > options.MaxCooldown)
@@ -189,6 +216,23 @@ internal static class ProxyOptionsReader
         }
 
         return parsed;
+    }
+
+    private static double ReadRatio(IConfigurationSection section, string key, double fallback, List<string> errors)
+    {
+        var value = section[key];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+
+        if (!double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var ratio) || !(ratio > 0) || ratio > 1)
+        {
+            errors.Add($"{Path(section, key)} must be a number greater than 0 and at most 1; got '{value}'.");
+            return fallback;
+        }
+
+        return ratio;
     }
 
     private static TimeSpan ReadSeconds(IConfigurationSection section, string key, TimeSpan fallback, List<string> errors) =>

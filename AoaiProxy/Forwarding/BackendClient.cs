@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using AoaiProxy.Configuration;
@@ -14,9 +15,16 @@ internal sealed class BackendClient : IDisposable
     private static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromSeconds(10);
 
     public BackendClient(ProxyOptions options)
+        : this(options, static _ => { })
+    {
+    }
+
+    /// <summary>For tests: <paramref name="configure"/> adjusts the handler (to trust a test certificate, say).</summary>
+    internal BackendClient(ProxyOptions options, Action<SocketsHttpHandler> configure)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        ArgumentNullException.ThrowIfNull(configure);
+        var handler = new SocketsHttpHandler
         {
             UseProxy = false,
             AllowAutoRedirect = false,
@@ -24,7 +32,10 @@ internal sealed class BackendClient : IDisposable
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
             PooledConnectionLifetime = PooledConnectionLifetime,
-            ConnectTimeout = options.ResponseHeadersTimeout < MaxConnectTimeout ? options.ResponseHeadersTimeout : MaxConnectTimeout,
+            ConnectTimeout = options.RequestTimeout < MaxConnectTimeout ? options.RequestTimeout : MaxConnectTimeout,
+
+            // The backend must see the proxy's own outgoing span as parent, not the caller's copied traceparent.
+            ActivityHeadersPropagator = new TraceContextPropagator(DistributedContextPropagator.Current),
 
             // Kestrel decodes a caller's header values as UTF-8; without this a non-ASCII value makes SendAsync throw, which
             // reads as the backend's transport failure and cools every backend for one caller's header.
@@ -32,7 +43,9 @@ internal sealed class BackendClient : IDisposable
 
             // Latin-1 maps bytes 1:1, so a backend's non-ASCII header bytes reach the caller unchanged (Kestrel is set the same way).
             ResponseHeaderEncodingSelector = static (_, _) => Encoding.Latin1,
-        });
+        };
+        configure(handler);
+        Invoker = new HttpMessageInvoker(handler);
     }
 
     public HttpMessageInvoker Invoker { get; }

@@ -17,8 +17,13 @@ internal sealed class RequestBody : IAsyncDisposable
     private const int SegmentSize = 64 * 1024;
 
     private readonly List<byte[]> _segments = [];
+    private readonly Lock _gate = new();
     private string? _filePath;
     private FileStream? _file;
+
+    // Guarded by _gate: attempts still writing the body, and whether it was released meanwhile.
+    private int _writers;
+    private bool _released;
 
     private RequestBody() { }
 
@@ -119,7 +124,29 @@ internal sealed class RequestBody : IAsyncDisposable
     /// <summary>A fresh content for one attempt. Attempts never share a read position.</summary>
     public HttpContent CreateContent() => new BufferedContent(this);
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Gives the buffers back as soon as nothing can be replayed any more (relaying began), rather than when the request
+    /// ends. An attempt may still be sending the body (a backend may answer before reading all of it): then the last
+    /// writer frees it, so pooled arrays are never returned while in use. Later attempts cannot start.
+    /// </summary>
+    public ValueTask ReleaseAsync()
+    {
+        lock (_gate)
+        {
+            _released = true;
+            if (_writers > 0)
+            {
+                return ValueTask.CompletedTask;
+            }
+        }
+
+        return FreeAsync();
+    }
+
+    /// <summary>As <see cref="ReleaseAsync"/>: a writer still sending the body frees it when done.</summary>
+    public ValueTask DisposeAsync() => ReleaseAsync();
+
+    private async ValueTask FreeAsync()
     {
         foreach (var segment in _segments)
         {
@@ -183,6 +210,33 @@ internal sealed class RequestBody : IAsyncDisposable
     }
 
     private async Task WriteToAsync(Stream target, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_released, this);
+            _writers++;
+        }
+
+        try
+        {
+            await CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            bool free;
+            lock (_gate)
+            {
+                free = --_writers == 0 && _released;
+            }
+
+            if (free)
+            {
+                await FreeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task CopyToAsync(Stream target, CancellationToken cancellationToken)
     {
         if (_file is null)
         {

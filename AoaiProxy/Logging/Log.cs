@@ -15,9 +15,6 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} failed in transport after {ElapsedMs} ms: {Error}")]
     public static partial void AttemptTransportFailed(ILogger logger, int attempt, string backend, string deployment, long elapsedMs, string error);
 
-    [LoggerMessage(3, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} timed out waiting {TimeoutMs} ms for response headers")]
-    public static partial void AttemptTimedOut(ILogger logger, int attempt, string backend, string deployment, long timeoutMs);
-
     [LoggerMessage(4, LogLevel.Information, "Backend {Backend} cooling down for {Scope} for {Seconds} s ({Reason})")]
     public static partial void CoolingDown(ILogger logger, string backend, string scope, double seconds, string reason);
 
@@ -62,4 +59,19 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Debug, "Refused request: {Reason}")]
     public static partial void RequestRejected(ILogger logger, string reason);
+
+    [LoggerMessage(60, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} reached the request's deadline after {ElapsedMs} ms (Proxy:RequestTimeoutSeconds = {TimeoutMs} ms); not replayed elsewhere, the backend had accepted it")]
+    public static partial void AttemptDeadlineExceeded(ILogger logger, int attempt, string backend, string deployment, long elapsedMs, long timeoutMs);
+
+    [LoggerMessage(61, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} could not connect after {ElapsedMs} ms: {Error}; the request never left the proxy")]
+    public static partial void AttemptNotStarted(ILogger logger, int attempt, string backend, string deployment, long elapsedMs, string error);
+
+    [LoggerMessage(62, LogLevel.Warning, "Relaying the response of backend {Backend} stalled for {IdleMs} ms waiting for the {Side}; the caller's connection is aborted")]
+    public static partial void RelayIdleTimedOut(ILogger logger, string backend, long idleMs, string side);
+
+    [LoggerMessage(63, LogLevel.Warning, "Cooling {Key} for {Seconds} s ({Reason}): at least {Ratio} of at least {MinimumRequests} recent attempts failed")]
+    public static partial void FailureRateReached(ILogger logger, string key, double ratio, int minimumRequests, double seconds, string reason);
+
+    [LoggerMessage(64, LogLevel.Warning, "Every backend for deployment {Deployment} is cooling after failures; trying {Backend} anyway")]
+    public static partial void Panic(ILogger logger, string deployment, string backend);
 }

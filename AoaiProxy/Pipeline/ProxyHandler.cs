@@ -1,9 +1,5 @@
-using System.Buffers;
 using System.Collections.Immutable;
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Text;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
@@ -19,17 +15,12 @@ using Microsoft.Extensions.Logging;
 namespace AoaiProxy.Pipeline;
 
 /// <summary>
-/// One request, one way through: admission (caller, path, method, body), plan (claim a turn, pure planning), attempts
-/// (failover on 429/408/5xx/timeout/transport before any byte reached the caller), relay (streamed, flushed per chunk),
-/// or the exhausted answer.
+/// One request, one way through; this class only sequences the steps: admission (caller, path, method, body), route
+/// (claim a turn, pure planning), attempts (<see cref="BackendAttempt"/>, each returning an <see cref="AttemptOutcome"/>),
+/// relay (<see cref="ResponseRelay"/>), or the exhausted answer (<see cref="ExhaustedAnswer.Decide"/>, pure).
 /// </summary>
 internal sealed class ProxyHandler : IAzureOpenAIProxy
 {
-    private const int RelayBufferSize = 16 * 1024;
-
-    /// <summary>Advertises the backend's own alternative endpoints; relayed, it would claim them for the proxy's origin.</summary>
-    private const string AltSvcHeader = "Alt-Svc";
-
     /// <summary>
     /// Far above any Azure OpenAI deployment name. A longer name (a caller's v1 "model" is otherwise unbounded) names no
     /// deployment anywhere and is not used as a cooldown key, log field or part of an answer: the Table entity refuses a
@@ -44,7 +35,9 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
     private readonly ProxyOptions _options;
     private readonly SharedState _state;
-    private readonly HttpMessageInvoker _client;
+    private readonly BackendAttempt _attempt;
+    private readonly ResponseRelay _relay;
+    private readonly FailureRate _failures;
     private readonly TimeProvider _time;
     private readonly ILogger<ProxyHandler> _logger;
     private readonly CallerAuthenticator _callers;
@@ -53,7 +46,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
-        CallerAuthenticator callers, BackendCredentials credentials, CrossOriginPolicy? crossOrigin = null)
+        CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics,
+        CrossOriginPolicy? crossOrigin = null)
     {
         _crossOrigin = crossOrigin;
         ArgumentNullException.ThrowIfNull(client);
@@ -61,9 +55,11 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _credentials = credentials;
         _options = options;
         _state = state;
-        _client = client.Invoker;
+        _failures = failures;
         _time = time;
         _logger = logger;
+        _attempt = new BackendAttempt(options, state, client.Invoker, failures, time, logger);
+        _relay = new ResponseRelay(options, time, logger, metrics);
     }
 
     public async Task ProxyAsync(HttpContext context)
@@ -107,6 +103,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     {
         var request = context.Request;
         var aborted = context.RequestAborted;
+        var started = _time.GetTimestamp();
 
         // A browser's preflight carries no credentials: it is answered before caller authentication (CrossOriginPolicy).
         if (_crossOrigin is not null && _crossOrigin.AnsweredPreflight(context))
@@ -159,19 +156,24 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         {
             deployment = null;
         }
+
+        deployment = CooldownScope.Usable(deployment);
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
+        // Route: pure planning over this instance's view of the shared state.
         var claim = await _state.ClaimAsync(aborted).ConfigureAwait(false);
-        var now = _time.GetUtcNow();
-        var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, now);
+        var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, _time.GetUtcNow());
+        if (plan.Panic)
+        {
+            Log.Panic(_logger, deployment ?? CooldownScope.NoDeployment, _options.Backends[plan.Attempts[0]].Name);
+        }
 
-        var failures = new List<string>();
-        // Plain loops, not Any/All with lambdas: those captured 'deployment', which cost every request (refused ones
-        // included) a closure, plus a delegate per lambda.
-        var throttled = AnyCooling(plan.Cooling, deployment, CooldownReason.Throttled);
-        // 504 only when timeouts are all there was: attempts that timed out, and backends cooling because they timed out.
-        var onlyTimeouts = AllCooling(plan.Cooling, deployment, CooldownReason.TimedOut);
-        var attempt = 0;
+        // Attempts, under one deadline for the whole request.
+        var remaining = _options.RequestTimeout - _time.GetElapsedTime(started);
+        using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1), _time);
+        var attemptRequest = new AttemptRequest(context, path, deployment, body, hasBody, deadline);
+        var outcomes = new List<AttemptOutcome>(plan.Attempts.Count);
+        var sent = 0;
         BackendCredential? unavailable = null;
 
         // Indexed loops over the plan: a foreach over IReadOnlyList boxes an enumerator on every request.
@@ -180,16 +182,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             var index = plan.Attempts[n];
             var backend = _options.Backends[index];
 
-            // Another request may have cooled it since the plan was made.
-            if (CooldownFor(_state.Cooldowns, index, deployment) is { } late && late.Until > _time.GetUtcNow())
+            // Another request may have cooled it since the plan was made (a panic attempt goes ahead knowingly).
+            if (!plan.Panic && CooldownFor(_state.Cooldowns, index, deployment) is { } late && late.Until > _time.GetUtcNow())
             {
-                throttled |= late.Reason == CooldownReason.Throttled;
-                onlyTimeouts &= late.Reason == CooldownReason.TimedOut;
-                failures.Add($"{backend.Name}: cooling down");
+                outcomes.Add(new AttemptOutcome(index, AttemptError.Cooling));
                 continue;
             }
 
-            var credential = await _credentials.ForAsync(backend, context.RequestAborted).ConfigureAwait(false);
+            var credential = await _credentials.ForAsync(backend, aborted).ConfigureAwait(false);
             if (credential.Kind == BackendCredentialKind.PassThrough && caller.ByClientKey)
             {
                 credential = BackendCredential.Withheld;
@@ -199,35 +199,35 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             {
                 // The proxy's own problem: the backend is neither called nor cooled.
                 unavailable = credential;
-                onlyTimeouts = false;
-                failures.Add($"{backend.Name}: no proxy token");
+                outcomes.Add(new AttemptOutcome(index, AttemptError.NoCredential));
                 continue;
             }
 
-            attempt++;
-            var result = await AttemptAsync(context, backend, path, deployment, body, hasBody, attempt, credential).ConfigureAwait(false);
-            switch (result.Kind)
+            sent++;
+            var (outcome, response) = await _attempt.SendAsync(attemptRequest, index, sent, credential).ConfigureAwait(false);
+            outcomes.Add(outcome);
+            if (response is not null)
             {
-                case AttemptKind.Served:
+                using (response)
+                {
+                    await RelayAsync(context, body, deadline, backend, deployment, response, sent).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            if (!outcome.AllowsFailover)
+            {
+                if (outcome.Error == AttemptError.CallerGone)
+                {
                     return;
-                case AttemptKind.CallerGone:
-                    return;
-                case AttemptKind.Throttled:
-                    throttled = true;
-                    onlyTimeouts = false;
-                    failures.Add($"{backend.Name}: 429");
-                    break;
-                case AttemptKind.TimedOut:
-                    failures.Add($"{backend.Name}: timed out");
-                    break;
-                default:
-                    onlyTimeouts = false;
-                    failures.Add($"{backend.Name}: {result.Detail}");
-                    break;
+                }
+
+                break;
             }
         }
 
-        if (attempt == 0 && unavailable is { } missing)
+        if (sent == 0 && unavailable is { } missing)
         {
             await ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyIdentityUnavailable,
                 $"The proxy could not obtain its own Entra ID token to call the backends ({missing.Failure}). " +
@@ -235,228 +235,32 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
-        await WriteExhaustedAsync(context, deployment, attempt, throttled, onlyTimeouts, failures).ConfigureAwait(false);
-    }
-
-    private async Task<AttemptResult> AttemptAsync(
-        HttpContext context, BackendOptions backend, ProxyPath path, string? deployment, RequestBody body, bool hasBody, int attempt, BackendCredential credential)
-    {
-        var deploymentLabel = deployment ?? CooldownKeys.AnyDeployment;
-        var aborted = context.RequestAborted;
-        using var upstream = CreateUpstreamRequest(context.Request, backend, path, body, hasBody, credential);
-        using var headersTimeout = new CancellationTokenSource(_options.ResponseHeadersTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, headersTimeout.Token);
-        var started = _time.GetTimestamp();
-
-        HttpResponseMessage response;
-        try
-        {
-            response = await _client.SendAsync(upstream, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
-        {
-            Log.CallerCancelled(_logger, attempt, backend.Name);
-            return new AttemptResult(AttemptKind.CallerGone, null);
-        }
-        catch (OperationCanceledException) when (headersTimeout.IsCancellationRequested)
-        {
-            Log.AttemptTimedOut(_logger, attempt, backend.Name, deploymentLabel, (long)_options.ResponseHeadersTimeout.TotalMilliseconds);
-            Cool(backend, deployment, CooldownPolicy.ForFailure(CooldownReason.TimedOut, _time.GetUtcNow(), _options));
-            return new AttemptResult(AttemptKind.TimedOut, null);
-        }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
-        {
-            Log.AttemptTransportFailed(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
-
-            // A transport failure is the backend's, not one deployment's.
-            Cool(backend, null, CooldownPolicy.ForFailure(CooldownReason.Failed, _time.GetUtcNow(), _options));
-            return new AttemptResult(AttemptKind.Failed, "transport error");
-        }
-
-        using (response)
-        {
-            // Disarm the headers timer: from here on only the caller's cancellation stops the relay.
-            headersTimeout.CancelAfter(Timeout.InfiniteTimeSpan);
-            var status = (int)response.StatusCode;
-            Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, ElapsedMs(started));
-
-            if (CooldownPolicy.IsFailover(response.StatusCode))
-            {
-                var now = _time.GetUtcNow();
-                if (response.StatusCode == HttpStatusCode.TooManyRequests)
-                {
-                    var requested = ThrottleHeaders.RequestedDelay(ThrottleHeaderValues.From(response), now);
-                    Cool(backend, deployment, CooldownPolicy.ForThrottle(requested, now, _options));
-                    return new AttemptResult(AttemptKind.Throttled, null);
-                }
-
-                Cool(backend, deployment, CooldownPolicy.ForFailure(CooldownReason.Failed, now, _options));
-                return new AttemptResult(AttemptKind.Failed, status.ToString(CultureInfo.InvariantCulture));
-            }
-
-            await RelayAsync(context, backend, response, attempt).ConfigureAwait(false);
-            return new AttemptResult(AttemptKind.Served, null);
-        }
-    }
-
-    private static HttpRequestMessage CreateUpstreamRequest(
-        HttpRequest request, BackendOptions backend, ProxyPath path, RequestBody body, bool hasBody, BackendCredential credential)
-    {
-        // Endpoint ends with '/', the path starts with '/': join without doubling and without re-encoding.
-        var target = new Uri(string.Concat(backend.Endpoint.AbsoluteUri.AsSpan(0, backend.Endpoint.AbsoluteUri.Length - 1), path.PathAndQuery), UriKind.Absolute);
-        var upstream = new HttpRequestMessage(new HttpMethod(request.Method), target)
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
-        };
-
-        if (hasBody)
-        {
-            upstream.Content = body.CreateContent();
-        }
-
-        var connection = request.Headers.Connection.ToString();
-        foreach (var header in request.Headers)
-        {
-            var name = header.Key;
-            if (HopByHopHeaders.IsHopByHop(name, connection) ||
-                name.Equals("Host", StringComparison.OrdinalIgnoreCase) ||
-                name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) ||
-                name.Equals("Expect", StringComparison.OrdinalIgnoreCase) ||
-                (credential.ReplacesCallerCredentials && CallerCredential.IsCredentialHeader(name)))
-            {
-                continue;
-            }
-
-            // The usual single value goes in as is: converting it to an array (and enumerating that) costs two
-            // allocations per header, and HttpHeaders adds a one-element sequence exactly like a single value.
-            if (header.Value.Count == 1)
-            {
-                var value = header.Value[0];
-                if (!upstream.Headers.TryAddWithoutValidation(name, value))
-                {
-                    upstream.Content?.Headers.TryAddWithoutValidation(name, value);
-                }
-
-                continue;
-            }
-
-            var values = (string?[]?)header.Value ?? [];
-            if (!upstream.Headers.TryAddWithoutValidation(name, values))
-            {
-                upstream.Content?.Headers.TryAddWithoutValidation(name, values);
-            }
-        }
-
-        credential.ApplyTo(upstream);
-        return upstream;
-    }
-
-    private async Task RelayAsync(HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt)
-    {
-        var response = context.Response;
-        response.StatusCode = (int)upstream.StatusCode;
-        var connection = upstream.Headers.Connection.Count == 0 ? null : string.Join(',', upstream.Headers.Connection);
-        CopyHeaders(upstream.Headers, response.Headers, connection);
-        CopyHeaders(upstream.Content.Headers, response.Headers, connection);
-        response.Headers[ProxyHeaders.Backend] = backend.Name;
-        response.Headers[ProxyHeaders.Attempts] = attempt.ToString(CultureInfo.InvariantCulture);
-
-        // Server-sent events must reach the caller chunk by chunk.
-        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-
-        var aborted = context.RequestAborted;
-        if (HttpMethods.IsHead(context.Request.Method) || upstream.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified)
-        {
-            await response.StartAsync(aborted).ConfigureAwait(false);
-            return;
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(RelayBufferSize);
-        try
-        {
-            var source = await upstream.Content.ReadAsStreamAsync(aborted).ConfigureAwait(false);
-            await using (source.ConfigureAwait(false))
-            {
-                await response.StartAsync(aborted).ConfigureAwait(false);
-                while (true)
-                {
-                    int read;
-                    try
-                    {
-                        read = await source.ReadAsync(buffer, aborted).ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (!aborted.IsCancellationRequested && ex is HttpRequestException or IOException)
-                    {
-                        // Bytes may already be with the caller: no failover, no fake ending. Abort so the caller sees a broken response.
-                        Log.RelayFailed(_logger, backend.Name, ex.Message);
-                        context.Abort();
-                        return;
-                    }
-
-                    if (read == 0)
-                    {
-                        break;
-                    }
-
-                    await response.Body.WriteAsync(buffer.AsMemory(0, read), aborted).ConfigureAwait(false);
-                    await response.Body.FlushAsync(aborted).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (Exception ex) when (aborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
-        {
-            Log.CallerCancelled(_logger, attempt, backend.Name);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static void CopyHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, string? connection)
-    {
-        // NonValidated: the values as received, neither parsed nor re-serialized (nor reordered).
-        foreach (var (name, values) in from.NonValidated)
-        {
-            if (!HopByHopHeaders.IsHopByHop(name, connection) && !name.Equals(AltSvcHeader, StringComparison.OrdinalIgnoreCase))
-            {
-                to[name] = values.Count == 1 ? values.ToString() : values.ToArray();
-            }
-        }
-    }
-
-    private async Task WriteExhaustedAsync(HttpContext context, string? deployment, int attempts, bool throttled, bool onlyTimeouts, List<string> failures)
-    {
+        // Exhausted: one pure decision over the plan, the outcomes and the cooldowns as they are now.
         var now = _time.GetUtcNow();
-        TimeSpan? shortest = null;
-        var cooldowns = _state.Cooldowns;
-        for (var i = 0; i < _options.Backends.Count; i++)
+        var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, CooldownsFor(_state.Cooldowns, deployment), now, deployment);
+        Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
+            answer.RetryAfter is { } r ? CooldownPolicy.RetryAfterMilliseconds(r) : 0);
+        context.Response.Headers[ProxyHeaders.Attempts] = answer.Attempts.ToString(CultureInfo.InvariantCulture);
+        await ErrorResponse.WriteAsync(context, answer.Outcome, answer.Message, answer.RetryAfter).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Relays a good answer. Nothing can be replayed from here on, so the deadline is disarmed (a stream may outlive it;
+    /// the idle timeout governs it now) and the buffered body is released before the first byte is copied rather than
+    /// held for the whole stream. The relay's end is the attempt's verdict for the failure rate.
+    /// </summary>
+    private async Task RelayAsync(
+        HttpContext context, RequestBody body, CancellationTokenSource deadline, BackendOptions backend, string? deployment,
+        HttpResponseMessage response, int attempt)
+    {
+        deadline.CancelAfter(Timeout.InfiniteTimeSpan);
+        await body.ReleaseAsync().ConfigureAwait(false);
+        var result = await _relay.RelayAsync(context, backend, response, attempt).ConfigureAwait(false);
+        if (result != RelayResult.CallerFailed)
         {
-            if (CooldownFor(cooldowns, i, deployment) is { } c && c.Until > now && (shortest is null || c.Until - now < shortest))
-            {
-                shortest = c.Until - now;
-            }
+            await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, deployment),
+                result == RelayResult.Completed ? HealthSample.Success : HealthSample.Failure).ConfigureAwait(false);
         }
-
-        var outcome = throttled ? ProxyOutcome.Throttled : onlyTimeouts ? ProxyOutcome.BackendsTimedOut : ProxyOutcome.BackendsFailed;
-        var what = outcome switch
-        {
-            ProxyOutcome.Throttled => "throttled or unavailable",
-            ProxyOutcome.BackendsTimedOut => "timed out",
-            _ => "unavailable",
-        };
-        var message = new StringBuilder()
-            .Append(CultureInfo.InvariantCulture, $"All {_options.Backends.Count} backends are {what}")
-            .Append(deployment is null ? "" : $" for deployment '{deployment}'")
-            .Append(shortest is { } s ? string.Create(CultureInfo.InvariantCulture, $"; retry after {CooldownPolicy.RetryAfterSeconds(s)} seconds") : "")
-            .Append(failures.Count == 0 ? " (every backend is cooling down)." : $" ({string.Join(", ", failures)}).")
-            .ToString();
-
-        Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, attempts, ProxyOutcomes.StatusCode(outcome),
-            shortest is { } r ? CooldownPolicy.RetryAfterMilliseconds(r) : 0);
-        context.Response.Headers[ProxyHeaders.Attempts] = attempts.ToString(CultureInfo.InvariantCulture);
-        await ErrorResponse.WriteAsync(context, outcome, message, shortest).ConfigureAwait(false);
     }
 
     private Task RefuseBodyAsync(HttpContext context)
@@ -466,48 +270,15 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             $"The request body exceeds the proxy's limit of {_options.MaxRequestBodyBytes} bytes (Proxy:MaxRequestBodyBytes).");
     }
 
-    private void Cool(BackendOptions backend, string? deployment, Cooldown cooldown)
-    {
-        var key = CooldownKeys.For(backend.Name, deployment);
-        _state.RecordCooldown(key, cooldown);
-        Log.CoolingDown(_logger, backend.Name, deployment ?? CooldownKeys.AnyDeployment,
-            Math.Round((cooldown.Until - _time.GetUtcNow()).TotalSeconds, 3), cooldown.Reason.ToString());
-    }
-
-    /// <summary>True when any of the backends cools for this deployment (or backend-wide) for <paramref name="reason"/>.</summary>
-    private bool AnyCooling(IReadOnlyList<int> backends, string? deployment, CooldownReason reason)
-    {
-        for (var n = 0; n < backends.Count; n++)
-        {
-            if (CooldownFor(_state.Cooldowns, backends[n], deployment) is { } c && c.Reason == reason)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <summary>True when every one of the backends (vacuously, none) cools for <paramref name="reason"/>.</summary>
-    private bool AllCooling(IReadOnlyList<int> backends, string? deployment, CooldownReason reason)
-    {
-        for (var n = 0; n < backends.Count; n++)
-        {
-            if (CooldownFor(_state.Cooldowns, backends[n], deployment) is not { } c || c.Reason != reason)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>The cooldown that applies to backend <paramref name="index"/> for this deployment (its own or backend-wide).</summary>
+    /// <summary>
+    /// The cooldown that applies to backend <paramref name="index"/> for this request: backend-wide, merged with its
+    /// scope's own (the deployment's, or that of requests without one).
+    /// </summary>
     private Cooldown? CooldownFor(ImmutableDictionary<string, Cooldown> cooldowns, int index, string? deployment)
     {
         var name = _options.Backends[index].Name;
         cooldowns.TryGetValue(CooldownKeys.ForBackend(name), out var wide);
-        if (deployment is not null && cooldowns.TryGetValue(CooldownKeys.For(name, deployment), out var own))
+        if (cooldowns.TryGetValue(CooldownScope.KeyFor(name, deployment), out var own))
         {
             return CooldownPolicy.Merge(wide, own);
         }
@@ -557,16 +328,4 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         return request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent();
     }
 
-    private long ElapsedMs(long started) => (long)_time.GetElapsedTime(started).TotalMilliseconds;
-
-    private enum AttemptKind
-    {
-        Served,
-        CallerGone,
-        Throttled,
-        Failed,
-        TimedOut,
-    }
-
-    private readonly record struct AttemptResult(AttemptKind Kind, string? Detail);
 }

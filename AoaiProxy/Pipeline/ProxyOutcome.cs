@@ -2,12 +2,13 @@ using Microsoft.AspNetCore.Http;
 
 namespace AoaiProxy.Pipeline;
 
-/// <summary>How a request ended. <see cref="ProxyOutcomes.StatusCode"/> is the one mapping to HTTP statuses.</summary>
+/// <summary>
+/// The proxy's own answers. <see cref="ProxyOutcomes.StatusCode"/> is the one mapping to HTTP statuses. A relayed
+/// answer, a caller gone and a broken relay write nothing of their own: attempts and relays report those as
+/// <see cref="AttemptError"/> and <see cref="RelayResult"/>.
+/// </summary>
 internal enum ProxyOutcome
 {
-    /// <summary>A backend's answer was relayed (its own status).</summary>
-    Relayed,
-
     /// <summary>The target is not under /openai/ (404).</summary>
     NotProxied,
 
@@ -52,12 +53,6 @@ internal enum ProxyOutcome
 
     /// <summary>A defect of the proxy itself, caught as a last resort (502, never an empty 500).</summary>
     ProxyFailure,
-
-    /// <summary>The caller went away; nothing is written and no backend is blamed.</summary>
-    CallerCancelled,
-
-    /// <summary>The backend's body broke off after bytes reached the caller; the connection is aborted.</summary>
-    RelayAborted,
 }
 
 /// <summary>The documented mapping of outcomes to statuses and Azure error codes.</summary>

@@ -6,7 +6,11 @@ namespace AoaiProxy.Planning;
 /// <summary>The ordered backends (indices into the configured list) one request will try, each at most once.</summary>
 /// <param name="Attempts">Backends to try, best first. Empty when every backend is cooling.</param>
 /// <param name="Cooling">Backends left out because they were cooling when the plan was made.</param>
-internal sealed record AttemptPlan(IReadOnlyList<int> Attempts, IReadOnlyList<int> Cooling);
+/// <param name="Panic">
+/// Every backend was cooling because of failures (none for throttling), so one is tried anyway (the only attempt):
+/// failure cooldowns are evidence of trouble, not proof, and an answer unseen would be a certain failure.
+/// </param>
+internal sealed record AttemptPlan(IReadOnlyList<int> Attempts, IReadOnlyList<int> Cooling, bool Panic = false);
 
 /// <summary>
 /// Turns (backends, cooldowns, cursor turn, now) into an attempt order. Pure.
@@ -60,7 +64,38 @@ internal static class AttemptPlanner
             AppendRotation(backends, tier, turn, attempts);
         }
 
+        if (attempts.Count == 0 && PanicCandidate(backends, cooldowns, cooling) is { } candidate)
+        {
+            return new AttemptPlan([candidate], cooling, Panic: true);
+        }
+
         return new AttemptPlan(attempts, cooling);
+    }
+
+    /// <summary>
+    /// As YARP's healthy-or-panic policy: when every backend cools for failures, the one whose cooldown ends first (best
+    /// priority, then configured order, on a tie). None when any cools for throttling: a 429's wait is exact and the
+    /// caller gets it as Retry-After.
+    /// </summary>
+    private static int? PanicCandidate(IReadOnlyList<BackendOptions> backends, IReadOnlyList<Cooldown?> cooldowns, List<int> cooling)
+    {
+        int? best = null;
+        foreach (var i in cooling)
+        {
+            var c = cooldowns[i]!.Value;
+            if (c.Reason == CooldownReason.Throttled)
+            {
+                return null;
+            }
+
+            if (best is not { } b || c.Until < cooldowns[b]!.Value.Until ||
+                (c.Until == cooldowns[b]!.Value.Until && backends[i].Priority < backends[b].Priority))
+            {
+                best = i;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>The best (lowest) priority above <paramref name="above"/> among the available backends, if any.</summary>

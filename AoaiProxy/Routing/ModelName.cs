@@ -14,6 +14,9 @@ internal static class ModelName
 
     private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
+    /// <summary>What may precede an unfinished token in a window: whitespace and separators.</summary>
+    private static readonly SearchValues<byte> BeforeToken = SearchValues.Create(" \t\r\n,:[{"u8);
+
     private static ReadOnlySpan<byte> ModelProperty => "model"u8;
 
     private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
@@ -46,8 +49,10 @@ internal static class ModelName
     }
 
     /// <summary>
-    /// The model of a body read from <paramref name="stream"/>, a window at a time. The window grows only as far as the
-    /// longest single token before "model" needs (a base64 image string, say), never to the whole body.
+    /// The model of a body read from <paramref name="stream"/>, a window at a time, in a fixed window whatever the body:
+    /// a string that does not fit (a base64 image before "model") is skipped rather than buffered. The reader is shown
+    /// it as an empty string, which keeps the JSON structure it walks intact. Any other token that does not fit (a
+    /// number of 64 KiB) ends the scan without a model.
     /// </summary>
     public static async Task<string?> FromStreamAsync(Stream stream, CancellationToken cancellationToken)
     {
@@ -57,22 +62,36 @@ internal static class ModelName
         {
             var state = new JsonReaderState(ReaderOptions);
             var cursor = new Cursor();
+            var skip = new StringSkip();
             var length = 0;
-            var final = false;
             var first = true;
             while (true)
             {
                 if (length == buffer.Length)
                 {
-                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, length).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = larger;
+                    // The window is full of one unfinished token.
+                    if (!skip.TryStart(buffer.AsSpan(0, length), out length) || length == buffer.Length)
+                    {
+                        return null;
+                    }
                 }
 
                 var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
-                final = read == 0;
-                length += read;
+                var final = read == 0;
+                if (skip.Active)
+                {
+                    // Drop the string's content up to its closing quote (kept), then go on with what follows it.
+                    length = skip.Continue(buffer, length, read);
+                    if (skip.Active && !final)
+                    {
+                        continue;
+                    }
+                }
+                else
+                {
+                    length += read;
+                }
+
                 var start = 0;
                 if (first && (length >= Utf8Bom.Length || final))
                 {
@@ -104,6 +123,82 @@ internal static class ModelName
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Skipping the content of a JSON string too long for the window, across reads.</summary>
+    private struct StringSkip
+    {
+        private bool _escaped;
+
+        public bool Active { get; private set; }
+
+        /// <summary>
+        /// Starts skipping if the window's unfinished token is a string: keeps what precedes it and its opening quote,
+        /// drops the rest of its content read so far. False when the token is not a string.
+        /// </summary>
+        public bool TryStart(Span<byte> window, out int kept)
+        {
+            kept = window.Length;
+            var quote = window.IndexOfAnyExcept(BeforeToken);
+            if (quote < 0 || window[quote] != (byte)'"')
+            {
+                return false;
+            }
+
+            Active = true;
+            _escaped = false;
+            kept = quote + 1;
+            var end = Find(window[kept..]);
+            if (end >= 0)
+            {
+                // A finished string the reader still held back (a property name waiting for its colon): drop its content.
+                Active = false;
+                window[(kept + end)..].CopyTo(window[kept..]);
+                kept = window.Length - end;
+            }
+
+            return true;
+        }
+
+        /// <summary>
+        /// Scans <paramref name="read"/> new bytes at <paramref name="length"/>; drops those inside the string and
+        /// returns the new length of the window (ending with the closing quote and what followed it, once found).
+        /// </summary>
+        public int Continue(byte[] buffer, int length, int read)
+        {
+            var fresh = buffer.AsSpan(length, read);
+            var end = Find(fresh);
+            if (end < 0)
+            {
+                return length;
+            }
+
+            Active = false;
+            fresh[end..].CopyTo(buffer.AsSpan(length));
+            return length + read - end;
+        }
+
+        /// <summary>Index of the unescaped closing quote in <paramref name="bytes"/>, carrying the escape state; -1 if none.</summary>
+        private int Find(ReadOnlySpan<byte> bytes)
+        {
+            for (var i = 0; i < bytes.Length; i++)
+            {
+                if (_escaped)
+                {
+                    _escaped = false;
+                }
+                else if (bytes[i] == (byte)'\\')
+                {
+                    _escaped = true;
+                }
+                else if (bytes[i] == (byte)'"')
+                {
+                    return i;
+                }
+            }
+
+            return -1;
         }
     }
 

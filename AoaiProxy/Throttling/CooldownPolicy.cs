@@ -7,7 +7,10 @@ namespace AoaiProxy.Throttling;
 /// <summary>Cooldown arithmetic. Pure: every input, including <c>now</c>, is a parameter.</summary>
 internal static class CooldownPolicy
 {
-    /// <summary>Statuses that move a request to the next backend (and cool the one that answered them).</summary>
+    /// <summary>
+    /// Statuses that move a request to the next backend. A 429 cools the one that answered at once; the others count
+    /// towards its failure rate (<see cref="FailureRate"/>).
+    /// </summary>
     public static bool IsFailover(HttpStatusCode status) => status is
         HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout or HttpStatusCode.InternalServerError or
         HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
@@ -23,13 +26,6 @@ internal static class CooldownPolicy
         }
 
         return new Cooldown(now + delay, CooldownReason.Throttled);
-    }
-
-    /// <summary>The cooldown after a 5xx, 408, timeout or transport failure.</summary>
-    public static Cooldown ForFailure(CooldownReason reason, DateTimeOffset now, ProxyOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        return new Cooldown(now + options.FailureCooldown, reason);
     }
 
     /// <summary>A new cooldown never shortens a longer one already recorded.</summary>

@@ -16,7 +16,11 @@ public class ProxyOptionsReaderTests
         var backend = Assert.Single(options.Backends);
         Assert.Equal(new BackendOptions("first", new Uri("https://first.openai.azure.com/"), ProxyOptions.DefaultPriority, ProxyOptions.DefaultWeight), backend);
         Assert.Equal(ProxyOptions.DefaultMaxRequestBodyBytes, options.MaxRequestBodyBytes);
-        Assert.Equal(ProxyOptions.DefaultResponseHeadersTimeout, options.ResponseHeadersTimeout);
+        Assert.Equal(ProxyOptions.DefaultRequestTimeout, options.RequestTimeout);
+        Assert.Equal(ProxyOptions.DefaultRelayIdleTimeout, options.RelayIdleTimeout);
+        Assert.Equal(ProxyOptions.DefaultFailureRatio, options.FailureRatio);
+        Assert.Equal(ProxyOptions.DefaultFailureMinimumRequests, options.FailureMinimumRequests);
+        Assert.Equal(ProxyOptions.DefaultFailureSamplingDuration, options.FailureSamplingDuration);
         Assert.Equal(ProxyOptions.DefaultCooldown, options.DefaultThrottleCooldown);
         Assert.Equal(ProxyOptions.DefaultMaxCooldown, options.MaxCooldown);
         Assert.Equal(ProxyOptions.DefaultFailureCooldown, options.FailureCooldown);
@@ -32,7 +36,11 @@ public class ProxyOptionsReaderTests
             ("Proxy:Backends:0:Priority", "2"),
             ("Proxy:Backends:0:Weight", "7"),
             ("Proxy:MaxRequestBodyBytes", "1024"),
-            ("Proxy:ResponseHeadersTimeoutSeconds", "30"),
+            ("Proxy:RequestTimeoutSeconds", "30"),
+            ("Proxy:RelayIdleTimeoutSeconds", "12"),
+            ("Proxy:FailureRate:Ratio", "0.25"),
+            ("Proxy:FailureRate:MinimumRequests", "4"),
+            ("Proxy:FailureRate:SamplingSeconds", "9"),
             ("Proxy:Cooldown:DefaultSeconds", "2.5"),
             ("Proxy:Cooldown:MaxSeconds", "90"),
             ("Proxy:Cooldown:FailureSeconds", "3"),
@@ -41,7 +49,11 @@ public class ProxyOptionsReaderTests
         Assert.Empty(options.Errors);
         Assert.Equal(new BackendOptions("primary", new Uri("https://first.openai.azure.com/gateway/"), 2, 7), Assert.Single(options.Backends));
         Assert.Equal(1024, options.MaxRequestBodyBytes);
-        Assert.Equal(TimeSpan.FromSeconds(30), options.ResponseHeadersTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.RequestTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(12), options.RelayIdleTimeout);
+        Assert.Equal(0.25, options.FailureRatio);
+        Assert.Equal(4, options.FailureMinimumRequests);
+        Assert.Equal(TimeSpan.FromSeconds(9), options.FailureSamplingDuration);
         Assert.Equal(TimeSpan.FromSeconds(2.5), options.DefaultThrottleCooldown);
         Assert.Equal(TimeSpan.FromSeconds(90), options.MaxCooldown);
         Assert.Equal(TimeSpan.FromSeconds(3), options.FailureCooldown);
@@ -78,8 +90,16 @@ public class ProxyOptionsReaderTests
     [InlineData("Proxy:MaxRequestBodyBytes", "0")]
     [InlineData("Proxy:MaxRequestBodyBytes", "-1")]
     [InlineData("Proxy:MaxRequestBodyBytes", "1MB")]
-    [InlineData("Proxy:ResponseHeadersTimeoutSeconds", "0")]
-    [InlineData("Proxy:ResponseHeadersTimeoutSeconds", "3601")]
+    [InlineData("Proxy:ResponseHeadersTimeoutSeconds", "120")]
+    [InlineData("Proxy:RequestTimeoutSeconds", "0")]
+    [InlineData("Proxy:RequestTimeoutSeconds", "3601")]
+    [InlineData("Proxy:RelayIdleTimeoutSeconds", "-1")]
+    [InlineData("Proxy:FailureRate:Ratio", "0")]
+    [InlineData("Proxy:FailureRate:Ratio", "1.5")]
+    [InlineData("Proxy:FailureRate:Ratio", "half")]
+    [InlineData("Proxy:FailureRate:MinimumRequests", "1")]
+    [InlineData("Proxy:FailureRate:SamplingSeconds", "0.2")]
+    [InlineData("Proxy:Cooldown:FailureSeconds", "0.1")]
     [InlineData("Proxy:Cooldown:DefaultSeconds", "-1")]
     [InlineData("Proxy:Cooldown:DefaultSeconds", "soon")]
     [InlineData("Proxy:Cooldown:MaxSeconds", "0")]

@@ -223,10 +223,10 @@ public sealed class ProxyEndToEndTests
     }
 
     [Fact]
-    public async Task ProxyAsync_EveryBackendTimesOutBeforeHeaders_Answers504()
+    public async Task ProxyAsync_DeadlinePassesBeforeHeaders_Answers504()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:ResponseHeadersTimeoutSeconds"] = "0.3");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "0.3");
         foreach (var b in backends.All)
         {
             b.Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted);

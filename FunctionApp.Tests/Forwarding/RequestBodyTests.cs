@@ -146,6 +146,47 @@ public class RequestBodyTests
             () => RequestBody.ReadAsync(new TrickleStream(Data(100), 10), long.MaxValue, cancelled.Token));
     }
 
+    /// <summary>
+    /// Issue 13: the body is released when relaying begins, while a backend that answered early may still be reading
+    /// it. The attempt still sending gets every byte intact; no later attempt can start.
+    /// </summary>
+    [Fact]
+    public async Task ReleaseAsync_WhileAnAttemptStillSends_ThatAttemptCompletesIntactAndNoOtherStarts()
+    {
+        var data = Data(300 * 1024);
+        var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
+        var target = new GatedStream();
+        var sending = body.CreateContent().CopyToAsync(target);
+        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        await body.ReleaseAsync();
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(Stream.Null));
+        Assert.IsType<ObjectDisposedException>(refused.InnerException);
+        target.Gate.SetResult();
+        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(data, target.ToArray());
+        await body.DisposeAsync();
+    }
+
+    /// <summary>Blocks its first write until <see cref="Gate"/> opens.</summary>
+    private sealed class GatedStream : MemoryStream
+    {
+        public TaskCompletionSource FirstWrite { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            FirstWrite.TrySetResult();
+            await Gate.Task;
+            await base.WriteAsync(buffer, cancellationToken);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
     private static async Task<RequestBody> ReadAsync(Stream source, long limit)
     {
         var result = await RequestBody.ReadAsync(source, limit, CancellationToken.None);

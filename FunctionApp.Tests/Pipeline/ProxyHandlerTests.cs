@@ -144,24 +144,40 @@ public sealed class ProxyHandlerTests
 
     /// <summary>
     /// Finding 6. Every backend timed out (504), and for the next FailureCooldown every request finds them all cooling
-    /// for that timeout and answers 502 "BackendsUnavailable": the cause is still the timeout.
+    /// for that timeout and answers 502 "BackendsUnavailable": the cause is still the timeout. (Since issue 13 timeouts
+    /// cool on evidence only, and a request where every backend cools for failures tries one anyway.)
     /// </summary>
     [Fact]
     public async Task ProxyAsync_EveryBackendCoolingAfterTimeouts_Answers504()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:ResponseHeadersTimeoutSeconds"] = "0.3");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:RequestTimeoutSeconds"] = "0.3";
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
+            s["Proxy:FailureRate:Ratio"] = "1";
+            s["Proxy:Cooldown:FailureSeconds"] = "60";
+        });
         foreach (var b in backends.All)
         {
             b.Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted);
         }
 
-        using var first = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
-        using var second = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        // Rotation: two timeouts on each backend, the evidence that cools both for timing out.
+        for (var i = 0; i < 4; i++)
+        {
+            using var timedOut = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
+        }
 
-        Assert.Equal(HttpStatusCode.GatewayTimeout, first.StatusCode);
-        Assert.Equal(HttpStatusCode.GatewayTimeout, second.StatusCode);
-        Assert.Equal("BackendsTimedOut", (await ProxyEndToEndTests.ErrorOf(second)).Code);
+        var cooldowns = proxy.Services.GetRequiredService<SharedState>().Cooldowns;
+        Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
+        Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("b", "gpt-4o")].Reason);
+
+        using var next = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, next.StatusCode);
+        Assert.Equal("BackendsTimedOut", (await ProxyEndToEndTests.ErrorOf(next)).Code);
     }
 
     /// <summary>

@@ -217,6 +217,43 @@ public class AttemptPlannerTests
     }
 
     [Theory]
+    [InlineData(new[] { "Failed", "Failed", "Failed" }, new[] { 9, 3, 7 }, 1)]
+    [InlineData(new[] { "TimedOut", "Failed" }, new[] { 4, 4 }, 0)]
+    [InlineData(new[] { "Failed" }, new[] { 30 }, 0)]
+    public void Plan_AllCoolingForFailures_PanicTriesTheOneEndingFirst(string[] reasons, int[] seconds, int expected)
+    {
+        var cooldowns = reasons.Select((r, i) => (Cooldown?)new Cooldown(Now.AddSeconds(seconds[i]), Enum.Parse<CooldownReason>(r))).ToArray();
+
+        var plan = AttemptPlanner.Plan(Equal(reasons.Length), cooldowns, 5, Now);
+
+        Assert.True(plan.Panic);
+        Assert.Equal([expected], plan.Attempts);
+        Assert.Equal(Enumerable.Range(0, reasons.Length), plan.Cooling);
+    }
+
+    [Fact]
+    public void Plan_AllCoolingOneForThrottling_NoPanic()
+    {
+        Cooldown?[] cooldowns = [new Cooldown(Now.AddSeconds(5), CooldownReason.Failed), new Cooldown(Now.AddSeconds(9), CooldownReason.Throttled)];
+
+        var plan = AttemptPlanner.Plan(Equal(2), cooldowns, 0, Now);
+
+        Assert.False(plan.Panic);
+        Assert.Empty(plan.Attempts);
+    }
+
+    [Fact]
+    public void Plan_SomeAvailable_NoPanic()
+    {
+        Cooldown?[] cooldowns = [new Cooldown(Now.AddSeconds(5), CooldownReason.Failed), null];
+
+        var plan = AttemptPlanner.Plan(Equal(2), cooldowns, 0, Now);
+
+        Assert.False(plan.Panic);
+        Assert.Equal([1], plan.Attempts);
+    }
+
+    [Theory]
     [InlineData(1)]
     [InlineData(3)]
     public void Plan_AllCooling_NoAttemptsAndAllCooling(int count)

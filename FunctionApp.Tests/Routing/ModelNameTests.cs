@@ -193,6 +193,92 @@ public class ModelNameTests
         Assert.Equal("gpt-4o", await ModelName.FromStreamAsync(new MemoryStream(bytes), CancellationToken.None));
     }
 
+    /// <summary>
+    /// Issue 13: a 50 MB base64 image before "model" grew the window to a 64 MB array. The window now stays at its fixed
+    /// size whatever the body: the stream is never asked for more than that at once.
+    /// </summary>
+    [Fact]
+    public async Task FromStreamAsync_FiftyMegabyteStringBeforeModel_FoundWithinFixedWindow()
+    {
+        var stream = new GeneratedStream(
+            """{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,"""u8.ToArray(),
+            50 * 1024 * 1024,
+            "\"}}]}],\"model\":\"gpt-4o\"}"u8.ToArray());
+
+        Assert.Equal("gpt-4o", await ModelName.FromStreamAsync(stream, CancellationToken.None));
+        Assert.InRange(stream.LargestRead, 1, 64 * 1024);
+    }
+
+    public static TheoryData<string, int, string?> LongTokenCases() => new()
+    {
+        // Escapes (an escaped quote, an escaped backslash before the closing quote) cut at every place by the reads.
+        { "{\"a\":\"" + string.Concat(Enumerable.Repeat("x\\\"y\\\\", 40_000)) + "\",\"model\":\"after-escapes\"}", 3, "after-escapes" },
+        { "{\"a\":\"" + new string('b', 200_000) + "\\\\\",\"model\":\"after-backslash\"}", 7, "after-backslash" },
+
+        // A long property name, and a long string inside an array.
+        { "{\"" + new string('p', 100_000) + "\":1,\"model\":\"after-name\"}", 4096, "after-name" },
+        { "{\"m\":[\"" + new string('c', 100_000) + "\",{\"model\":\"nested\"}],\"model\":\"top\"}", 5000, "top" },
+
+        // The model itself too long for the window, and a number that does not fit: no model, no growth.
+        { "{\"model\":\"" + new string('m', 100_000) + "\"}", 4096, "" },
+        { "{\"n\":" + new string('1', 100_000) + ",\"model\":\"after-number\"}", 4096, null },
+    };
+
+    [Theory]
+    [MemberData(nameof(LongTokenCases))]
+    public async Task FromStreamAsync_TokenLongerThanTheWindow_SkippedOrGivenUp(string json, int chunk, string? expected)
+    {
+        var streamed = await ModelName.FromStreamAsync(new TrickleStream(Encoding.UTF8.GetBytes(json), chunk), CancellationToken.None);
+
+        Assert.Equal(expected, streamed);
+    }
+
+    /// <summary>Prefix, then <c>count</c> bytes of 'A' made up on the fly, then suffix; remembers the largest read asked for.</summary>
+    private sealed class GeneratedStream(byte[] prefix, long count, byte[] suffix) : Stream
+    {
+        private long _position;
+
+        public int LargestRead { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => prefix.Length + count + suffix.Length;
+
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            LargestRead = Math.Max(LargestRead, buffer.Length);
+            var written = 0;
+            while (written < buffer.Length && _position < Length)
+            {
+                buffer[written++] = _position < prefix.Length ? prefix[_position]
+                    : _position < prefix.Length + count ? (byte)'A'
+                    : suffix[_position - prefix.Length - count];
+                _position++;
+            }
+
+            return written;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
+
+        public override void Flush() => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     /// <summary>Returns at most <c>chunk</c> bytes per read, so tokens are cut at every possible place.</summary>
     private sealed class TrickleStream(byte[] data, int chunk) : MemoryStream(data)
     {

@@ -41,11 +41,33 @@ internal sealed class FakeOpenAIBackend : IAsyncDisposable
 
     public int RequestCount => _requests.Count;
 
-    public static async Task<FakeOpenAIBackend> StartAsync(string name)
+    public static Task<FakeOpenAIBackend> StartAsync(string name) => StartAsync(name, http2Tls: false);
+
+    /// <summary>
+    /// With <paramref name="http2Tls"/>, serves HTTP/2 only, over TLS with <see cref="TestCertificate.Backend"/> (ALPN h2),
+    /// as Azure OpenAI is reached in production. Each answer then says which protocol served it (x-fake-protocol).
+    /// </summary>
+    public static async Task<FakeOpenAIBackend> StartAsync(string name, bool http2Tls)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = null).UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = null;
+            if (http2Tls)
+            {
+                k.Listen(System.Net.IPAddress.Loopback, 0, listen =>
+                {
+                    listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2;
+                    listen.UseHttps(TestCertificate.Backend);
+                });
+            }
+        });
+        if (!http2Tls)
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+        }
+
         var app = builder.Build();
         var backend = new FakeOpenAIBackend(name, app);
         app.Run(backend.HandleAsync);
@@ -75,6 +97,7 @@ internal sealed class FakeOpenAIBackend : IAsyncDisposable
             buffer.ToArray());
         _requests.Enqueue(recorded);
         context.Response.Headers["x-fake-backend"] = Name;
+        context.Response.Headers["x-fake-protocol"] = context.Request.Protocol;
         await (Handler ?? DefaultAsync)(context, recorded);
     }
 

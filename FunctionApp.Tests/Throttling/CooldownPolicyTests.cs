@@ -63,19 +63,6 @@ public class CooldownPolicyTests
     }
 
     [Theory]
-    [InlineData(Failed)]
-    [InlineData(TimedOut)]
-    public void ForFailure_Reason_FailureCooldownFromNow(int failure)
-    {
-        var reason = (CooldownReason)failure;
-        var options = new ProxyOptions { FailureCooldown = TimeSpan.FromSeconds(7) };
-
-        var cooldown = CooldownPolicy.ForFailure(reason, Now, options);
-
-        Assert.Equal(new Cooldown(Now + TimeSpan.FromSeconds(7), reason), cooldown);
-    }
-
-    [Theory]
     [InlineData(10, Throttled, 5, Failed, 10, Throttled)]
     [InlineData(5, Failed, 10, Throttled, 10, Throttled)]
     [InlineData(10, Failed, 10, Throttled, 10, Failed)]

@@ -11,6 +11,12 @@ using Perfolizer.Metrology;
 // One short job for all: the reference machine has 2 cores and the whole suite should finish in a few minutes.
 // One launch, 3 warm-up and 12 measured iterations (each about 0.5 s) per benchmark: enough for the ratios reported in
 // docs/benchmarks.md. For tighter error bars on a quiet machine, add --iterationCount 30 (or --job default, much longer).
+// "relay-memory [streams]" is not a BenchmarkDotNet run: it measures the heap held by many idle streams (issue 13).
+if (args.Length > 0 && args[0] == "relay-memory")
+{
+    return await AoaiProxy.Benchmarks.RelayMemoryBenchmark.RunAsync(args);
+}
+
 var config = DefaultConfig.Instance
     .AddJob(Job.Default.WithId("Short").WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(12).AsDefault())
     .AddColumn(StatisticColumn.Median)
@@ -20,3 +26,4 @@ var config = DefaultConfig.Instance
 
 BenchmarkSwitcher.FromAssembly(typeof(AoaiProxy.Benchmarks.EndToEndBenchmarks).Assembly)
     .Run(args.Length == 0 ? ["--filter", "*"] : args, config);
+return 0;

@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Http;
+using AoaiProxy.Auth;
+using AoaiProxy.Configuration;
+using AoaiProxy.Forwarding;
+using AoaiProxy.Logging;
+using AoaiProxy.Routing;
+using AoaiProxy.State;
+using AoaiProxy.Throttling;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace AoaiProxy.Pipeline;
+
+/// <summary>What one attempt needs besides the backend: the request and its deadline.</summary>
+/// <param name="Context">The caller's request.</param>
+/// <param name="Path">The validated target.</param>
+/// <param name="Deployment">The request's deployment (null: none known).</param>
+/// <param name="Body">The buffered body, replayable.</param>
+/// <param name="HasBody">Whether the caller's request had a body (even an empty one).</param>
+/// <param name="Deadline">Fires when the request's deadline passes (shared by all attempts).</param>
+internal sealed record AttemptRequest(HttpContext Context, ProxyPath Path, string? Deployment, RequestBody Body, bool HasBody, CancellationTokenSource Deadline);
+
+/// <summary>
+/// Sends one attempt and classifies how it ended. A response to relay is returned open; every other answer is
+/// disposed here. Throttling cools at once (the backend said how long); failures only feed <see cref="FailureRate"/>.
+/// </summary>
+internal sealed class BackendAttempt
+{
+    private readonly SharedState _state;
+    private readonly HttpMessageInvoker _client;
+    private readonly ProxyOptions _options;
+    private readonly TimeProvider _time;
+    private readonly FailureRate _failures;
+    private readonly ILogger _logger;
+
+    public BackendAttempt(ProxyOptions options, SharedState state, HttpMessageInvoker client, FailureRate failures, TimeProvider time, ILogger logger)
+    {
+        _options = options;
+        _state = state;
+        _client = client;
+        _failures = failures;
+        _time = time;
+        _logger = logger;
+    }
+
+    public async Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)> SendAsync(
+        AttemptRequest request, int index, int attempt, BackendCredential credential)
+    {
+        var backend = _options.Backends[index];
+        var deploymentLabel = request.Deployment ?? CooldownKeys.AnyDeployment;
+        var aborted = request.Context.RequestAborted;
+        using var upstream = UpstreamRequest.Create(request.Context.Request, backend, request.Path, request.Body, request.HasBody, credential);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, request.Deadline.Token);
+        var started = _time.GetTimestamp();
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _client.SendAsync(upstream, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            Log.CallerCancelled(_logger, attempt, backend.Name);
+            return (new AttemptOutcome(index, AttemptError.CallerGone), null);
+        }
+        catch (OperationCanceledException) when (request.Deadline.IsCancellationRequested)
+        {
+            Log.AttemptDeadlineExceeded(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), (long)_options.RequestTimeout.TotalMilliseconds);
+            await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, request.Deployment), HealthSample.TimedOut).ConfigureAwait(false);
+            return (new AttemptOutcome(index, AttemptError.DeadlineExceeded), null);
+        }
+        catch (Exception ex) when (IsNotStarted(ex))
+        {
+            // No connection: the backend never saw the request, and the fault is the backend's as a whole.
+            Log.AttemptNotStarted(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
+            await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Failure).ConfigureAwait(false);
+            return (new AttemptOutcome(index, AttemptError.NotStarted), null);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        {
+            Log.AttemptTransportFailed(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
+            await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Failure).ConfigureAwait(false);
+            return (new AttemptOutcome(index, AttemptError.Transport), null);
+        }
+
+        var status = (int)response.StatusCode;
+        Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, ElapsedMs(started));
+        if (!CooldownPolicy.IsFailover(response.StatusCode))
+        {
+            return (new AttemptOutcome(index, AttemptError.None, status), response);
+        }
+
+        using (response)
+        {
+            var now = _time.GetUtcNow();
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                // Exact, per 429: the backend says how long. Keyed by the request's scope, never backend-wide.
+                var requested = ThrottleHeaders.RequestedDelay(ThrottleHeaderValues.From(response), now);
+                var cooldown = CooldownPolicy.ForThrottle(requested, now, _options);
+                _state.RecordCooldown(CooldownScope.KeyFor(backend.Name, request.Deployment), cooldown);
+                Log.CoolingDown(_logger, backend.Name, request.Deployment ?? CooldownScope.NoDeployment,
+                    Math.Round((cooldown.Until - now).TotalSeconds, 3), cooldown.Reason.ToString());
+                return (new AttemptOutcome(index, AttemptError.Throttled, status), null);
+            }
+
+            await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, request.Deployment), HealthSample.Failure).ConfigureAwait(false);
+            return (new AttemptOutcome(index, AttemptError.FailureStatus, status), null);
+        }
+    }
+
+    /// <summary>
+    /// True when the request cannot have left the proxy: no name, no connection, no TLS session. A cancellation that is
+    /// neither the caller's nor the deadline's is SocketsHttpHandler's connect timeout, the only timer of its own.
+    /// </summary>
+    private static bool IsNotStarted(Exception ex) =>
+        ex is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError }
+        || ex is OperationCanceledException;
+
+    private long ElapsedMs(long started) => (long)_time.GetElapsedTime(started).TotalMilliseconds;
+}

@@ -1,0 +1,168 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using AoaiProxy.Configuration;
+using AoaiProxy.Forwarding;
+using AoaiProxy.Logging;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace AoaiProxy.Pipeline;
+
+/// <summary>How relaying a backend's answer ended.</summary>
+internal enum RelayResult
+{
+    /// <summary>The whole body reached the caller.</summary>
+    Completed,
+
+    /// <summary>The backend's body broke off, or the backend sent nothing for the idle timeout: counted against it.</summary>
+    BackendFailed,
+
+    /// <summary>The caller went away or stopped reading: nobody's fault but the caller's.</summary>
+    CallerFailed,
+}
+
+/// <summary>
+/// Copies a backend's answer to the caller: status and headers (minus hop-by-hop), then the body, flushed per chunk.
+/// Once started there is no failover; a failure aborts the caller's connection rather than faking an ending.
+/// </summary>
+internal sealed class ResponseRelay
+{
+    private const int RelayBufferSize = 16 * 1024;
+
+    /// <summary>Advertises the backend's own alternative endpoints; relayed, it would claim them for the proxy's origin.</summary>
+    private const string AltSvcHeader = "Alt-Svc";
+
+    private readonly ProxyOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ProxyMetrics? _metrics;
+
+    public ResponseRelay(ProxyOptions options, TimeProvider time, ILogger logger, ProxyMetrics? metrics = null)
+    {
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _metrics = metrics;
+    }
+
+    public async Task<RelayResult> RelayAsync(HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt)
+    {
+        var response = context.Response;
+        response.StatusCode = (int)upstream.StatusCode;
+        var connection = upstream.Headers.Connection.Count == 0 ? null : string.Join(',', upstream.Headers.Connection);
+        CopyHeaders(upstream.Headers, response.Headers, connection, skipContentLength: false);
+
+        // A message with both is framed by Transfer-Encoding (RFC 9112 §6.3): relaying the Content-Length as well would
+        // make the server cut or fail the body on a length that does not describe it. YARP drops it the same way.
+        CopyHeaders(upstream.Content.Headers, response.Headers, connection, skipContentLength: upstream.Headers.NonValidated.Contains("Transfer-Encoding"));
+        response.Headers[ProxyHeaders.Backend] = backend.Name;
+        response.Headers[ProxyHeaders.Attempts] = attempt.ToString(CultureInfo.InvariantCulture);
+
+        // Server-sent events must reach the caller chunk by chunk.
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        var aborted = context.RequestAborted;
+        if (HttpMethods.IsHead(context.Request.Method) || upstream.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified)
+        {
+            await response.StartAsync(aborted).ConfigureAwait(false);
+            return RelayResult.Completed;
+        }
+
+        // As YARP's activity timeout: every read and every write re-arms it, so only a stall ends a long stream.
+        using var idle = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, idle.Token);
+        var token = linked.Token;
+        var reading = true;
+        byte[]? buffer = null;
+        try
+        {
+            var source = await upstream.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+            await using (source.ConfigureAwait(false))
+            {
+                await response.StartAsync(token).ConfigureAwait(false);
+                while (true)
+                {
+                    int read;
+                    try
+                    {
+                        reading = true;
+                        idle.CancelAfter(_options.RelayIdleTimeout);
+
+                        // A zero-byte read waits for data without a buffer: a stream idling between events holds none.
+                        // Streams that cannot wait that way complete it at once, which costs nothing.
+                        var wait = source.ReadAsync(Memory<byte>.Empty, token);
+                        if (!wait.IsCompletedSuccessfully)
+                        {
+                            if (buffer is not null)
+                            {
+                                ArrayPool<byte>.Shared.Return(buffer);
+                                buffer = null;
+                            }
+
+                            await wait.ConfigureAwait(false);
+                        }
+
+                        buffer ??= ArrayPool<byte>.Shared.Rent(RelayBufferSize);
+                        read = await source.ReadAsync(buffer, token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (!aborted.IsCancellationRequested && !idle.IsCancellationRequested && ex is HttpRequestException or IOException)
+                    {
+                        // Bytes may already be with the caller: no failover, no fake ending.
+                        Log.RelayFailed(_logger, backend.Name, ex.Message);
+                        _metrics?.RelayFailed(backend.Name, ProxyMetrics.Broken);
+                        context.Abort();
+                        return RelayResult.BackendFailed;
+                    }
+
+                    if (read == 0)
+                    {
+                        return RelayResult.Completed;
+                    }
+
+                    reading = false;
+                    idle.CancelAfter(_options.RelayIdleTimeout);
+                    await response.Body.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
+                    await response.Body.FlushAsync(token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (idle.IsCancellationRequested && !aborted.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
+        {
+            Log.RelayIdleTimedOut(_logger, backend.Name, (long)_options.RelayIdleTimeout.TotalMilliseconds, reading ? "backend" : "caller");
+            if (reading)
+            {
+                _metrics?.RelayFailed(backend.Name, ProxyMetrics.Stalled);
+            }
+
+            context.Abort();
+            return reading ? RelayResult.BackendFailed : RelayResult.CallerFailed;
+        }
+        catch (Exception ex) when (aborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
+        {
+            Log.CallerCancelled(_logger, attempt, backend.Name);
+            return RelayResult.CallerFailed;
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private static void CopyHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, string? connection, bool skipContentLength)
+    {
+        // NonValidated: the values as received, neither parsed nor re-serialized (nor reordered).
+        foreach (var (name, values) in from.NonValidated)
+        {
+            if (!HopByHopHeaders.IsHopByHop(name, connection) && !name.Equals(AltSvcHeader, StringComparison.OrdinalIgnoreCase) &&
+                !(skipContentLength && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+            {
+                to[name] = values.Count == 1 ? values.ToString() : values.ToArray();
+            }
+        }
+    }
+}

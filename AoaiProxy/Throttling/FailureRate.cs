@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using AoaiProxy.Configuration;
+using AoaiProxy.Logging;
+using AoaiProxy.State;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace AoaiProxy.Throttling;
+
+/// <summary>What one finished attempt says about a backend's health.</summary>
+internal enum HealthSample
+{
+    /// <summary>Answered and relayed to the end.</summary>
+    Success,
+
+    /// <summary>A failover status, a transport failure or a stream that broke off.</summary>
+    Failure,
+
+    /// <summary>No response headers before the request's deadline.</summary>
+    TimedOut,
+}
+
+/// <summary>
+/// Failure cooldowns on evidence, as YARP's transport failure rate policy: a backend (per deployment, or backend-wide for
+/// connection failures) cools only when, within <see cref="ProxyOptions.FailureSamplingDuration"/>, at least
+/// <see cref="ProxyOptions.FailureMinimumRequests"/> attempts were made and <see cref="ProxyOptions.FailureRatio"/> of them
+/// failed. One bad request (a body that makes Azure answer 500) therefore cools nothing.
+/// <para>
+/// The arithmetic is Polly.Core's circuit breaker (failure ratio, minimum throughput, sampling duration, break), one per
+/// cooldown key. It is fed outcomes rather than wrapped around the attempt: an attempt's verdict is known only after its
+/// relay ends (a stream that breaks off counts), and routing must skip the backend on every instance, so an opened circuit
+/// becomes a shared cooldown of the break duration. After the break the breaker is half-open: the next recorded outcome
+/// closes it or opens it again (another cooldown).
+/// </para>
+/// </summary>
+internal sealed class FailureRate
+{
+    /// <summary>
+    /// Keys include deployments that callers name (a v1 "model" is any string), so the set is bounded: when full it starts
+    /// over. Forgetting samples only delays a cooldown, it never causes one.
+    /// </summary>
+    internal const int MaxTrackedKeys = 4096;
+
+    private readonly ConcurrentDictionary<string, ResiliencePipeline<HealthSample>> _breakers = new(StringComparer.Ordinal);
+    private readonly ProxyOptions _options;
+    private readonly SharedState _state;
+    private readonly TimeProvider _time;
+    private readonly ILogger<FailureRate> _logger;
+
+    public FailureRate(ProxyOptions options, SharedState state, TimeProvider time, ILogger<FailureRate> logger)
+    {
+        _options = options;
+        _state = state;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Counts one outcome for <paramref name="key"/> (a <see cref="CooldownKeys"/> key) and cools it when the ratio is reached.</summary>
+    public async ValueTask RecordAsync(string key, HealthSample sample)
+    {
+        if (!_breakers.TryGetValue(key, out var breaker))
+        {
+            if (_breakers.Count >= MaxTrackedKeys)
+            {
+                _breakers.Clear();
+            }
+
+            breaker = _breakers.GetOrAdd(key, static (k, self) => self.Create(k), this);
+        }
+
+        var context = ResilienceContextPool.Shared.Get();
+        try
+        {
+            // While the circuit is open the outcome is a BrokenCircuitException, returned rather than thrown: the
+            // sample is not needed then, the shared cooldown already keeps requests away.
+            await breaker.ExecuteOutcomeAsync(
+                static (_, s) => ValueTask.FromResult(Outcome.FromResult(s)), context, sample).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private ResiliencePipeline<HealthSample> Create(string key) => new ResiliencePipelineBuilder<HealthSample>
+    {
+        TimeProvider = _time,
+    }
+    .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HealthSample>
+    {
+        FailureRatio = _options.FailureRatio,
+        MinimumThroughput = _options.FailureMinimumRequests,
+        SamplingDuration = _options.FailureSamplingDuration,
+        BreakDuration = _options.FailureCooldown,
+        ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Result != HealthSample.Success),
+        OnOpened = args =>
+        {
+            var reason = args.Outcome.Result == HealthSample.TimedOut ? CooldownReason.TimedOut : CooldownReason.Failed;
+            var cooldown = new Cooldown(_time.GetUtcNow() + args.BreakDuration, reason);
+            _state.RecordCooldown(key, cooldown);
+            Log.FailureRateReached(_logger, key, _options.FailureRatio, _options.FailureMinimumRequests,
+                args.BreakDuration.TotalSeconds, reason.ToString());
+            return ValueTask.CompletedTask;
+        },
+    })
+    .Build();
+}

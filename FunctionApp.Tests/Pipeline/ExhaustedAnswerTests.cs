@@ -1,0 +1,97 @@
+using AoaiProxy.Configuration;
+using AoaiProxy.Pipeline;
+using AoaiProxy.Planning;
+using AoaiProxy.State;
+
+namespace AoaiProxy.Tests.Pipeline;
+
+public class ExhaustedAnswerTests
+{
+    private static readonly DateTimeOffset Now = new(2025, 1, 15, 12, 0, 0, TimeSpan.Zero);
+
+    private static readonly BackendOptions[] Backends =
+    [
+        new("a", new Uri("https://a.openai.azure.com/"), 1, 1),
+        new("b", new Uri("https://b.openai.azure.com/"), 1, 1),
+    ];
+
+    public static TheoryData<string, string, string> TwoAttempts => new()
+    {
+        { nameof(AttemptError.Throttled), nameof(AttemptError.FailureStatus), nameof(ProxyOutcome.Throttled) },
+        { nameof(AttemptError.FailureStatus), nameof(AttemptError.Throttled), nameof(ProxyOutcome.Throttled) },
+        { nameof(AttemptError.FailureStatus), nameof(AttemptError.Transport), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(AttemptError.NotStarted), nameof(AttemptError.FailureStatus), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(AttemptError.NotStarted), nameof(AttemptError.DeadlineExceeded), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(AttemptError.Throttled), nameof(AttemptError.DeadlineExceeded), nameof(ProxyOutcome.Throttled) },
+        { nameof(AttemptError.NoCredential), nameof(AttemptError.FailureStatus), nameof(ProxyOutcome.BackendsFailed) },
+    };
+
+    [Theory]
+    [MemberData(nameof(TwoAttempts))]
+    public void Decide_TwoOutcomes_ThrottlingFirstThenFailures(string first, string second, string expected)
+    {
+        var plan = new AttemptPlan([0, 1], []);
+        AttemptOutcome[] outcomes = [new(0, Enum.Parse<AttemptError>(first), 500), new(1, Enum.Parse<AttemptError>(second), 503)];
+
+        var answer = ExhaustedAnswer.Decide(Backends, plan, outcomes, new Cooldown?[2], Now, "gpt-4o");
+
+        Assert.Equal(Enum.Parse<ProxyOutcome>(expected), answer.Outcome);
+    }
+
+    [Fact]
+    public void Decide_OnlyAttemptPastDeadline_504()
+    {
+        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0, 1], []), [new(0, AttemptError.DeadlineExceeded)], new Cooldown?[2], Now, null);
+
+        Assert.Equal(ProxyOutcome.BackendsTimedOut, answer.Outcome);
+        Assert.Equal(1, answer.Attempts);
+        Assert.Contains("a: timed out", answer.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_PlannedCoolingForThrottling_429WithShortestRemaining()
+    {
+        Cooldown?[] cooldowns = [new Cooldown(Now.AddSeconds(7.2), CooldownReason.Throttled), new Cooldown(Now.AddSeconds(3), CooldownReason.Throttled)];
+
+        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([], [0, 1]), [], cooldowns, Now, "gpt-4o");
+
+        Assert.Equal(ProxyOutcome.Throttled, answer.Outcome);
+        Assert.Equal(TimeSpan.FromSeconds(3), answer.RetryAfter);
+        Assert.Equal(0, answer.Attempts);
+        Assert.Contains("every backend is cooling down", answer.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_CoolingForTimeoutsAndPanicAttemptPastDeadline_504()
+    {
+        Cooldown?[] cooldowns = [new Cooldown(Now.AddSeconds(4), CooldownReason.TimedOut), new Cooldown(Now.AddSeconds(5), CooldownReason.TimedOut)];
+
+        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0], [0, 1], Panic: true), [new(0, AttemptError.DeadlineExceeded)], cooldowns, Now, null);
+
+        Assert.Equal(ProxyOutcome.BackendsTimedOut, answer.Outcome);
+    }
+
+    [Fact]
+    public void Decide_SkippedAsLateCoolingForThrottling_429()
+    {
+        Cooldown?[] cooldowns = [null, new Cooldown(Now.AddSeconds(2), CooldownReason.Throttled)];
+        AttemptOutcome[] outcomes = [new(0, AttemptError.FailureStatus, 500), new(1, AttemptError.Cooling)];
+
+        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0, 1], []), outcomes, cooldowns, Now, "gpt-4o");
+
+        Assert.Equal(ProxyOutcome.Throttled, answer.Outcome);
+        Assert.Equal(1, answer.Attempts);
+        Assert.Contains("a: 500, b: cooling down", answer.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_ExpiredCooldowns_NotCountedNorRetryAfter()
+    {
+        Cooldown?[] cooldowns = [new Cooldown(Now, CooldownReason.Throttled), null];
+
+        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0, 1], [0]), [new(1, AttemptError.FailureStatus, 502)], cooldowns, Now, null);
+
+        Assert.Equal(ProxyOutcome.BackendsFailed, answer.Outcome);
+        Assert.Null(answer.RetryAfter);
+    }
+}
