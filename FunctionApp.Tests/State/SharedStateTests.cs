@@ -11,6 +11,9 @@ public sealed class SharedStateTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
+    // Past the longest jittered sync interval (the interval + 10%).
+    private static readonly TimeSpan OneSync = ProxyOptions.DefaultStateSyncInterval * 1.2;
+
     [Fact]
     public async Task ClaimAsync_TwoInstancesManyClaims_EveryTurnSharedAndDistinct()
     {
@@ -97,7 +100,7 @@ public sealed class SharedStateTests
         await WaitUntilAsync(async () => (await shared.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/gpt-4o"));
         Assert.False(two.Cooldowns.ContainsKey("a/gpt-4o"));
         var syncs = two.Counters.Syncs;
-        clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+        clock.Advance(OneSync);
         await WaitUntilAsync(() => Task.FromResult(two.Counters.Syncs > syncs));
 
         Assert.Equal(until, two.Cooldowns["a/gpt-4o"].Until);
@@ -179,7 +182,7 @@ public sealed class SharedStateTests
 
         store.Mode = StoreMode.Hanging;
         var reads = store.Reads;
-        clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+        clock.Advance(OneSync);
         await WaitUntilAsync(() => Task.FromResult(store.Reads > reads));
         clock.Advance(ProxyOptions.DefaultStateTimeout);
         await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
@@ -204,7 +207,7 @@ public sealed class SharedStateTests
         var initializations = store.Initializations;
 
         forgetful.Forget();
-        clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+        clock.Advance(OneSync);
         await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
         clock.Advance(SharedState.OutageProbeInterval);
         await WaitUntilAsync(() => Task.FromResult(state.StoreHealthy));
@@ -244,9 +247,9 @@ public sealed class SharedStateTests
         await WaitSyncedAsync(state);
 
         // Past the idle time the loop stops syncing; a long quiet period costs no store operation.
-        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += ProxyOptions.DefaultStateSyncInterval)
+        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += OneSync)
         {
-            clock.Advance(ProxyOptions.DefaultStateSyncInterval);
+            clock.Advance(OneSync);
             await Task.Delay(5);
         }
 
