@@ -17,6 +17,12 @@ if (args.Length > 0 && args[0] == "relay-memory")
     return await AoaiProxy.Benchmarks.RelayMemoryBenchmark.RunAsync(args);
 }
 
+// benchmarks/fleet.sh: the shared-state fleet simulation on the real clock (not BenchmarkDotNet).
+if (args.Length > 0 && args[0] == "fleet")
+{
+    return await AoaiProxy.Benchmarks.FleetTable.RunAsync(args[1..]);
+}
+
 var config = DefaultConfig.Instance
     .AddJob(Job.Default.WithId("Short").WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(12).AsDefault())
     .AddColumn(StatisticColumn.Median)
