@@ -495,9 +495,10 @@ internal sealed class SharedState : IAsyncDisposable
 
             Interlocked.Increment(ref _lostRaces);
 
-            // Lost to another instance. While more than one interval of turns is left, the next sync (with a fresh
-            // read anyway) tries again: retrying at once would meet the same crowd, at a read and a write each time.
-            if (remaining > _rate * _interval.TotalSeconds && remaining >= TurnBlockPolicy.MinLead)
+            // Lost to another instance. While more than two intervals of turns are left (the next sync may come 10%
+            // late and take a round trip or two), the next sync, with a fresh read anyway, tries again: retrying at
+            // once would meet the same crowd, at a read and a write each time.
+            if (remaining > 2 * _rate * _interval.TotalSeconds && remaining >= TurnBlockPolicy.MinLead)
             {
                 return;
             }

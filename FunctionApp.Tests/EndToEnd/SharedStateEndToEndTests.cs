@@ -171,11 +171,72 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         }
     }
 
-    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table)
+    [Fact]
+    public async Task ProxyAsync_ThreeInstancesBehindASlowStore_RotationSharedAndNoRequestWaitsForTheStore()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        await using var slow = new DelayingTcpProxy(azurite.Port, TimeSpan.FromMilliseconds(25));
+        var table = azurite.NewTableName();
+        var connectionString = azurite.ConnectionString.Replace($"127.0.0.1:{azurite.Port}", $"127.0.0.1:{slow.Port}", StringComparison.Ordinal);
+        var proxies = new List<ProxyTestHost>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                proxies.Add(await StartAsync(backends, table, connectionString));
+            }
+
+            // Warm-up at the same steady rate: each instance learns its rate (its first block is small) before counting.
+            await SendAsync(proxies, 150);
+            var states = proxies.Select(p => p.Services.GetRequiredService<SharedState>()).ToArray();
+            var waitedBefore = states.Select(s => s.Counters.WaitedClaims).ToArray();
+            var localBefore = states.Select(s => s.Counters.LocalClaims).ToArray();
+            var servedBefore = backends.All.Select(b => b.RequestCount).ToArray();
+
+            await SendAsync(proxies, 150);
+
+            // 50 ms per store round trip, yet no request waited for the store, and none was served on local state...
+            Assert.Equal(waitedBefore, states.Select(s => s.Counters.WaitedClaims));
+            Assert.Equal(localBefore, states.Select(s => s.Counters.LocalClaims));
+
+            // ...and the three instances' blocks of one cursor spread the load evenly.
+            var served = backends.All.Select((b, i) => b.RequestCount - servedBefore[i]).ToArray();
+            Assert.Equal(150, served.Sum());
+            Assert.All(served, n => Assert.InRange(n, 46, 54));
+        }
+        finally
+        {
+            foreach (var proxy in proxies)
+            {
+                await proxy.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Steady traffic: one request every 20 ms (50 per second), round robin over the instances.</summary>
+    private static async Task SendAsync(List<ProxyTestHost> proxies, int count)
+    {
+        var requests = new List<Task>();
+        using var pace = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        for (var i = 0; i < count; i++)
+        {
+            await pace.WaitForNextTickAsync();
+            var proxy = proxies[i % proxies.Count];
+            requests.Add(Task.Run(async () =>
+            {
+                using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }));
+        }
+
+        await Task.WhenAll(requests);
+    }
+
+    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table, string? connectionString = null)
     {
         var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
         {
-            s["AzureWebJobsStorage"] = azurite.ConnectionString;
+            s["AzureWebJobsStorage"] = connectionString ?? azurite.ConnectionString;
             s["Proxy:State:TableName"] = table;
         });
 
