@@ -4,6 +4,7 @@
 #
 #   benchmarks/compare/run.sh              # everything, about 12 minutes on 2 cores
 #   benchmarks/compare/run.sh --table      # also our host with the Table store on Azurite (needs `npm ci` first)
+#   benchmarks/compare/run.sh --old-logging  # also our host at the log levels before production defaults (3 lines/request)
 #   benchmarks/compare/run.sh --quick      # 1 round of 5 s, 200 streams, 2 uploads: checks the script, not the numbers
 #
 # Options: --rounds N (3)  --duration S (10, per wrk run)  --connections "16 64"  --streams N (1000)  --chunks N (50)
@@ -23,7 +24,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
 rounds=3 duration=10 connections="16 64" streams=1000 chunks=50 gap_ms=200 upload_mib=50 uploads=5
-with_table=0 do_wrk=1 do_streaming=1 do_upload=1 port_base=18100
+with_table=0 with_old_logging=0 do_wrk=1 do_streaming=1 do_upload=1 port_base=18100
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -36,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     --uploads) uploads="$2"; shift 2 ;;
     --port-base) port_base="$2"; shift 2 ;;
     --table) with_table=1; shift ;;
+    --old-logging) with_old_logging=1; shift ;;
     --no-wrk) do_wrk=0; shift ;;
     --no-streaming) do_streaming=0; shift ;;
     --no-upload) do_upload=0; shift ;;
@@ -83,7 +85,7 @@ clk_tck=$(getconf CLK_TCK)
 p=$port_base
 port_backend1=$p port_backend2=$((p + 1)) port_backend3=$((p + 2)) port_nginx=$((p + 3)) port_yarp=$((p + 4))
 port_ours=$((p + 5)) port_ours_table=$((p + 6)) port_azurite=$((p + 7)) port_node_backend=$((p + 8))
-port_yarp2=$((p + 9)) port_ours2=$((p + 10))
+port_yarp2=$((p + 9)) port_ours2=$((p + 10)) port_ours_old=$((p + 11))
 for port in $(seq "$p" $((p + 19))); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is in use; pick others with --port-base"; fi
 done
@@ -249,16 +251,19 @@ wait_ready nginx-backend "http://127.0.0.1:$port_backend1$chat" "$pid_backend"
 backends_csv="http://127.0.0.1:$port_backend1/,http://127.0.0.1:$port_backend2/,http://127.0.0.1:$port_backend3/"
 
 # Our host with default settings: only the backends (and, for the Table variant, the storage connection) are set.
+# start_ours <name> <port> <storage connection or ""> <backend endpoint>... [-- <extra host arguments>...]
 start_ours() {
   local name=$1 port=$2 storage=$3; shift 3
-  local -a env=()
+  local -a env=() extra=()
   local i=0
-  for endpoint in "$@"; do
-    env+=("Proxy__Backends__${i}__Endpoint=$endpoint")
+  while [[ $# -gt 0 ]]; do
+    if [[ $1 == -- ]]; then shift; extra=("$@"); break; fi
+    env+=("Proxy__Backends__${i}__Endpoint=$1")
     i=$((i + 1))
+    shift
   done
-  [[ -n "$storage" ]] && env+=("AzureWebJobsStorage=$storage")
-  start "$name" env "${env[@]}" dotnet "$work/ours/AoaiProxy.Server.dll" --urls "http://127.0.0.1:$port"
+  if [[ -n "$storage" ]]; then env+=("AzureWebJobsStorage=$storage"); fi
+  start "$name" env "${env[@]}" dotnet "$work/ours/AoaiProxy.Server.dll" --urls "http://127.0.0.1:$port" "${extra[@]}"
 }
 start_yarp() {
   local name=$1 port=$2 destinations=$3
@@ -281,14 +286,24 @@ if [[ $do_wrk -eq 1 ]]; then
   pid_of[yarp]=$started_pid
   start_ours ours "$port_ours" "" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/"
   pid_of[ours]=$started_pid
+  if [[ $with_old_logging -eq 1 ]]; then
+    # What a served request wrote before the production defaults: ASP.NET Core's request starting and finished lines and
+    # the engine's attempt line (then Information, now Debug), to the console.
+    start_ours ours-old-logging "$port_ours_old" "" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/" \
+      -- --Logging:LogLevel:Microsoft.AspNetCore=Information --Logging:LogLevel:AoaiProxy=Debug
+    pid_of[ours-old-logging]=$started_pid
+    url[ours-old-logging]="http://127.0.0.1:$port_ours_old$chat"
+    targets+=(ours-old-logging)
+  fi
   if [[ $with_table -eq 1 ]]; then
     azurite="$repo/node_modules/.bin/azurite-table"
     [[ -x "$azurite" ]] || die "--table needs Azurite: run 'npm ci' in $repo first"
     mkdir -p "$work/azurite"
     start azurite "$azurite" --tableHost 127.0.0.1 --tablePort "$port_azurite" --inMemoryPersistence --disableTelemetry \
-      --skipApiVersionCheck --silent --location "$work/azurite"
+      --skipApiVersionCheck --silent
     pid_azurite=$started_pid
     for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port_azurite") 2>/dev/null && break; sleep 0.1; done
+    (exec 3<>"/dev/tcp/127.0.0.1/$port_azurite") 2>/dev/null || { cat "$work/azurite.log" >&2; die "Azurite did not start"; }
     # Azurite's well-known development account (public, documented); the table lives only in Azurite's memory.
     storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:$port_azurite/devstoreaccount1"
     start_ours ours-table "$port_ours_table" "$storage" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/"
@@ -300,6 +315,11 @@ if [[ $do_wrk -eq 1 ]]; then
     [[ $t == direct ]] && continue
     wait_ready "$t" "${url[$t]}" "${pid_of[$t]}"
   done
+  if [[ $with_table -eq 1 ]]; then
+    # The Table variant measures nothing unless the store is really in use (a failing store falls back to local state).
+    for _ in $(seq 300); do grep -q 'Azure Table Storage .* is ready' "$work/ours-table.log" && break; sleep 0.1; done
+    grep -q 'Azure Table Storage .* is ready' "$work/ours-table.log" || { cat "$work/ours-table.log" >&2; die "ours-table: the Table store did not become ready"; }
+  fi
 
   # JIT tiering and connection pools: every target once under load before anything is measured.
   log "warming up every target (10 s each)"
@@ -334,8 +354,15 @@ if [[ $do_wrk -eq 1 ]]; then
   echo "load_average_after_wrk	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.tsv"
   # What each proxy wrote to its console over all of the runs above (start-up lines included).
   lines=""
-  for t in yarp ours ours-table; do [[ -f "$work/$t.log" ]] && lines+="$t $(wc -l <"$work/$t.log"), "; done
+  for t in yarp ours ours-old-logging ours-table; do [[ -f "$work/$t.log" ]] && lines+="$t $(wc -l <"$work/$t.log"), "; done
   echo "console_log_lines_during_request_runs	${lines%, }" >>"$results/machine.tsv"
+  if [[ $with_table -eq 1 ]]; then
+    if grep -q -E 'unavailable|did not answer|could not be initialized' "$work/ours-table.log"; then
+      echo "table_store	OUTAGE during the run: the ours-table rows are partly per-instance state" >>"$results/machine.tsv"
+    else
+      echo "table_store	in use for the whole run (no outage logged)" >>"$results/machine.tsv"
+    fi
+  fi
 
   # Every answer was the backend's: nginx's 200 with the fixed body (errors above count non-2xx answers too).
   for t in "${targets[@]}"; do

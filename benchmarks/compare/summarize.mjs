@@ -27,6 +27,7 @@ const labels = {
   yarp: 'minimal YARP 2.3.0 round-robin proxy',
   ours: 'our standalone host, default settings (in-memory state)',
   'ours-table': 'our standalone host, default settings, Table store on Azurite',
+  'ours-old-logging': 'our standalone host, log levels before this change (request lines + attempt line)',
 };
 
 const wrk = read('wrk.tsv');
