@@ -2,7 +2,7 @@
 # Side-by-side benchmark: direct, nginx round robin, a minimal YARP 2.3.0 round-robin proxy and our standalone host
 # (default settings), measured in one interleaved run. Not part of CI. Linux only (taskset, /proc).
 #
-#   benchmarks/compare/run.sh              # everything, about 12 minutes on 2 cores
+#   benchmarks/compare/run.sh              # everything, about 15 minutes on 2 cores
 #   benchmarks/compare/run.sh --table      # also our host with the Table store on Azurite (needs `npm ci` first)
 #   benchmarks/compare/run.sh --old-logging  # also our host at the log levels before production defaults (3 lines/request)
 #   benchmarks/compare/run.sh --quick      # 1 round of 5 s, 200 streams, 2 uploads: checks the script, not the numbers
@@ -15,7 +15,8 @@
 # the second (taskset), so the proxies compete with their backends, not with the load. Backends for request/response:
 # one nginx worker on three ports answering a fixed 339-byte chat completion. Streaming and upload backends: backend.mjs.
 # Each wrk run is 2 s of warm-up, then --duration seconds measured; rounds interleave the targets so that drifting load
-# on the machine hits all of them alike. Proxy CPU is utime+stime from /proc/PID/stat over the measured run, divided by
+# on the machine hits all of them alike. Streaming and uploads also run --rounds times, interleaved, each time through
+# fresh proxy processes (so that peak RSS is theirs alone). Proxy CPU is utime+stime from /proc/PID/stat over the measured run, divided by
 # the requests wrk completed. Results: benchmarks/compare/results/<UTC time>/ (raw TSV and summary.md; git-ignored).
 # Every process the script starts is stopped when it ends, also on Ctrl+C or an error.
 set -euo pipefail
@@ -397,13 +398,13 @@ start_fresh() {
 }
 
 if [[ $do_streaming -eq 1 ]]; then
-  printf 'target\tstreams\tcompleted\tp50_gap_ms\tp99_gap_ms\tmax_gap_ms\tseconds\tpeak_rss_mib\tcpu_s\n' >"$results/stream.tsv"
-  for t in direct yarp ours; do
+  printf 'round\ttarget\tstreams\tcompleted\tp50_gap_ms\tp99_gap_ms\tmax_gap_ms\tseconds\tpeak_rss_mib\tcpu_s\n' >"$results/stream.tsv"
+  for round in $(seq "$rounds"); do for t in direct yarp ours; do
     start_fresh "$t"
     "${pin_load[@]}" node "$here/sse-client.mjs" "$fresh_url$chat" 10 "$chunks" >/dev/null   # warm-up: 10 streams
     before=0
     [[ -n "$fresh_pid" ]] && before=$(cpu_ticks "$fresh_pid")
-    log "streaming: $streams streams of $chunks chunks ${gap_ms} ms apart through $t"
+    log "streaming, round $round: $streams streams of $chunks chunks ${gap_ms} ms apart through $t"
     json=$("${pin_load[@]}" node "$here/sse-client.mjs" "$fresh_url$chat" "$streams" "$chunks")
     peak=- cpu=-
     if [[ -n "$fresh_pid" ]]; then
@@ -411,19 +412,19 @@ if [[ $do_streaming -eq 1 ]]; then
       peak=$(awk -v k="$(hwm_kib "$fresh_pid")" 'BEGIN {printf "%.0f", k / 1024}')
       stop "$fresh_pid"
     fi
-    node -e 'const r = JSON.parse(process.argv[1]); console.log([process.argv[2], r.streams, r.completed, r.p50GapMs, r.p99GapMs, r.maxGapMs, r.seconds, process.argv[3], process.argv[4]].join("\t")); if (r.failed) console.error("failures:", JSON.stringify(r.errors));' \
-      "$json" "$t" "$peak" "$cpu" >>"$results/stream.tsv"
+    node -e 'const r = JSON.parse(process.argv[1]); console.log([process.argv[5], process.argv[2], r.streams, r.completed, r.p50GapMs, r.p99GapMs, r.maxGapMs, r.seconds, process.argv[3], process.argv[4]].join("\t")); if (r.failed) console.error("failures:", JSON.stringify(r.errors));' \
+      "$json" "$t" "$peak" "$cpu" "$round" >>"$results/stream.tsv"
     log "  $(tail -1 "$results/stream.tsv" | tr '\t' ' ')"
-  done
+  done; done
 fi
 
 if [[ $do_upload -eq 1 ]]; then
   head -c $((upload_mib * 1024 * 1024)) /dev/urandom >"$work/upload.bin"
   expected=$((upload_mib * 1024 * 1024))
-  printf 'target\tbody_mib\tuploads\tok\tmib_per_s\trss_before_mib\tgrowth_mib\n' >"$results/upload.tsv"
-  for t in direct yarp ours; do
+  printf 'round\ttarget\tbody_mib\tuploads\tok\tmib_per_s\trss_before_mib\tgrowth_mib\n' >"$results/upload.tsv"
+  for round in $(seq "$rounds"); do for t in direct yarp ours; do
     start_fresh "$t"
-    log "upload: $uploads x $upload_mib MiB through $t"
+    log "upload, round $round: $uploads x $upload_mib MiB through $t"
     rss_before=0 sampler=""
     if [[ -n "$fresh_pid" ]]; then
       sleep 1
@@ -456,9 +457,9 @@ if [[ $do_upload -eq 1 ]]; then
       before_mib=$(awk -v b="$rss_before" 'BEGIN {printf "%.0f", b / 1024}')
       stop "$fresh_pid"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$upload_mib" "$uploads" "$ok" "$speed" "$before_mib" "$growth" >>"$results/upload.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$upload_mib" "$uploads" "$ok" "$speed" "$before_mib" "$growth" >>"$results/upload.tsv"
     log "  $(tail -1 "$results/upload.tsv" | tr '\t' ' ')"
-  done
+  done; done
 fi
 
 echo "load_average_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.tsv"

@@ -72,33 +72,43 @@ if (wrk.length > 0) {
 }
 
 const stream = read('stream.tsv');
+const byTarget = (rows) => [...new Set(rows.map((r) => r.target))].map((t) => [t, rows.filter((r) => r.target === t)]);
 if (stream.length > 0) {
-  out.push('### Streaming (server-sent events through one instance)', '');
-  out.push('| target | streams completed | p50 gap ms | p99 gap ms | max gap ms | wall s | peak RSS MiB | CPU s |');
+  const rounds = new Set(stream.map((r) => r.round)).size;
+  out.push(`### Streaming (server-sent events through one fresh instance; medians of ${rounds} interleaved rounds)`, '');
+  out.push('| target | streams completed (all rounds) | p50 gap ms | p99 gap ms | max gap ms | wall s | peak RSS MiB | CPU s |');
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of stream) {
-    out.push(`| ${r.target} | ${r.completed}/${r.streams} | ${r.p50_gap_ms} | ${r.p99_gap_ms} | ${r.max_gap_ms} | ${r.seconds} | ${r.target === 'direct' ? '-' : r.peak_rss_mib} | ${r.target === 'direct' ? '-' : r.cpu_s} |`);
+  const med = {};
+  for (const [t, rows] of byTarget(stream)) {
+    const m = med[t] = {
+      completed: rows.reduce((s, r) => s + Number(r.completed), 0), streams: rows.reduce((s, r) => s + Number(r.streams), 0),
+      p50: median(rows.map((r) => r.p50_gap_ms)), p99: median(rows.map((r) => r.p99_gap_ms)), max: median(rows.map((r) => r.max_gap_ms)),
+      seconds: median(rows.map((r) => r.seconds)), rss: median(rows.map((r) => r.peak_rss_mib)), cpu: median(rows.map((r) => r.cpu_s)),
+    };
+    out.push(`| ${t} | ${m.completed}/${m.streams} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.max, 1)} | ${fmt(m.seconds, 1)} | ${fmt(m.rss)} | ${fmt(m.cpu, 2)} |`);
   }
-  const o = stream.find((r) => r.target === 'ours');
-  const y = stream.find((r) => r.target === 'yarp');
-  if (o && y) {
-    out.push('', `Ours / YARP: peak RSS ${ratio(Number(o.peak_rss_mib), Number(y.peak_rss_mib))}, CPU ${ratio(Number(o.cpu_s), Number(y.cpu_s))}, p99 gap ${ratio(Number(o.p99_gap_ms), Number(y.p99_gap_ms))}.`);
+  if (med.ours && med.yarp) {
+    out.push('', `Ours / YARP: peak RSS ${ratio(med.ours.rss, med.yarp.rss)}, CPU ${ratio(med.ours.cpu, med.yarp.cpu)}, p99 gap ${ratio(med.ours.p99, med.yarp.p99)}.`);
   }
   out.push('');
 }
 
 const upload = read('upload.tsv');
 if (upload.length > 0) {
-  out.push('### Upload (one request body at a time, medians over the uploads)', '');
-  out.push('| target | body MiB | uploads ok | MiB/s | RSS before MiB | peak RSS growth MiB |');
+  const rounds = new Set(upload.map((r) => r.round)).size;
+  out.push(`### Upload (one body at a time through one fresh instance; medians of ${rounds} interleaved rounds)`, '');
+  out.push('| target | body MiB | uploads ok (all rounds) | MiB/s | RSS before MiB | peak RSS growth MiB |');
   out.push('|---|---:|---:|---:|---:|---:|');
-  for (const r of upload) {
-    out.push(`| ${r.target} | ${r.body_mib} | ${r.ok}/${r.uploads} | ${r.mib_per_s} | ${r.target === 'direct' ? '-' : r.rss_before_mib} | ${r.target === 'direct' ? '-' : r.growth_mib} |`);
+  const med = {};
+  for (const [t, rows] of byTarget(upload)) {
+    const m = med[t] = {
+      body: rows[0].body_mib, ok: rows.reduce((s, r) => s + Number(r.ok), 0), uploads: rows.reduce((s, r) => s + Number(r.uploads), 0),
+      speed: median(rows.map((r) => r.mib_per_s)), before: median(rows.map((r) => r.rss_before_mib)), growth: median(rows.map((r) => r.growth_mib)),
+    };
+    out.push(`| ${t} | ${m.body} | ${m.ok}/${m.uploads} | ${fmt(m.speed, 1)} | ${fmt(m.before)} | ${fmt(m.growth, 1)} |`);
   }
-  const o = upload.find((r) => r.target === 'ours');
-  const y = upload.find((r) => r.target === 'yarp');
-  if (o && y) {
-    out.push('', `Ours / YARP: throughput ${ratio(Number(o.mib_per_s), Number(y.mib_per_s))}, memory growth ${o.growth_mib} vs ${y.growth_mib} MiB.`);
+  if (med.ours && med.yarp) {
+    out.push('', `Ours / YARP: throughput ${ratio(med.ours.speed, med.yarp.speed)}, memory growth ${fmt(med.ours.growth, 1)} vs ${fmt(med.yarp.growth, 1)} MiB.`);
   }
   out.push('');
 }
