@@ -16,9 +16,9 @@
 # one nginx worker on three ports answering a fixed 339-byte chat completion. Streaming and upload backends: backend.mjs.
 # Each wrk run is 2 s of warm-up, then --duration seconds measured; rounds interleave the targets so that drifting load
 # on the machine hits all of them alike. Streaming and uploads also run --rounds times, interleaved, each time through
-# fresh proxy processes (so that peak RSS is theirs alone). Proxy CPU is utime+stime from /proc/PID/stat over the measured run, divided by
-# the requests wrk completed. Results: benchmarks/compare/results/<UTC time>/ (raw TSV and summary.md; git-ignored).
-# Every process the script starts is stopped when it ends, also on Ctrl+C or an error.
+# fresh proxy processes (so that peak RSS is theirs alone). Proxy CPU is utime+stime from /proc/PID/stat over the
+# measured run, divided by the requests wrk completed. Results: benchmarks/compare/results/<UTC time>/ (raw TSV and
+# summary.md; git-ignored). Every process the script starts is stopped when it ends, also on Ctrl+C or an error.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -43,7 +43,7 @@ while [[ $# -gt 0 ]]; do
     --no-streaming) do_streaming=0; shift ;;
     --no-upload) do_upload=0; shift ;;
     --quick) rounds=1 duration=5 streams=200 uploads=2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,8 +65,14 @@ command -v curl >/dev/null || missing+=(curl)
 if [[ ${#missing[@]} -gt 0 ]]; then
   [[ $(id -u) -eq 0 ]] || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
   log "installing ${missing[*]} with apt-get"
+  nginx_service_was_active=0
+  if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then nginx_service_was_active=1; fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Where systemd runs, the package starts the system's nginx on port 80: not ours to leave running.
+  if [[ $nginx_service_was_active -eq 0 ]] && command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+    systemctl stop nginx || true
+  fi
 fi
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v dotnet >/dev/null || die "the .NET SDK is required"
