@@ -1,6 +1,7 @@
 using AoaiProxy;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 
@@ -11,5 +12,10 @@ var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
 
 builder.Services.AddAzureOpenAIProxy(builder.Configuration);
+
+// Production log levels, as the standalone host's appsettings.json: the worker's own Kestrel would otherwise log each
+// request's start and finish at Information, and the worker sends its log lines to the host, which sends them on to
+// Application Insights (billed per GB). host.json then filters what reaches the host's sinks.
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
 builder.Build().Run();
