@@ -2,11 +2,14 @@ using AoaiProxy;
 using Microsoft.Extensions.Options;
 
 // The standalone host: the same engine as the Functions app, without Core Tools or an Azure account.
-// Configuration comes from appsettings.json, environment variables (Proxy__Backends__0__Endpoint=...) and the
-// command line (--Proxy:Backends:0:Endpoint=...): exactly the settings the Functions app reads.
+// Configuration comes from appsettings.json (committed: production log levels), environment variables
+// (Proxy__Backends__0__Endpoint=...) and the command line (--Proxy:Backends:0:Endpoint=...): exactly the settings the
+// Functions app reads.
 try
 {
-    var builder = WebApplication.CreateBuilder(args);
+    // appsettings.json (production log levels) is read from next to the host's dll, not from the working directory, so
+    // that `dotnet path/to/AoaiProxy.Server.dll` started from anywhere gets the same defaults as `dotnet run`.
+    var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
     builder.Services.AddAzureOpenAIProxy(builder.Configuration);
     var app = builder.Build();
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Azure.Functions.Worker.Builder;
 
 namespace AoaiProxy.FunctionApp;
@@ -19,5 +20,10 @@ internal static class ProxyFunctionApp
         builder.ConfigureFunctionsWebApplication();
 
         builder.Services.AddAzureOpenAIProxy(builder.Configuration);
+
+        // Production log levels, as the standalone host's appsettings.json: the worker's own Kestrel would otherwise log
+        // each request's start and finish at Information, and the worker sends its log lines to the host, which sends
+        // them on to Application Insights (billed per GB). host.json then filters what reaches the host's sinks.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
     }
 }

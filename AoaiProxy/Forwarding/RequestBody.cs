@@ -16,6 +16,13 @@ internal sealed class RequestBody : IAsyncDisposable
     internal const int MemoryThreshold = 4 * 1024 * 1024;
     private const int SegmentSize = 64 * 1024;
 
+    /// <summary>
+    /// A body up to this size moves from its 64 KiB read segment to a pooled array of its own size once read: the body is
+    /// held until the request ends, which for a streamed completion is its whole stream, and 1,000 concurrent streams
+    /// would otherwise hold 64 MiB of segments for bodies of about 1 KB.
+    /// </summary>
+    private const int CompactBelow = SegmentSize / 2;
+
     private readonly List<byte[]> _segments = [];
     private readonly Lock _gate = new();
     private string? _filePath;
@@ -49,6 +56,7 @@ internal sealed class RequestBody : IAsyncDisposable
                 var read = await source.ReadAsync(segment.AsMemory(offset, SegmentSize - offset), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
+                    body.Compact();
                     return new RequestBodyResult(body, false);
                 }
 
@@ -73,6 +81,21 @@ internal sealed class RequestBody : IAsyncDisposable
         {
             await body.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>Bytes of buffer memory the body holds (the arrays it rented), for tests of its footprint.</summary>
+    internal long BufferedCapacity
+    {
+        get
+        {
+            long capacity = 0;
+            foreach (var segment in _segments)
+            {
+                capacity += segment.Length;
+            }
+
+            return capacity;
         }
     }
 
@@ -159,6 +182,26 @@ internal sealed class RequestBody : IAsyncDisposable
             await _file.DisposeAsync().ConfigureAwait(false);
             _file = null;
         }
+    }
+
+    /// <summary>Swaps the read segment of a small body (see <see cref="CompactBelow"/>) for a pooled array of about its size.</summary>
+    private void Compact()
+    {
+        if (_file is not null || _segments.Count != 1 || Length > CompactBelow)
+        {
+            return;
+        }
+
+        var segment = _segments[0];
+        _segments.Clear();
+        if (Length > 0)
+        {
+            var exact = ArrayPool<byte>.Shared.Rent((int)Length);
+            segment.AsSpan(0, (int)Length).CopyTo(exact);
+            _segments.Add(exact);
+        }
+
+        ArrayPool<byte>.Shared.Return(segment);
     }
 
     /// <summary>The buffer to read into next: the free tail of the last memory segment, or a scratch segment in file mode.</summary>

@@ -1,3 +1,5 @@
+using System.Net;
+using AoaiProxy.Throttling;
 using Microsoft.Extensions.Logging;
 
 namespace AoaiProxy.Logging;
@@ -5,12 +7,24 @@ namespace AoaiProxy.Logging;
 /// <summary>
 /// Every log line of the engine, source-generated, with stable event ids. No secrets reach these methods: only backend
 /// names, deployments, statuses, durations and store descriptions (which never include keys or SAS).
-/// Client-caused events are Debug.
+/// Levels are production defaults: a request that a backend served writes nothing at Information (its attempt is Debug);
+/// failovers, cooldowns, exhausted answers and store outages are Information or Warning. Client-caused events (refused
+/// callers, paths, methods and bodies, callers that went away) are Debug, so that nobody can fill the log at Information
+/// by sending bad requests.
 /// </summary>
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "Attempt {Attempt} to backend {Backend} for deployment {Deployment}: {Status} in {ElapsedMs} ms")]
-    public static partial void AttemptCompleted(ILogger logger, int attempt, string backend, string deployment, int status, long elapsedMs);
+    /// <summary>
+    /// One attempt's answer: Debug when the backend served, Information when its status moves the request on (a 429,
+    /// 408 or 5xx). A served request thus writes nothing at the production default (Information), while failovers stay
+    /// visible; one event id for both, so a query over event 1 sees every attempt when Debug is on.
+    /// </summary>
+    public static void AttemptCompleted(ILogger logger, int attempt, string backend, string deployment, int status, long elapsedMs) =>
+        AttemptCompleted(logger, CooldownPolicy.IsFailover((HttpStatusCode)status) ? LogLevel.Information : LogLevel.Debug,
+            attempt, backend, deployment, status, elapsedMs);
+
+    [LoggerMessage(EventId = 1, Message = "Attempt {Attempt} to backend {Backend} for deployment {Deployment}: {Status} in {ElapsedMs} ms")]
+    private static partial void AttemptCompleted(ILogger logger, LogLevel level, int attempt, string backend, string deployment, int status, long elapsedMs);
 
     [LoggerMessage(2, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} failed in transport after {ElapsedMs} ms: {Error}")]
     public static partial void AttemptTransportFailed(ILogger logger, int attempt, string backend, string deployment, long elapsedMs, string error);

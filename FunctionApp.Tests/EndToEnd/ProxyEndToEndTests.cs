@@ -6,6 +6,7 @@ using System.Text.Json;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace AoaiProxy.Tests.EndToEnd;
 
@@ -449,10 +450,35 @@ public sealed class ProxyEndToEndTests
 
         using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
 
-        var attempts = proxy.Logs.WithEventId(1).Select(e => e.Message).ToList();
+        var attempts = proxy.Logs.WithEventId(1).ToList();
         Assert.Equal(2, attempts.Count);
-        Assert.Contains(attempts, m => m.Contains("backend a", StringComparison.Ordinal) && m.Contains("gpt-4o", StringComparison.Ordinal) && m.Contains("429", StringComparison.Ordinal));
-        Assert.Contains(attempts, m => m.Contains("backend b", StringComparison.Ordinal) && m.Contains("200", StringComparison.Ordinal));
+        // The failover is visible at the production default (Information); the served attempt only at Debug.
+        var throttled = Assert.Single(attempts, e => e.Message.Contains("backend a", StringComparison.Ordinal));
+        Assert.Contains("gpt-4o", throttled.Message, StringComparison.Ordinal);
+        Assert.Contains("429", throttled.Message, StringComparison.Ordinal);
+        Assert.Equal(LogLevel.Information, throttled.Level);
+        var served = Assert.Single(attempts, e => e.Message.Contains("backend b", StringComparison.Ordinal));
+        Assert.Contains("200", served.Message, StringComparison.Ordinal);
+        Assert.Equal(LogLevel.Debug, served.Level);
+    }
+
+    [Fact]
+    public async Task ProxyAsync_ServedAtFirstAttempt_LogsNothingAtInformationOrAbove()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        // The first request also waits for the shared state's start-up, which logs once at Information.
+        using var warmUp = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        var before = proxy.Logs.Entries.Count;
+
+        using var first = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var second = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        var lines = proxy.Logs.Entries.Skip(before).ToList();
+        Assert.Equal(2, lines.Count(e => e.EventId.Id == 1 && e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal)));
+        Assert.All(lines.Where(e => e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal)), e => Assert.Equal(LogLevel.Debug, e.Level));
     }
 
     [Fact]

@@ -69,7 +69,82 @@ public sealed class StandaloneHostTests
         }
     }
 
-    private static Process Start(Dictionary<string, string> environment, params string[] args)
+    [Fact]
+    public async Task Main_DefaultLogLevels_ServedRequestsWriteNothingWhileFailoversAreLogged()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var port = FreePort();
+        var stdout = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var process = Start(new Dictionary<string, string>
+        {
+            ["Proxy__Backends__0__Name"] = "a",
+            ["Proxy__Backends__0__Endpoint"] = backends[0].Endpoint.ToString(),
+            ["Proxy__Backends__1__Name"] = "b",
+            ["Proxy__Backends__1__Endpoint"] = backends[1].Endpoint.ToString(),
+        }, stdout, "--urls", $"http://127.0.0.1:{port}");
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            var served = 0;
+            var deadline = DateTime.UtcNow + Patience;
+            while (served < 2)
+            {
+                if (process.HasExited)
+                {
+                    Assert.Fail("the host exited: " + await process.StandardError.ReadToEndAsync());
+                }
+
+                try
+                {
+                    using var response = await client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                    served++;
+                }
+                catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(200);
+                }
+            }
+
+            // Then a failover: its lines are Information, and the console logger writes in order, so once they are out,
+            // any line of the served requests before them would be out too.
+            backends[0].Handler = FakeResponses.Throttle();
+            for (var i = 0; i < 2; i++)
+            {
+                using var response = await client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            while (!stdout.Any(l => l.Contains("cooling down", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no cooldown line within the patience: " + string.Join('\n', stdout));
+                await Task.Delay(100);
+            }
+
+            var text = string.Join('\n', stdout);
+            Assert.Contains("Proxy started with 2 backends", text, StringComparison.Ordinal);
+            Assert.Contains(": 429 in ", text, StringComparison.Ordinal);
+            Assert.DoesNotContain(": 200 in ", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("Request starting", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("Request finished", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+
+    private static Process Start(Dictionary<string, string> environment, params string[] args) =>
+        Start(environment, stdout: null, args);
+
+    /// <summary>
+    /// Starts the host's dll. Without <paramref name="stdout"/> it runs at Warning (quiet tests); with it, at the log
+    /// levels of its committed appsettings.json, and every stdout line is collected.
+    /// </summary>
+    private static Process Start(Dictionary<string, string> environment, System.Collections.Concurrent.ConcurrentQueue<string>? stdout, params string[] args)
     {
         // The host's build output sits next to the tests' (project reference): run the same dll `dotnet run` would.
         var dll = Path.Combine(AppContext.BaseDirectory, "AoaiProxy.Server.dll");
@@ -90,9 +165,24 @@ public sealed class StandaloneHostTests
             info.Environment[key] = value;
         }
 
-        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("Logging__", StringComparison.Ordinal)).ToList())
+        {
+            info.Environment.Remove(key);
+        }
+
+        if (stdout is null)
+        {
+            info.Environment["Logging__LogLevel__Default"] = "Warning";
+        }
+
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                stdout?.Enqueue(e.Data);
+            }
+        };
         process.BeginOutputReadLine();
         return process;
     }

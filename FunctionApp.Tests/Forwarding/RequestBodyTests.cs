@@ -36,6 +36,34 @@ public class RequestBodyTests
     }
 
     [Theory]
+    [InlineData(0, 0)]
+    [InlineData(1, 16)]
+    [InlineData(1_000, 1_024)]
+    [InlineData(20_000, 32 * 1024)]
+    public async Task ReadAsync_SmallBody_HoldsABufferOfAboutItsSizeNotA64KiBSegment(int length, int maxCapacity)
+    {
+        var data = Data(length);
+
+        await using var body = await ReadAsync(new MemoryStream(data), limit: long.MaxValue);
+
+        // ArrayPool rounds up to a power of two (at least 16 bytes); the body is held until the request ends.
+        Assert.InRange(body.BufferedCapacity, length, maxCapacity);
+        Assert.Equal(data, body.AsSequence().ToArray());
+        await AssertReplaysAsync(body, data);
+    }
+
+    [Fact]
+    public async Task ReadAsync_BodyOverHalfASegment_KeepsItsReadSegment()
+    {
+        var data = Data(SegmentSize - 1);
+
+        await using var body = await ReadAsync(new MemoryStream(data), limit: long.MaxValue);
+
+        Assert.Equal(SegmentSize, body.BufferedCapacity);
+        Assert.Equal(data, body.AsSequence().ToArray());
+    }
+
+    [Theory]
     [InlineData(Threshold + 1)]
     [InlineData(Threshold + SegmentSize)]
     [InlineData(Threshold + 12_345)]

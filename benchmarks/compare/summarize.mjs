@@ -1,0 +1,116 @@
+// Summary of one run of run.sh: medians over the interleaved rounds, ratios against YARP and nginx.
+//   node summarize.mjs <results directory>
+// Reads wrk.tsv, stream.tsv and upload.tsv (written by run.sh) and prints markdown tables.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const dir = process.argv[2];
+const read = (name) => {
+  const file = path.join(dir, name);
+  if (!fs.existsSync(file)) return [];
+  const [header, ...lines] = fs.readFileSync(file, 'utf8').trim().split('\n');
+  const keys = header.split('\t');
+  return lines.filter((l) => l.length > 0).map((l) => Object.fromEntries(l.split('\t').map((v, i) => [keys[i], v])));
+};
+const median = (values) => {
+  const v = values.map(Number).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '-');
+const out = [];
+
+const labels = {
+  direct: 'direct to one nginx backend (no proxy)',
+  nginx: 'nginx round robin',
+  yarp: 'minimal YARP 2.3.0 round-robin proxy',
+  ours: 'our standalone host, default settings (in-memory state)',
+  'ours-table': 'our standalone host, default settings, Table store on Azurite',
+  'ours-old-logging': 'our standalone host, log levels before this change (request lines + attempt line)',
+};
+
+const wrk = read('wrk.tsv');
+if (wrk.length > 0) {
+  const rounds = new Set(wrk.map((r) => r.round)).size;
+  const targets = [...new Set(wrk.map((r) => r.target))];
+  const conns = [...new Set(wrk.map((r) => r.connections))];
+  const med = {};
+  for (const c of conns) {
+    for (const t of targets) {
+      const rows = wrk.filter((r) => r.target === t && r.connections === c);
+      med[`${t}/${c}`] = {
+        rps: median(rows.map((r) => r.rps)), p50: median(rows.map((r) => r.p50_ms)), p99: median(rows.map((r) => r.p99_ms)),
+        cpu: median(rows.map((r) => r.cpu_us_per_req)), rss: median(rows.map((r) => r.rss_mib)),
+        errors: rows.reduce((s, r) => s + Number(r.errors), 0),
+      };
+    }
+  }
+
+  out.push(`### Request/response (medians of ${rounds} interleaved rounds)`, '');
+  out.push('| target | connections | req/s | p50 ms | p99 ms | proxy CPU µs/request | proxy RSS MiB | errors |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of conns) {
+    for (const t of targets) {
+      const m = med[`${t}/${c}`];
+      out.push(`| ${labels[t] ?? t} | ${c} | ${fmt(m.rps)} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${t === 'direct' ? '-' : fmt(m.cpu, 1)} | ${t === 'direct' ? '-' : fmt(m.rss, 0)} | ${m.errors} |`);
+    }
+  }
+
+  out.push('', '### Ratios (ours / peer; req/s higher is better, CPU and p99 lower is better)', '');
+  out.push('| ours | connections | req/s vs YARP | CPU/request vs YARP | p99 vs YARP | RSS vs YARP | req/s vs nginx |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|');
+  for (const c of conns) {
+    for (const t of targets.filter((x) => x.startsWith('ours'))) {
+      const m = med[`${t}/${c}`];
+      const y = med[`yarp/${c}`] ?? {};
+      const n = med[`nginx/${c}`] ?? {};
+      out.push(`| ${t} | ${c} | ${ratio(m.rps, y.rps)} | ${ratio(m.cpu, y.cpu)} | ${ratio(m.p99, y.p99)} | ${ratio(m.rss, y.rss)} | ${ratio(m.rps, n.rps)} |`);
+    }
+  }
+  out.push('');
+}
+
+const stream = read('stream.tsv');
+const byTarget = (rows) => [...new Set(rows.map((r) => r.target))].map((t) => [t, rows.filter((r) => r.target === t)]);
+if (stream.length > 0) {
+  const rounds = new Set(stream.map((r) => r.round)).size;
+  out.push(`### Streaming (server-sent events through one fresh instance; medians of ${rounds} interleaved rounds)`, '');
+  out.push('| target | streams completed (all rounds) | p50 gap ms | p99 gap ms | max gap ms | wall s | peak RSS MiB | CPU s |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  const med = {};
+  for (const [t, rows] of byTarget(stream)) {
+    const m = med[t] = {
+      completed: rows.reduce((s, r) => s + Number(r.completed), 0), streams: rows.reduce((s, r) => s + Number(r.streams), 0),
+      p50: median(rows.map((r) => r.p50_gap_ms)), p99: median(rows.map((r) => r.p99_gap_ms)), max: median(rows.map((r) => r.max_gap_ms)),
+      seconds: median(rows.map((r) => r.seconds)), rss: median(rows.map((r) => r.peak_rss_mib)), cpu: median(rows.map((r) => r.cpu_s)),
+    };
+    out.push(`| ${t} | ${m.completed}/${m.streams} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.max, 1)} | ${fmt(m.seconds, 1)} | ${fmt(m.rss)} | ${fmt(m.cpu, 2)} |`);
+  }
+  if (med.ours && med.yarp) {
+    out.push('', `Ours / YARP: peak RSS ${ratio(med.ours.rss, med.yarp.rss)}, CPU ${ratio(med.ours.cpu, med.yarp.cpu)}, p99 gap ${ratio(med.ours.p99, med.yarp.p99)}.`);
+  }
+  out.push('');
+}
+
+const upload = read('upload.tsv');
+if (upload.length > 0) {
+  const rounds = new Set(upload.map((r) => r.round)).size;
+  out.push(`### Upload (one body at a time through one fresh instance; medians of ${rounds} interleaved rounds)`, '');
+  out.push('| target | body MiB | uploads ok (all rounds) | MiB/s | RSS before MiB | peak RSS growth MiB |');
+  out.push('|---|---:|---:|---:|---:|---:|');
+  const med = {};
+  for (const [t, rows] of byTarget(upload)) {
+    const m = med[t] = {
+      body: rows[0].body_mib, ok: rows.reduce((s, r) => s + Number(r.ok), 0), uploads: rows.reduce((s, r) => s + Number(r.uploads), 0),
+      speed: median(rows.map((r) => r.mib_per_s)), before: median(rows.map((r) => r.rss_before_mib)), growth: median(rows.map((r) => r.growth_mib)),
+    };
+    out.push(`| ${t} | ${m.body} | ${m.ok}/${m.uploads} | ${fmt(m.speed, 1)} | ${fmt(m.before)} | ${fmt(m.growth, 1)} |`);
+  }
+  if (med.ours && med.yarp) {
+    out.push('', `Ours / YARP: throughput ${ratio(med.ours.speed, med.yarp.speed)}, memory growth ${fmt(med.ours.growth, 1)} vs ${fmt(med.yarp.growth, 1)} MiB.`);
+  }
+  out.push('');
+}
+
+console.log(out.join('\n'));
