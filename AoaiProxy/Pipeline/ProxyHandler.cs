@@ -8,6 +8,7 @@ using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
+using AoaiProxy.Observability;
 using AoaiProxy.Planning;
 using AoaiProxy.Routing;
 using AoaiProxy.State;
@@ -49,12 +50,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly ILogger<ProxyHandler> _logger;
     private readonly CallerAuthenticator _callers;
     private readonly BackendCredentials _credentials;
+    private readonly ProxyMetrics _metrics;
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
-        CallerAuthenticator callers, BackendCredentials credentials)
+        CallerAuthenticator callers, BackendCredentials credentials, ProxyMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(client);
+        _metrics = metrics;
         _callers = callers;
         _credentials = credentials;
         _options = options;
@@ -67,6 +70,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     public async Task ProxyAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        ProxyMetrics.RequestStarted(context); // metrics (issue 10)
         try
         {
             await HandleAsync(context).ConfigureAwait(false);
@@ -99,6 +103,10 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             await ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyFailure,
                 "The proxy failed to handle the request (" + ex.GetType().Name + "); it has been logged.").ConfigureAwait(false);
         }
+        finally
+        {
+            _metrics.RequestCompleted(context); // metrics (issue 10)
+        }
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -108,6 +116,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Before the body is read and before any backend is contacted.
         var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
+        ProxyMetrics.CallerIdentified(context, caller); // metrics (issue 10)
         if (!caller.IsAllowed)
         {
             await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);
@@ -151,6 +160,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         {
             deployment = null;
         }
+        ProxyMetrics.DeploymentResolved(context, deployment); // metrics (issue 10)
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
         var claim = await _state.ClaimAsync(aborted).ConfigureAwait(false);
@@ -253,12 +263,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         catch (OperationCanceledException) when (headersTimeout.IsCancellationRequested)
         {
             Log.AttemptTimedOut(_logger, attempt, backend.Name, deploymentLabel, (long)_options.ResponseHeadersTimeout.TotalMilliseconds);
+            _metrics.AttemptTimedOut(backend.Name, deployment, attempt); // metrics (issue 10)
             Cool(backend, deployment, CooldownPolicy.ForFailure(CooldownReason.TimedOut, _time.GetUtcNow(), _options));
             return new AttemptResult(AttemptKind.TimedOut, null);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
         {
             Log.AttemptTransportFailed(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
+            _metrics.AttemptFailed(backend.Name, deployment, attempt); // metrics (issue 10)
 
             // A transport failure is the backend's, not one deployment's.
             Cool(backend, null, CooldownPolicy.ForFailure(CooldownReason.Failed, _time.GetUtcNow(), _options));
@@ -271,6 +283,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             headersTimeout.CancelAfter(Timeout.InfiniteTimeSpan);
             var status = (int)response.StatusCode;
             Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, ElapsedMs(started));
+            _metrics.AttemptCompleted(context, backend.Name, deployment, attempt, status, started); // metrics (issue 10)
 
             if (CooldownPolicy.IsFailover(response.StatusCode))
             {
@@ -364,6 +377,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
+        var usage = ProxyMetrics.RelayStarted(context, backend.Name); // metrics (issue 10)
         var buffer = ArrayPool<byte>.Shared.Rent(RelayBufferSize);
         try
         {
@@ -391,6 +405,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                         break;
                     }
 
+                    _metrics.FirstByte(context, backend.Name); // metrics (issue 10): records once per request
+                    usage.Observe(buffer.AsSpan(0, read)); // metrics (issue 10): token usage, no buffering
                     await response.Body.WriteAsync(buffer.AsMemory(0, read), aborted).ConfigureAwait(false);
                     await response.Body.FlushAsync(aborted).ConfigureAwait(false);
                 }
@@ -462,6 +478,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     {
         var key = CooldownKeys.For(backend.Name, deployment);
         _state.RecordCooldown(key, cooldown);
+        _metrics.CooldownStarted(backend.Name, deployment, cooldown.Reason); // metrics (issue 10)
         Log.CoolingDown(_logger, backend.Name, deployment ?? CooldownKeys.AnyDeployment,
             Math.Round((cooldown.Until - _time.GetUtcNow()).TotalSeconds, 3), cooldown.Reason.ToString());
     }
