@@ -38,9 +38,7 @@ try
         optionsName: null);
 
     // /proxy (status page) and /proxy/status (JSON).
-    app.MapWhen(
-        context => context.Request.Path.StartsWithSegments("/proxy", StringComparison.OrdinalIgnoreCase),
-        branch => branch.Run(status.ServeAsync));
+    app.UseAzureOpenAIProxyStatus();
 
     // Every other request goes to the engine, which answers anything outside /openai/ with a 404 in Azure's error shape and
     // refuses targets that try to leave /openai/ before any routing could normalize them away.

@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AoaiProxy;
 
@@ -23,4 +25,18 @@ public static class ProxyTelemetry
 {
     /// <summary>The name of the engine's one <see cref="System.Diagnostics.Metrics.Meter"/>.</summary>
     public const string MeterName = Observability.ProxyMetrics.MeterName;
+}
+
+/// <summary>How a plain ASP.NET Core host serves the status surface.</summary>
+public static class ProxyStatusApplicationBuilderExtensions
+{
+    /// <summary>Branches requests under <c>/proxy</c> (page and status JSON) to the engine's <see cref="IProxyStatusEndpoint"/>.</summary>
+    public static IApplicationBuilder UseAzureOpenAIProxyStatus(this IApplicationBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var status = app.ApplicationServices.GetRequiredService<IProxyStatusEndpoint>();
+        return app.MapWhen(
+            context => context.Request.Path.StartsWithSegments(Observability.ProxyStatusEndpoint.PagePath, StringComparison.OrdinalIgnoreCase),
+            branch => branch.Run(status.ServeAsync));
+    }
 }

@@ -124,6 +124,9 @@ internal sealed class ProxyMetrics : IDisposable
         _tokens = _meter.CreateCounter<long>(Names.Tokens, "{token}", "Tokens reported in the responses' usage, by backend, deployment, caller and type.");
     }
 
+    /// <summary>The meter (tests listen to this instance, not to every meter of the name).</summary>
+    internal Meter Meter => _meter;
+
     /// <summary>Per-backend totals and per-minute series for the status page.</summary>
     public BackendActivity Backends { get; }
 
