@@ -23,6 +23,8 @@ internal sealed class TokenUsageReader
     /// <summary>Far above any usage object (a few hundred bytes with its details); a larger one is not a usage object.</summary>
     internal const int MaxUsageBytes = 4096;
 
+    private const int InitialUsageBytes = 512;
+
     private static readonly byte[] Key = "\"usage\""u8.ToArray();
 
     private State _state;
@@ -141,15 +143,21 @@ internal sealed class TokenUsageReader
 
     private int Capture(ReadOnlySpan<byte> chunk, int i)
     {
-        _object ??= new byte[MaxUsageBytes];
+        // A usual usage object (with its details) is 200-300 bytes: start there, grow up to the bound.
+        _object ??= new byte[InitialUsageBytes];
         for (; i < chunk.Length; i++)
         {
             var b = chunk[i];
             if (_length == _object.Length)
             {
-                // Not a usage object after all: give up on this one and look for the next key.
-                _state = State.Searching;
-                return i;
+                if (_length == MaxUsageBytes)
+                {
+                    // Not a usage object after all: give up on this one and look for the next key.
+                    _state = State.Searching;
+                    return i;
+                }
+
+                Array.Resize(ref _object, Math.Min(_length * 2, MaxUsageBytes));
             }
 
             _object[_length++] = b;

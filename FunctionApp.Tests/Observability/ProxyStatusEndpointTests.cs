@@ -74,7 +74,7 @@ public sealed class ProxyStatusEndpointTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         backends[0].Handler = FakeResponses.CloseConnection();
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Cooldown:FailureSeconds"] = "60");
         using (await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"messages":[]}"""))) { }
 
         using var json = JsonDocument.Parse(await proxy.Client.GetStringAsync("proxy/status"));

@@ -25,7 +25,12 @@ public sealed class StatusPageBrowserTests
         await using var backends = await FakeBackends.StartAsync("a", "b", "c");
         backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after"] = "120" });
         backends[1].Handler = FakeResponses.CloseConnection();
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s.Keys()["Proxy:Backends:2:Priority"] = "2");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s.Keys()["Proxy:Backends:2:Priority"] = "2";
+            // Long enough to outlast starting a browser on a loaded machine (the 5 s default does not).
+            s["Proxy:Cooldown:FailureSeconds"] = "60";
+        });
         using (var chat = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") })
         {
             chat.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
