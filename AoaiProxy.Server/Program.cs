@@ -1,5 +1,7 @@
 using AoaiProxy;
 using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 
 // The standalone host: the same engine as the Functions app, without Core Tools or an Azure account.
 // Configuration comes from appsettings.json (committed: production log levels), environment variables
@@ -11,9 +13,37 @@ try
     // that `dotnet path/to/AoaiProxy.Server.dll` started from anywhere gets the same defaults as `dotnet run`.
     var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
     builder.Services.AddAzureOpenAIProxy(builder.Configuration);
-    var app = builder.Build();
 
-    // Every request goes to the engine, which answers anything outside /openai/ with a 404 in Azure's error shape and
+    // The engine's meter, scraped at GET /metrics (Prometheus text: aoaiproxy_* series) and, when the standard
+    // OTEL_EXPORTER_OTLP_ENDPOINT is set, pushed over OTLP together with the logs (the exporter reads the OTEL_* variables).
+    var otel = builder.Services.AddOpenTelemetry()
+        .WithMetrics(metrics => metrics.AddMeter(ProxyTelemetry.MeterName).AddPrometheusExporter());
+    if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+    {
+        otel.WithLogging().UseOtlpExporter();
+    }
+
+    var app = builder.Build();
+    var status = app.Services.GetRequiredService<IProxyStatusEndpoint>();
+
+    // /metrics: the access rule of the status (caller authentication, or loopback only without it) runs first.
+    app.UseOpenTelemetryPrometheusScrapingEndpoint(
+        meterProvider: null,
+        predicate: context => context.Request.Path.Equals("/metrics", StringComparison.OrdinalIgnoreCase),
+        path: null,
+        configureBranchedPipeline: branch => branch.Use(async (context, next) =>
+        {
+            if (await status.AdmitAsync(context))
+            {
+                await next(context);
+            }
+        }),
+        optionsName: null);
+
+    // /proxy (status page) and /proxy/status (JSON).
+    app.UseAzureOpenAIProxyStatus();
+
+    // Every other request goes to the engine, which answers anything outside /openai/ with a 404 in Azure's error shape and
     // refuses targets that try to leave /openai/ before any routing could normalize them away.
     var proxy = app.Services.GetRequiredService<IAzureOpenAIProxy>();
     app.Run(proxy.ProxyAsync);

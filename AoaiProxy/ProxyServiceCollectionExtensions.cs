@@ -3,6 +3,7 @@ using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
+using AoaiProxy.Observability;
 using AoaiProxy.Pipeline;
 using AoaiProxy.State;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -53,11 +54,18 @@ public static class ProxyServiceCollectionExtensions
                 ? TableStateStore.Create(storage)
                 : new InMemoryStateStore();
         });
-        services.AddSingleton<SharedState>();
+        // The store as SharedState sees it is counted (operations by kind and result, last error) for metrics and status.
+        services.AddMetrics();
+        services.AddSingleton<StoreActivity>();
+        services.AddSingleton(sp => new SharedState(
+            new ObservedStateStore(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<StoreActivity>()),
+            sp.GetRequiredService<ProxyOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SharedState>>()));
+        services.AddSingleton<BackendActivity>();
+        services.AddSingleton<ProxyMetrics>();
+        services.AddSingleton<ProxyStatus>();
+        services.AddSingleton<IProxyStatusEndpoint, ProxyStatusEndpoint>();
         services.AddSingleton<BackendClient>();
         services.AddSingleton<Throttling.FailureRate>();
-        services.AddMetrics();
-        services.AddSingleton<ProxyMetrics>();
         services.AddProxyAuth();
         services.AddSingleton<CrossOriginPolicy>();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();

@@ -1,15 +1,28 @@
-using Microsoft.Extensions.Logging;
+using Azure.Core;
+using Azure.Identity;
+using Azure.Monitor.OpenTelemetry.Exporter;
 using Microsoft.Azure.Functions.Worker.Builder;
+using Microsoft.Azure.Functions.Worker.OpenTelemetry;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 
 namespace AoaiProxy.FunctionApp;
 
 /// <summary>
-/// What the worker is made of: the ASP.NET Core integration and the engine. Program calls it, and so do the tests, so
-/// they check the very services the deployed worker runs with.
+/// What the worker is made of: the ASP.NET Core integration, the engine and its telemetry. Program calls it, and so do
+/// the tests, so they check the very services the deployed worker runs with.
 /// </summary>
 internal static class ProxyFunctionApp
 {
-    /// <summary>Adds the ASP.NET Core integration and the engine to <paramref name="builder"/>.</summary>
+    /// <summary>The app setting with the Application Insights resource to export to (set by infra).</summary>
+    internal const string ConnectionStringSetting = "APPLICATIONINSIGHTS_CONNECTION_STRING";
+
+    /// <summary>How to authenticate to it: "Authorization=AAD[;ClientId=...]" (set by infra; the host reads it too).</summary>
+    internal const string AuthenticationStringSetting = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
+
+    /// <summary>Adds the ASP.NET Core integration, the engine and, in Azure, telemetry to <paramref name="builder"/>.</summary>
     /// <param name="builder">The worker's builder, from <see cref="FunctionsApplication.CreateBuilder(string[])"/>.</param>
     internal static void Configure(FunctionsApplicationBuilder builder)
     {
@@ -25,5 +38,66 @@ internal static class ProxyFunctionApp
         // each request's start and finish at Information, and the worker sends its log lines to the host, which sends
         // them on to Application Insights (billed per GB). host.json then filters what reaches the host's sinks.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        // As the Functions OpenTelemetry article does it: only where a resource is configured (locally there is none).
+        // UseFunctionsWorkerDefaults correlates the worker's telemetry with the host's invocation; the exporter sends
+        // logs, traces and the engine's meter. Keyless: the Application Insights resource refuses keys
+        // (disableLocalAuth), so the exporter authenticates as the identity the authentication string names.
+        var connectionString = builder.Configuration[ConnectionStringSetting];
+        if (!string.IsNullOrWhiteSpace(connectionString))
+        {
+            var credential = CredentialFor(builder.Configuration[AuthenticationStringSetting]);
+            builder.Services.AddOpenTelemetry()
+                .UseFunctionsWorkerDefaults()
+                .WithMetrics(metrics => metrics.AddMeter(ProxyTelemetry.MeterName))
+                .UseAzureMonitorExporter(options =>
+                {
+                    options.ConnectionString = connectionString;
+                    options.Credential = credential;
+                });
+        }
+    }
+
+    /// <summary>
+    /// The credential the Application Insights authentication string asks for: "Authorization=AAD;ClientId=&lt;id&gt;" is
+    /// that user-assigned managed identity, "Authorization=AAD" the system-assigned one; anything else (or nothing) is
+    /// no credential, i.e. the connection string's key, which a resource with local authentication disabled refuses.
+    /// </summary>
+    internal static TokenCredential? CredentialFor(string? authenticationString)
+    {
+        if (string.IsNullOrWhiteSpace(authenticationString))
+        {
+            return null;
+        }
+
+        string? authorization = null, clientId = null;
+        foreach (var part in authenticationString.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = part.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                continue;
+            }
+
+            var name = part[..eq].Trim();
+            var value = part[(eq + 1)..].Trim();
+            if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
+            {
+                authorization = value;
+            }
+            else if (name.Equals("ClientId", StringComparison.OrdinalIgnoreCase))
+            {
+                clientId = value;
+            }
+        }
+
+        if (!string.Equals(authorization, "AAD", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        return string.IsNullOrEmpty(clientId)
+            ? new ManagedIdentityCredential(ManagedIdentityId.SystemAssigned)
+            : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
     }
 }

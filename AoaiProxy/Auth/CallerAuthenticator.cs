@@ -11,8 +11,11 @@ internal readonly record struct CallerIdentity(string? ObjectId, string? AppId)
     public override string ToString() => $"oid {ObjectId ?? "-"}, app {AppId ?? "-"}";
 }
 
-/// <summary>The verdict of caller authentication; a refusal maps to one <see cref="ProxyOutcome"/>.</summary>
-internal readonly record struct CallerCheck(ProxyOutcome? Refusal, string Message, CallerIdentity? Caller = null, bool ByClientKey = false)
+/// <summary>
+/// The verdict of caller authentication; a refusal maps to one <see cref="ProxyOutcome"/>. ClientKeyIndex: which of
+/// Proxy:Auth:ClientKeys the caller presented (names the caller in metrics without the key).
+/// </summary>
+internal readonly record struct CallerCheck(ProxyOutcome? Refusal, string Message, CallerIdentity? Caller = null, bool ByClientKey = false, int? ClientKeyIndex = null)
 {
     public bool IsAllowed => Refusal is null;
 
@@ -94,8 +97,9 @@ internal sealed class CallerAuthenticator(AuthOptions options, IClientKeyVerifie
             return CallerCheck.Unauthenticated($"{what} is not accepted: this proxy accepts Entra ID tokens only. " + WhatToSend());
         }
 
-        return clientKeys.IsValid(presented)
-            ? CallerCheck.Allowed() with { ByClientKey = true }
+        var index = clientKeys.IndexOf(presented);
+        return index >= 0
+            ? CallerCheck.Allowed() with { ByClientKey = true, ClientKeyIndex = index }
             : CallerCheck.Unauthenticated($"{what} is not a valid client key for this proxy.");
     }
 

@@ -6,8 +6,11 @@ namespace AoaiProxy.Auth;
 /// <summary>Decides whether a presented value is one of the configured client keys (Proxy:Auth:ClientKeys).</summary>
 internal interface IClientKeyVerifier
 {
-    /// <summary>True when <paramref name="presented"/> equals one of the keys.</summary>
-    bool IsValid(string presented);
+    /// <summary>
+    /// The position of the key <paramref name="presented"/> equals in Proxy:Auth:ClientKeys, or -1. The position names
+    /// the caller in metrics without revealing the key.
+    /// </summary>
+    int IndexOf(string presented);
 }
 
 /// <summary>
@@ -25,17 +28,22 @@ internal sealed class ClientKeyVerifier : IClientKeyVerifier
         _hashes = keys.Select(Hash).ToArray();
     }
 
-    public bool IsValid(string presented)
+    /// <summary>True when <paramref name="presented"/> equals one of the keys.</summary>
+    public bool IsValid(string presented) => IndexOf(presented) >= 0;
+
+    public int IndexOf(string presented)
     {
         ArgumentNullException.ThrowIfNull(presented);
         var candidate = Hash(presented);
-        var match = false;
-        foreach (var hash in _hashes)
+        var index = -1;
+        for (var i = 0; i < _hashes.Length; i++)
         {
-            match |= CryptographicOperations.FixedTimeEquals(candidate, hash);
+            // Every key is compared; the match only selects which position is kept.
+            var equal = CryptographicOperations.FixedTimeEquals(candidate, _hashes[i]);
+            index = equal ? i : index;
         }
 
-        return match;
+        return index;
     }
 
     private static byte[] Hash(string value) => SHA256.HashData(Encoding.UTF8.GetBytes(value));

@@ -4,6 +4,7 @@ using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
+using AoaiProxy.Observability;
 using AoaiProxy.Routing;
 using AoaiProxy.State;
 using AoaiProxy.Throttling;
@@ -33,9 +34,13 @@ internal sealed class BackendAttempt
     private readonly TimeProvider _time;
     private readonly FailureRate _failures;
     private readonly ILogger _logger;
+    private readonly ProxyMetrics? _metrics;
 
-    public BackendAttempt(ProxyOptions options, SharedState state, HttpMessageInvoker client, FailureRate failures, TimeProvider time, ILogger logger)
+    public BackendAttempt(
+        ProxyOptions options, SharedState state, HttpMessageInvoker client, FailureRate failures, TimeProvider time, ILogger logger,
+        ProxyMetrics? metrics = null)
     {
+        _metrics = metrics;
         _options = options;
         _state = state;
         _client = client;
@@ -67,6 +72,7 @@ internal sealed class BackendAttempt
         catch (OperationCanceledException) when (request.Deadline.IsCancellationRequested)
         {
             Log.AttemptDeadlineExceeded(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), (long)_options.RequestTimeout.TotalMilliseconds);
+            _metrics?.AttemptTimedOut(backend.Name, request.Deployment, attempt);
             await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, request.Deployment), HealthSample.TimedOut).ConfigureAwait(false);
             return (new AttemptOutcome(index, AttemptError.DeadlineExceeded), null);
         }
@@ -74,18 +80,21 @@ internal sealed class BackendAttempt
         {
             // No connection: the backend never saw the request, and the fault is the backend's as a whole.
             Log.AttemptNotStarted(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
+            _metrics?.AttemptFailed(backend.Name, request.Deployment, attempt);
             await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Failure).ConfigureAwait(false);
             return (new AttemptOutcome(index, AttemptError.NotStarted), null);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
             Log.AttemptTransportFailed(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
+            _metrics?.AttemptFailed(backend.Name, request.Deployment, attempt);
             await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Failure).ConfigureAwait(false);
             return (new AttemptOutcome(index, AttemptError.Transport), null);
         }
 
         var status = (int)response.StatusCode;
         Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, ElapsedMs(started));
+        _metrics?.AttemptCompleted(request.Context, backend.Name, request.Deployment, attempt, status, started);
         if (!CooldownPolicy.IsFailover(response.StatusCode))
         {
             return (new AttemptOutcome(index, AttemptError.None, status), response);
@@ -100,6 +109,7 @@ internal sealed class BackendAttempt
                 var requested = ThrottleHeaders.RequestedDelay(ThrottleHeaderValues.From(response), now);
                 var cooldown = CooldownPolicy.ForThrottle(requested, now, _options);
                 _state.RecordCooldown(CooldownScope.KeyFor(backend.Name, request.Deployment), cooldown);
+                _metrics?.CooldownStarted(backend.Name, request.Deployment, cooldown.Reason);
                 Log.CoolingDown(_logger, backend.Name, request.Deployment ?? CooldownScope.NoDeployment,
                     Math.Round((cooldown.Until - now).TotalSeconds, 3), cooldown.Reason.ToString());
                 return (new AttemptOutcome(index, AttemptError.Throttled, status), null);

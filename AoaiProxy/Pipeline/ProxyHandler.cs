@@ -4,6 +4,7 @@ using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
+using AoaiProxy.Observability;
 using AoaiProxy.Planning;
 using AoaiProxy.Routing;
 using AoaiProxy.State;
@@ -43,6 +44,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly CallerAuthenticator _callers;
     private readonly BackendCredentials _credentials;
     private readonly CrossOriginPolicy? _crossOrigin;
+    private readonly ProxyMetrics _metrics;
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
@@ -50,6 +52,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         CrossOriginPolicy? crossOrigin = null)
     {
         _crossOrigin = crossOrigin;
+        _metrics = metrics;
         ArgumentNullException.ThrowIfNull(client);
         _callers = callers;
         _credentials = credentials;
@@ -58,13 +61,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _failures = failures;
         _time = time;
         _logger = logger;
-        _attempt = new BackendAttempt(options, state, client.Invoker, failures, time, logger);
+        _attempt = new BackendAttempt(options, state, client.Invoker, failures, time, logger, metrics);
         _relay = new ResponseRelay(options, time, logger, metrics);
     }
 
     public async Task ProxyAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        ProxyMetrics.RequestStarted(context);
         try
         {
             await HandleAsync(context).ConfigureAwait(false);
@@ -97,6 +101,11 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             await ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyFailure,
                 "The proxy failed to handle the request (" + ex.GetType().Name + "); it has been logged.").ConfigureAwait(false);
         }
+        finally
+        {
+            // Outcome from the status answered and x-proxy-backend, whichever step answered.
+            _metrics.RequestCompleted(context);
+        }
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -113,6 +122,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Before the body is read and before any backend is contacted.
         var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
+        ProxyMetrics.CallerIdentified(context, caller);
         if (!caller.IsAllowed)
         {
             await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);
@@ -158,6 +168,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         }
 
         deployment = CooldownScope.Usable(deployment);
+        ProxyMetrics.DeploymentResolved(context, deployment);
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
         // Route: pure planning over this instance's view of the shared state.

@@ -4,6 +4,7 @@ using System.Net;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
+using AoaiProxy.Observability;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -70,6 +71,8 @@ internal sealed class ResponseRelay
             return RelayResult.Completed;
         }
 
+        var usage = ProxyMetrics.RelayStarted(context, backend.Name);
+
         // As YARP's activity timeout: every read and every write re-arms it, so only a stall ends a long stream.
         using var idle = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, idle.Token);
@@ -123,6 +126,10 @@ internal sealed class ResponseRelay
 
                     reading = false;
                     idle.CancelAfter(_options.RelayIdleTimeout);
+                    _metrics?.FirstByte(context, backend.Name);
+
+                    // Token usage read from the bytes as they pass: nothing is held back or copied.
+                    usage.Observe(buffer.AsSpan(0, read));
                     await response.Body.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
                     await response.Body.FlushAsync(token).ConfigureAwait(false);
                 }

@@ -145,6 +145,9 @@ internal sealed class SharedState : IAsyncDisposable
     /// <summary>True while the last store operation succeeded (or none has failed yet).</summary>
     public bool StoreHealthy => _healthy;
 
+    /// <summary>The shared cursor as last read or written by this instance (the first turn nobody has claimed), for status.</summary>
+    public long StoreCursor => Interlocked.Read(ref _storeCursor);
+
     /// <summary>
     /// Claims the next round-robin turn. At steady state this takes a turn from a claimed block and returns at once;
     /// it waits (at most the state budget) only when this instance has no current view or no turn left.

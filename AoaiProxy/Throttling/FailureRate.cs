@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
+using AoaiProxy.Observability;
 using AoaiProxy.State;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -47,9 +48,11 @@ internal sealed class FailureRate
     private readonly SharedState _state;
     private readonly TimeProvider _time;
     private readonly ILogger<FailureRate> _logger;
+    private readonly ProxyMetrics? _metrics;
 
-    public FailureRate(ProxyOptions options, SharedState state, TimeProvider time, ILogger<FailureRate> logger)
+    public FailureRate(ProxyOptions options, SharedState state, TimeProvider time, ILogger<FailureRate> logger, ProxyMetrics? metrics = null)
     {
+        _metrics = metrics;
         _options = options;
         _state = state;
         _time = time;
@@ -99,6 +102,8 @@ internal sealed class FailureRate
             var reason = args.Outcome.Result == HealthSample.TimedOut ? CooldownReason.TimedOut : CooldownReason.Failed;
             var cooldown = new Cooldown(_time.GetUtcNow() + args.BreakDuration, reason);
             _state.RecordCooldown(key, cooldown);
+            var slash = key.IndexOf('/', StringComparison.Ordinal);
+            _metrics?.CooldownStarted(slash < 0 ? key : key[..slash], slash < 0 ? null : key[(slash + 1)..], reason);
             Log.FailureRateReached(_logger, key, _options.FailureRatio, _options.FailureMinimumRequests,
                 args.BreakDuration.TotalSeconds, reason.ToString());
             return ValueTask.CompletedTask;

@@ -378,14 +378,14 @@ public sealed class AuthEndToEndTests
     {
         public List<string> Presented { get; } = [];
 
-        public bool IsValid(string presented)
+        public int IndexOf(string presented)
         {
             lock (Presented)
             {
                 Presented.Add(presented);
             }
 
-            return inner.IsValid(presented);
+            return inner.IndexOf(presented);
         }
     }
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using AoaiProxy.Logging;
+using AoaiProxy.Observability;
 using System.Net;
 using System.Text;
 using AoaiProxy.State;
@@ -371,7 +371,7 @@ public sealed class FailureHandlingEndToEndTests
             var factory = proxy.Services.GetRequiredService<IMeterFactory>();
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Scope == factory && instrument.Name == ProxyMetrics.RelayFailures)
+                if (instrument.Meter.Scope == factory && instrument.Name == ProxyMetrics.Names.RelayFailures)
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }
@@ -381,8 +381,8 @@ public sealed class FailureHandlingEndToEndTests
                 string? backend = null, reason = null;
                 foreach (var tag in tags)
                 {
-                    backend = tag.Key == ProxyMetrics.BackendTag ? (string?)tag.Value : backend;
-                    reason = tag.Key == ProxyMetrics.ReasonTag ? (string?)tag.Value : reason;
+                    backend = tag.Key == ProxyMetrics.Tags.Backend ? (string?)tag.Value : backend;
+                    reason = tag.Key == ProxyMetrics.Tags.Reason ? (string?)tag.Value : reason;
                 }
 
                 _seen.Enqueue(backend + "/" + reason);

@@ -135,6 +135,109 @@ public sealed class StandaloneHostTests
         }
     }
 
+    [Fact]
+    public async Task Main_NoCallerAuthentication_MetricsInPrometheusFormatAndStatusToLoopback()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        var port = FreePort();
+        using var process = Start(new Dictionary<string, string>
+        {
+            ["Proxy__Backends__0__Name"] = "a",
+            ["Proxy__Backends__0__Endpoint"] = backends[0].Endpoint.ToString(),
+        }, "--urls", $"http://127.0.0.1:{port}");
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            using (await PostUntilUpAsync(process, client, null)) { }
+
+            using var metrics = await client.GetAsync("metrics");
+            var text = await metrics.Content.ReadAsStringAsync();
+            using var status = await client.GetAsync("proxy/status");
+
+            Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+            Assert.Equal("text/plain", metrics.Content.Headers.ContentType?.MediaType);
+            var requests = Assert.Single(text.Split('\n'), l => l.StartsWith("aoaiproxy_requests_total{", StringComparison.Ordinal));
+            Assert.Contains("deployment=\"gpt-4o-mini\"", requests, StringComparison.Ordinal);
+            Assert.Contains("status=\"200\"", requests, StringComparison.Ordinal);
+            Assert.Contains("outcome=\"served\"", requests, StringComparison.Ordinal);
+            Assert.Equal("1", requests[(requests.LastIndexOf('}') + 1)..].Trim().Split(' ')[0]);
+            Assert.Contains(text.Split('\n'), l => l.StartsWith("aoaiproxy_attempts_total{", StringComparison.Ordinal) && l.Contains("backend=\"a\"", StringComparison.Ordinal));
+            Assert.Contains("aoaiproxy_backend_headers_duration_seconds_bucket{", text, StringComparison.Ordinal);
+            Assert.Contains("aoaiproxy_tokens_total{", text, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, status.StatusCode);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Main_ClientKeysConfigured_MetricsAndStatusNeedTheKey()
+    {
+        const string Key = "metrics-client-key-0123456789abcdef0123";
+        await using var backends = await FakeBackends.StartAsync("a");
+        var port = FreePort();
+        using var process = Start(new Dictionary<string, string>
+        {
+            ["Proxy__Backends__0__Name"] = "a",
+            ["Proxy__Backends__0__Endpoint"] = backends[0].Endpoint.ToString(),
+            ["Proxy__Auth__ClientKeys__0"] = Key,
+        }, "--urls", $"http://127.0.0.1:{port}");
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            using (await PostUntilUpAsync(process, client, Key)) { }
+
+            using var refused = await client.GetAsync("metrics");
+            using var statusRefused = await client.GetAsync("proxy/status");
+            using var request = new HttpRequestMessage(HttpMethod.Get, "metrics");
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Key);
+            using var allowed = await client.SendAsync(request);
+
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, statusRefused.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+            Assert.Contains("aoaiproxy_requests_total{", await allowed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Posts a chat completion until the host answers (it is starting), then returns that answer.</summary>
+    private static async Task<HttpResponseMessage> PostUntilUpAsync(Process process, HttpClient client, string? key)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                Assert.Fail("the host exited: " + await process.StandardError.ReadToEndAsync());
+            }
+
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "openai/v1/chat/completions") { Content = ProxyEndToEndTests.Json("""{"model":"gpt-4o-mini"}""") };
+                if (key is not null)
+                {
+                    request.Headers.Add("api-key", key);
+                }
+
+                var response = await client.SendAsync(request);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return response;
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
     private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
     private static Process Start(Dictionary<string, string> environment, params string[] args) =>
@@ -155,7 +258,7 @@ public sealed class StandaloneHostTests
             info.ArgumentList.Add(arg);
         }
 
-        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("Proxy__", StringComparison.Ordinal) || k.StartsWith("AzureWebJobsStorage", StringComparison.Ordinal)).ToList())
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("Proxy__", StringComparison.Ordinal) || k.StartsWith("AzureWebJobsStorage", StringComparison.Ordinal) || k.StartsWith("OTEL_", StringComparison.Ordinal)).ToList())
         {
             info.Environment.Remove(key);
         }

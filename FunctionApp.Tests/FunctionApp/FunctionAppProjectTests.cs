@@ -13,12 +13,11 @@ namespace AoaiProxy.Tests.FunctionApp;
 public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp app) : IClassFixture<FunctionAppProjectTests.PublishedApp>
 {
     [Fact]
-    public void Publish_FunctionsMetadata_HoldsOneAnonymousCatchAllHttpTriggerForEveryMethod()
+    public void Publish_FunctionsMetadata_ProxyIsAnAnonymousCatchAllHttpTriggerForEveryMethod()
     {
         using var metadata = JsonDocument.Parse(File.ReadAllText(Path.Combine(app.Site, "functions.metadata")));
 
-        var function = Assert.Single(metadata.RootElement.EnumerateArray());
-        Assert.Equal("Proxy", function.GetProperty("name").GetString());
+        var function = Assert.Single(metadata.RootElement.EnumerateArray(), f => f.GetProperty("name").GetString() == "Proxy");
         Assert.Equal("AoaiProxy.FunctionApp.ProxyFunction.RunAsync", function.GetProperty("entryPoint").GetString());
         Assert.Equal("FunctionApp.dll", function.GetProperty("scriptFile").GetString());
         var trigger = Assert.Single(function.GetProperty("bindings").EnumerateArray(),
@@ -29,6 +28,29 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
         // No "methods": the host and the worker then route every HTTP method to the function.
         Assert.False(trigger.TryGetProperty("methods", out var methods) && methods.ValueKind != JsonValueKind.Null,
             "the trigger restricts methods: " + methods);
+    }
+
+    [Fact]
+    public void Publish_FunctionsMetadata_ProxyStatusServesGetAndHeadUnderProxy()
+    {
+        using var metadata = JsonDocument.Parse(File.ReadAllText(Path.Combine(app.Site, "functions.metadata")));
+
+        Assert.Equal(["Proxy", "ProxyStatus"], metadata.RootElement.EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
+        var function = Assert.Single(metadata.RootElement.EnumerateArray(), f => f.GetProperty("name").GetString() == "ProxyStatus");
+        Assert.Equal("AoaiProxy.FunctionApp.ProxyStatusFunction.RunAsync", function.GetProperty("entryPoint").GetString());
+        var trigger = Assert.Single(function.GetProperty("bindings").EnumerateArray(), b => b.GetProperty("type").GetString() == "httpTrigger");
+        Assert.Equal("proxy/{*rest}", trigger.GetProperty("route").GetString());
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
+        Assert.Equal(["get", "head"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()).Order());
+    }
+
+    [Fact]
+    public void Publish_HostJson_HostTelemetryIsOpenTelemetry()
+    {
+        using var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(app.Site, "host.json")));
+
+        // The host's telemetry in OpenTelemetry form, correlated with the worker's (Functions OpenTelemetry article).
+        Assert.Equal("OpenTelemetry", host.RootElement.GetProperty("telemetryMode").GetString());
     }
 
     [Fact]

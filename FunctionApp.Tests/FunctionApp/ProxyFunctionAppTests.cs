@@ -52,4 +52,42 @@ public sealed class ProxyFunctionAppTests
         // Not Kestrel's default: the engine did set it (Proxy:MaxRequestBodyBytes is above that default here).
         Assert.NotEqual(new KestrelServerOptions().Limits.MaxRequestBodySize, workerLimit);
     }
+
+    [Fact]
+    public void Configure_ApplicationInsightsConnectionString_ExportsTheEnginesMeter()
+    {
+        var settings = new Dictionary<string, string?>(Settings)
+        {
+            [ProxyFunctionApp.ConnectionStringSetting] = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:1/",
+            [ProxyFunctionApp.AuthenticationStringSetting] = "Authorization=AAD;ClientId=11111111-1111-1111-1111-111111111111",
+        };
+        using var host = FunctionWorker.Build(settings);
+
+        Assert.NotNull(host.Services.GetService<OpenTelemetry.Metrics.MeterProvider>());
+        var exporter = host.Services.GetRequiredService<IOptionsMonitor<Azure.Monitor.OpenTelemetry.Exporter.AzureMonitorExporterOptions>>().CurrentValue;
+        Assert.Equal(settings[ProxyFunctionApp.ConnectionStringSetting], exporter.ConnectionString);
+        Assert.IsType<Azure.Identity.ManagedIdentityCredential>(exporter.Credential);
+    }
+
+    [Fact]
+    public void Configure_NoApplicationInsights_NoTelemetryPipeline()
+    {
+        using var host = FunctionWorker.Build(Settings);
+
+        Assert.Null(host.Services.GetService<OpenTelemetry.Metrics.MeterProvider>());
+    }
+
+    [Theory]
+    [InlineData("Authorization=AAD;ClientId=11111111-1111-1111-1111-111111111111", true)]
+    [InlineData("ClientId=11111111-1111-1111-1111-111111111111; Authorization=aad", true)]
+    [InlineData("Authorization=AAD", true)]
+    [InlineData("Authorization=Key", false)]
+    [InlineData("", false)]
+    [InlineData(null, false)]
+    public void CredentialFor_AuthenticationString_ManagedIdentityOnlyForAad(string? value, bool managedIdentity)
+    {
+        var credential = ProxyFunctionApp.CredentialFor(value);
+
+        Assert.Equal(managedIdentity, credential is Azure.Identity.ManagedIdentityCredential);
+    }
 }

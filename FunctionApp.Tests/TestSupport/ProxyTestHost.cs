@@ -66,6 +66,7 @@ internal sealed class ProxyTestHost : IAsyncDisposable
         services?.Invoke(builder.Services);
         var app = builder.Build();
         var proxy = app.Services.GetRequiredService<IAzureOpenAIProxy>();
+        app.UseAzureOpenAIProxyStatus();
         app.Run(proxy.ProxyAsync);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

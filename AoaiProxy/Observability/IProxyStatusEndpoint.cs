@@ -1,0 +1,42 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AoaiProxy;
+
+/// <summary>
+/// The engine's status surface as a host sees it: <c>GET /proxy</c> (the status page), <c>GET /proxy/status</c> (JSON),
+/// and the access rule that also guards a host's <c>/metrics</c>.
+/// </summary>
+public interface IProxyStatusEndpoint
+{
+    /// <summary>Answers one request under <c>/proxy</c> completely (page, status JSON, or an error in Azure's shape).</summary>
+    Task ServeAsync(HttpContext context);
+
+    /// <summary>
+    /// Applies the access rule of status and metrics: with caller authentication configured, the same credentials as
+    /// <c>/openai/</c>; without it, loopback callers only. Returns false after writing the refusal (401/403/503).
+    /// </summary>
+    ValueTask<bool> AdmitAsync(HttpContext context);
+}
+
+/// <summary>Names a host needs to export the engine's telemetry.</summary>
+public static class ProxyTelemetry
+{
+    /// <summary>The name of the engine's one <see cref="System.Diagnostics.Metrics.Meter"/>.</summary>
+    public const string MeterName = Observability.ProxyMetrics.MeterName;
+}
+
+/// <summary>How a plain ASP.NET Core host serves the status surface.</summary>
+public static class ProxyStatusApplicationBuilderExtensions
+{
+    /// <summary>Branches requests under <c>/proxy</c> (page and status JSON) to the engine's <see cref="IProxyStatusEndpoint"/>.</summary>
+    public static IApplicationBuilder UseAzureOpenAIProxyStatus(this IApplicationBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var status = app.ApplicationServices.GetRequiredService<IProxyStatusEndpoint>();
+        return app.MapWhen(
+            context => context.Request.Path.StartsWithSegments(Observability.ProxyStatusEndpoint.PagePath, StringComparison.OrdinalIgnoreCase),
+            branch => branch.Run(status.ServeAsync));
+    }
+}

@@ -1,0 +1,191 @@
+using System.Net;
+using System.Net.Http.Headers;
+using AoaiProxy.Auth;
+using AoaiProxy.Observability;
+using AoaiProxy.Tests.Auth;
+using AoaiProxy.Tests.EndToEnd;
+using AoaiProxy.Tests.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+using M = AoaiProxy.Observability.ProxyMetrics;
+
+namespace AoaiProxy.Tests.Observability;
+
+/// <summary>Each instrument of <see cref="ProxyMetrics"/>, measured through real requests to the engine on loopback.</summary>
+public sealed class ProxyMetricsTests
+{
+    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+
+    [Fact]
+    public async Task RequestCompleted_ServedJsonAnswer_CountsRequestAttemptDurationsAndTokensOfTheCaller()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s.Keys());
+        using var metrics = Recorder(proxy);
+
+        using var response = await SendAsync(proxy, AuthEndToEndTests.SecondClientKey);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "served"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
+        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
+        Assert.Single(metrics.Of(M.Names.HeadersDuration), m => m[M.Tags.Backend] == "a" && m.Value >= 0);
+        Assert.Single(metrics.Of(M.Names.FirstByteDuration), m => m[M.Tags.Backend] == "a" && m.Value >= 0);
+        Assert.Empty(metrics.Of(M.Names.Failovers));
+        // The fake answers usage 5/3/8; the caller used the second client key: key:1, never the key itself.
+        (string, string?)[] who = [(M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Caller, "key:1")];
+        Assert.Equal(5, metrics.Sum(M.Names.Tokens, [.. who, (M.Tags.TokenType, "prompt")]));
+        Assert.Equal(3, metrics.Sum(M.Names.Tokens, [.. who, (M.Tags.TokenType, "completion")]));
+        Assert.Equal(8, metrics.Sum(M.Names.Tokens, [.. who, (M.Tags.TokenType, "total")]));
+        Assert.DoesNotContain(metrics.All, m => m.Tags.Values.Any(v => v is not null && v.Contains(AuthEndToEndTests.SecondClientKey, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task RequestCompleted_StreamWithIncludeUsage_CountsTheStreamsTokens()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = FakeResponses.Sse(
+        [
+            FakeResponses.ChunkJson("gpt-4o", "Hi"),
+            """{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":21,"completion_tokens":2,"total_tokens":23}}""",
+            "[DONE]",
+        ], _ => Task.CompletedTask);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var response = await SendAsync(proxy);
+        await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(21, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "prompt"), (M.Tags.Caller, M.AnonymousCaller)));
+        Assert.Equal(23, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "total")));
+    }
+
+    [Fact]
+    public async Task AttemptCompleted_ThrottledThenServedElsewhere_CountsFailoverCooldownAndActiveGauge()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after"] = "30" });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Backends:1:Priority"] = "2");
+        using var metrics = Recorder(proxy);
+
+        using var response = await SendAsync(proxy);
+
+        Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
+        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, "429")));
+        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "b"), (M.Tags.Status, "200")));
+        Assert.Equal(1, metrics.Sum(M.Names.Failovers, (M.Tags.Backend, "b"), (M.Tags.Deployment, "gpt-4o")));
+        Assert.Equal(1, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Reason, "throttled")));
+
+        metrics.Observe();
+        Assert.Equal(1, metrics.Sum(M.Names.CooldownsActive, (M.Tags.Backend, "a"), (M.Tags.Reason, "throttled")));
+        Assert.Equal(0, metrics.Sum(M.Names.CooldownsActive, (M.Tags.Backend, "b")));
+    }
+
+    [Theory]
+    [InlineData(429, "throttled", "429")]
+    [InlineData(500, "failed", "502")]
+    public async Task RequestCompleted_EveryBackendFails_CountsTheExhaustedOutcome(int backendStatus, string outcome, string status)
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        foreach (var backend in backends.All)
+        {
+            backend.Handler = FakeResponses.Json(backendStatus, new { error = new { code = "x", message = "x" } });
+        }
+
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var response = await SendAsync(proxy);
+
+        Assert.Equal(status, ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, outcome), (M.Tags.Status, status), (M.Tags.Deployment, "gpt-4o")));
+        Assert.Equal(2, metrics.Sum(M.Names.Attempts, (M.Tags.Status, backendStatus.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        Assert.Equal(1, metrics.Sum(M.Names.Failovers));
+        Assert.Empty(metrics.Of(M.Names.Tokens));
+    }
+
+    [Fact]
+    public async Task AttemptTimedOut_NoHeadersInTime_CountsTimeoutAnd504()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(30), context.RequestAborted);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:ResponseHeadersTimeoutSeconds"] = "0.3");
+        using var metrics = Recorder(proxy);
+
+        using var response = await SendAsync(proxy);
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.Timeout)));
+        Assert.Equal(1, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Reason, "timedOut")));
+        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "timed_out"), (M.Tags.Status, "504")));
+    }
+
+    [Fact]
+    public async Task AttemptFailed_TransportError_CountsTransportErrorAndBackendWideCooldown()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = FakeResponses.CloseConnection();
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var response = await SendAsync(proxy);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.TransportError)));
+        Assert.Equal(1, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Deployment, M.NoDeployment), (M.Tags.Reason, "failed")));
+    }
+
+    [Fact]
+    public async Task RequestCompleted_CallerWithoutCredentials_CountsRefusedWithoutAttempts()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s.Keys());
+        using var metrics = Recorder(proxy);
+
+        using var response = await SendAsync(proxy);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "refused"), (M.Tags.Status, "401"), (M.Tags.Deployment, M.NoDeployment)));
+        Assert.Empty(metrics.Of(M.Names.Attempts));
+    }
+
+    [Fact]
+    public async Task Observe_AfterARequest_ReportsStoreOperationsLostRacesAndLocalStateFromTheSharedState()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+        using (await SendAsync(proxy)) { }
+
+        metrics.Observe();
+
+        var counters = proxy.Services.GetRequiredService<AoaiProxy.State.SharedState>().Counters;
+        Assert.True(metrics.Sum(M.Names.StoreOperations, (M.Tags.Kind, StoreActivity.Kinds.Read), (M.Tags.Result, StoreActivity.Results.Ok)) >= 1);
+        Assert.True(metrics.Sum(M.Names.StoreOperations, (M.Tags.Kind, StoreActivity.Kinds.WriteCursor), (M.Tags.Result, StoreActivity.Results.Ok)) >= 1);
+        Assert.Equal(counters.LostRaces, metrics.Sum(M.Names.StoreLostRaces));
+        Assert.Equal(counters.LocalClaims, metrics.Sum(M.Names.LocalStateRequests));
+    }
+
+    [Theory]
+    [InlineData("oid-1", "app-1", null, "oid-1")]
+    [InlineData(null, "app-1", null, "app-1")]
+    [InlineData(null, null, 2, "key:2")]
+    [InlineData(null, null, null, "anonymous")]
+    public void CallerLabel_EachKindOfCaller_IsAnIdNeverASecret(string? oid, string? app, int? keyIndex, string expected)
+    {
+        var check = CallerCheck.Allowed(oid is null && app is null ? null : new CallerIdentity(oid, app)) with { ClientKeyIndex = keyIndex };
+
+        Assert.Equal(expected, M.CallerLabel(check));
+    }
+
+    private static MetricsRecorder Recorder(ProxyTestHost proxy) => new(proxy.Services.GetRequiredService<ProxyMetrics>().Meter);
+
+    private static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? key = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        if (key is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return proxy.Client.SendAsync(request);
+    }
+}
