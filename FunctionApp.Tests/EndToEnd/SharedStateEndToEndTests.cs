@@ -183,7 +183,9 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         {
             for (var i = 0; i < 3; i++)
             {
-                proxies.Add(await StartAsync(backends, table, connectionString));
+                // A loaded test machine can take longer than the default 300 ms through this slow link; what is tested
+                // is that no request waits for the store, not how slow the store may be before it counts as down.
+                proxies.Add(await StartAsync(backends, table, connectionString, stateTimeoutMilliseconds: "3000"));
             }
 
             // Warm-up at the same steady rate: each instance learns its rate (its first block is small) before counting.
@@ -232,10 +234,15 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         await Task.WhenAll(requests);
     }
 
-    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table, string? connectionString = null)
+    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table, string? connectionString = null, string? stateTimeoutMilliseconds = null)
     {
         var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
         {
+            if (stateTimeoutMilliseconds is not null)
+            {
+                s["Proxy:State:TimeoutMilliseconds"] = stateTimeoutMilliseconds;
+            }
+
             s["AzureWebJobsStorage"] = connectionString ?? azurite.ConnectionString;
             s["Proxy:State:TableName"] = table;
         });

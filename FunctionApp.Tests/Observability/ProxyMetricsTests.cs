@@ -103,18 +103,18 @@ public sealed class ProxyMetricsTests
     }
 
     [Fact]
-    public async Task AttemptTimedOut_NoHeadersInTime_CountsTimeoutAnd504()
+    public async Task AttemptTimedOut_DeadlinePassed_CountsTimeoutAnd504ButNoCooldownWithoutEvidence()
     {
         await using var backends = await FakeBackends.StartAsync("a");
         backends[0].Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(30), context.RequestAborted);
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:ResponseHeadersTimeoutSeconds"] = "0.3");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "1");
         using var metrics = Recorder(proxy);
 
         using var response = await SendAsync(proxy);
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.Timeout)));
-        Assert.Equal(1, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Reason, "timedOut")));
+        Assert.Equal(0, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Reason, "timedOut")));
         Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "timed_out"), (M.Tags.Status, "504")));
     }
 
@@ -123,13 +123,15 @@ public sealed class ProxyMetricsTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         backends[0].Handler = FakeResponses.CloseConnection();
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:FailureRate:MinimumRequests"] = "2");
         using var metrics = Recorder(proxy);
 
+        // Failure cooldowns need evidence: the second dropped connection reaches the failure rate.
+        using (await SendAsync(proxy)) { }
         using var response = await SendAsync(proxy);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.TransportError)));
+        Assert.Equal(2, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.TransportError)));
         Assert.Equal(1, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Deployment, M.NoDeployment), (M.Tags.Reason, "failed")));
     }
 

@@ -74,8 +74,17 @@ public sealed class ProxyStatusEndpointTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         backends[0].Handler = FakeResponses.CloseConnection();
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Cooldown:FailureSeconds"] = "60");
-        using (await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"messages":[]}"""))) { }
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:Cooldown:FailureSeconds"] = "60";
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
+        });
+
+        // Two dropped connections: the failure rate is reached and the whole backend cools.
+        for (var i = 0; i < 2; i++)
+        {
+            using (await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"messages":[]}"""))) { }
+        }
 
         using var json = JsonDocument.Parse(await proxy.Client.GetStringAsync("proxy/status"));
 
@@ -84,7 +93,7 @@ public sealed class ProxyStatusEndpointTests
         Assert.Equal(JsonValueKind.Null, cooldown.GetProperty("deployment").ValueKind);
         Assert.Equal("failed", cooldown.GetProperty("reason").GetString());
         Assert.Equal("cooling", a.GetProperty("state").GetString());
-        Assert.Equal(1, a.GetProperty("failures").GetInt64());
+        Assert.Equal(2, a.GetProperty("failures").GetInt64());
     }
 
     [Fact]

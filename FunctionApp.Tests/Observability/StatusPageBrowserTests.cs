@@ -30,9 +30,13 @@ public sealed class StatusPageBrowserTests
             s.Keys()["Proxy:Backends:2:Priority"] = "2";
             // Long enough to outlast starting a browser on a loaded machine (the 5 s default does not).
             s["Proxy:Cooldown:FailureSeconds"] = "60";
+
+            // b cools once it has failed twice (failure cooldowns need evidence).
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
         });
-        using (var chat = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") })
+        for (var i = 0; i < 2; i++)
         {
+            using var chat = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
             chat.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
             using var served = await proxy.Client.SendAsync(chat);
             Assert.Equal("c", served.Headers.GetValues("x-proxy-backend").Single());
@@ -76,7 +80,7 @@ public sealed class StatusPageBrowserTests
         Assert.Equal(15, values.Length);
         Assert.Equal("1", values[^1]);
         var servedValues = (await c.Locator("svg.chart").First.GetAttributeAsync("data-values"))!.Split(',');
-        Assert.Equal("1", servedValues[^1]);
+        Assert.Equal("2", servedValues[^1]);
         Assert.Equal(15, await a.Locator("svg.chart").First.Locator("rect").CountAsync());
 
         // It refreshes by itself (every 2 s): wait for one more status request than there has been so far.
