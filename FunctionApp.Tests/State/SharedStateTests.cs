@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
+using AoaiProxy.Tests.TestSupport.Simulation;
 using Microsoft.Extensions.Logging;
 
 namespace AoaiProxy.Tests.State;
@@ -13,6 +14,9 @@ public sealed class SharedStateTests
 
     // Past the longest jittered sync interval (the interval + 10%).
     private static readonly TimeSpan OneSync = ProxyOptions.DefaultStateSyncInterval * 1.2;
+
+    // Clock steps while an instance over a slow store goes idle: one store operation completes per step.
+    private static readonly TimeSpan IdleStep = TimeSpan.FromMilliseconds(100);
 
     [Fact]
     public async Task ClaimAsync_TwoInstancesManyClaims_EveryTurnSharedAndDistinct()
@@ -247,13 +251,7 @@ public sealed class SharedStateTests
         await WaitSyncedAsync(state);
 
         // Past the idle time the loop stops syncing; a long quiet period costs no store operation.
-        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += OneSync)
-        {
-            clock.Advance(OneSync);
-            await Task.Delay(5);
-        }
-
-        await Task.Delay(100);
+        await IdleAsync(clock);
         var operations = store.Operations;
         for (var i = 0; i < 20; i++)
         {
@@ -268,6 +266,33 @@ public sealed class SharedStateTests
         Assert.True(claim.Shared);
         Assert.Equal(1, state.Counters.WaitedClaims);
         Assert.True(store.Reads > 0 && store.Operations > operations);
+    }
+
+    [Fact]
+    public async Task ClaimAsync_BurstAfterIdling_EveryWaitingClaimGetsASharedTurn()
+    {
+        const int Burst = 500;
+        var clock = new ManualTimeProvider();
+        var store = new LatencyStore(new InMemoryStateStore(), clock, medianMs: 10, p99Ms: 10, seed: 1);
+        await using var state = Create(store, out _, clock);
+        await StepUntilAsync(clock, () => state.Counters.Syncs > 0);
+        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter + OneSync; elapsed += IdleStep)
+        {
+            clock.Advance(IdleStep);
+            await Task.Delay(1);
+        }
+
+        clock.Advance(TimeSpan.FromMinutes(10));
+
+        // Every claim of the burst arrives before the store answers the sync that the first one starts.
+        var pending = Enumerable.Range(0, Burst).Select(_ => state.ClaimAsync(CancellationToken.None).AsTask()).ToList();
+        await StepUntilAsync(clock, () => pending.TrueForAll(p => p.IsCompleted));
+        var claims = await Task.WhenAll(pending);
+
+        // The store was healthy all along: no claim may fall back to a turn that another instance can also hold.
+        Assert.Equal(0, state.Counters.LocalClaims);
+        Assert.All(claims, c => Assert.True(c.Shared));
+        Assert.Equal(Burst, claims.Select(c => c.Turn).Distinct().Count());
     }
 
     [Fact]
@@ -321,6 +346,30 @@ public sealed class SharedStateTests
         clock = sharedClock ?? new ManualTimeProvider();
         var factory = LoggerFactory.Create(b => b.AddProvider(logs ?? new LogCapture()));
         return new SharedState(store, new ProxyOptions(), clock, factory.CreateLogger<SharedState>());
+    }
+
+    /// <summary>Moves the clock past <see cref="SharedState.IdleAfter"/> one sync at a time, leaving the loop idle.</summary>
+    private static async Task IdleAsync(ManualTimeProvider clock)
+    {
+        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += OneSync)
+        {
+            clock.Advance(OneSync);
+            await Task.Delay(5);
+        }
+
+        await Task.Delay(100);
+    }
+
+    /// <summary>Moves the clock on in small steps, letting the loop and the claims run between them, until <paramref name="done"/>.</summary>
+    private static async Task StepUntilAsync(ManualTimeProvider clock, Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            clock.Advance(TimeSpan.FromMilliseconds(5));
+            await Task.Delay(5);
+        }
     }
 
     private static Task WaitSyncedAsync(SharedState state) =>
