@@ -84,6 +84,7 @@ internal sealed class SharedState : IAsyncDisposable
     private long _claimsSinceSync;
     private long _lastClaimTimestamp;
     private long _wakeBelow = TurnBlockPolicy.MinLead / 2;
+    private long _waiting;
     private int _publishPending;
 
     // Loop -> request path. NoView until the first successful read (0 is a valid timestamp).
@@ -224,25 +225,34 @@ internal sealed class SharedState : IAsyncDisposable
             Interlocked.Increment(ref _waitedClaims);
             var started = _time.GetTimestamp();
 
-            // A sync already under way may have decided its refill before this claim: wait for one more if time is left.
-            for (var round = 0; round < 2; round++)
+            // Counted so that the refill claims a turn for every waiting claim, whatever the rate says.
+            Interlocked.Increment(ref _waiting);
+            try
             {
-                var left = _budget - _time.GetElapsedTime(started);
-                if (left <= TimeSpan.Zero || !_healthy || HasTurnWithView())
+                // A sync already under way may have decided its refill before this claim: wait for one more if time is left.
+                for (var round = 0; round < 2; round++)
                 {
-                    break;
-                }
+                    var left = _budget - _time.GetElapsedTime(started);
+                    if (left <= TimeSpan.Zero || !_healthy || HasTurnWithView())
+                    {
+                        break;
+                    }
 
-                var synced = Volatile.Read(ref _synced).Task;
-                Wake();
-                try
-                {
-                    await synced.WaitAsync(left, _time, cancellationToken).ConfigureAwait(false);
+                    var synced = Volatile.Read(ref _synced).Task;
+                    Wake();
+                    try
+                    {
+                        await synced.WaitAsync(left, _time, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                        break;
+                    }
                 }
-                catch (TimeoutException)
-                {
-                    break;
-                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
             }
         }
 
@@ -471,8 +481,9 @@ internal sealed class SharedState : IAsyncDisposable
         }
 
         // An instance that has never been asked for a turn claims none (nothing to waste), unless it is at start-up.
-        var size = TurnBlockPolicy.BlockToClaim(remaining, _rate);
-        if (size == 0 || (claims == 0 && remaining > 0))
+        var waiting = Interlocked.Read(ref _waiting);
+        var size = TurnBlockPolicy.BlockToClaim(remaining, _rate, waiting);
+        if (size == 0 || (claims == 0 && waiting == 0 && remaining > 0))
         {
             return;
         }
@@ -497,7 +508,7 @@ internal sealed class SharedState : IAsyncDisposable
 
             // Lost to another instance. While more than one interval of turns is left, the next sync (with a fresh
             // read anyway) tries again: retrying at once would meet the same crowd, at a read and a write each time.
-            if (remaining > _rate * _interval.TotalSeconds && remaining >= TurnBlockPolicy.MinLead)
+            if (remaining - waiting > _rate * _interval.TotalSeconds && remaining - waiting >= TurnBlockPolicy.MinLead)
             {
                 return;
             }
