@@ -311,6 +311,20 @@ public sealed class SharedStateTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => state.ClaimAsync(CancellationToken.None).AsTask());
     }
 
+    [Fact]
+    public async Task DisposeAsync_StoreFailingAsItIsCancelled_CompletesAndReleasesTheWaitingClaim()
+    {
+        var store = new ControllableStore { Mode = StoreMode.HangingThenFailing };
+        var state = Create(store, out _);
+        var pending = state.ClaimAsync(CancellationToken.None).AsTask();
+        await WaitUntilAsync(() => Task.FromResult(store.Initializations > 0));
+
+        await state.DisposeAsync().AsTask().WaitAsync(Patience);
+        var claim = await pending.WaitAsync(Patience);
+
+        Assert.False(claim.Shared);
+    }
+
     /// <summary>A store whose table can vanish (as Azurite's does when restarted): every call fails until it is created again.</summary>
     private sealed class ForgetfulStore : IStateStore
     {
