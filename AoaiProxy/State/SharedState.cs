@@ -201,10 +201,12 @@ internal sealed class SharedState : IAsyncDisposable
         {
             // Stopping.
         }
-
-        // Nobody waits forever for a sync that will not come.
-        Volatile.Read(ref _synced).TrySetResult();
-        _stopping.Dispose();
+        finally
+        {
+            // Nobody waits forever for a sync that will not come.
+            Volatile.Read(ref _synced).TrySetResult();
+            _stopping.Dispose();
+        }
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -296,9 +298,10 @@ internal sealed class SharedState : IAsyncDisposable
                 await WaitForWorkAsync(token).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        catch (Exception) when (token.IsCancellationRequested)
         {
-            // Disposed.
+            // Disposed. A store call cancelled by the stop may also end in a store error (a connection torn down
+            // mid-call); either way it is of no interest any more and must not fault the loop that DisposeAsync awaits.
         }
     }
 
