@@ -269,6 +269,32 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task ClaimAsync_TrafficResumesWhileTheViewIsStillFresh_SyncingResumesAndLearnsCooldowns()
+    {
+        var store = new ControllableStore();
+        await using var state = Create(store, out var clock);
+        await WaitSyncedAsync(state);
+        await IdleAsync(clock);
+
+        // The loop has gone quiet, but the view of its last sync is fresh for a while: claims take the fast path.
+        Assert.True((await state.ClaimAsync(CancellationToken.None)).Shared);
+        var until = clock.GetUtcNow() + TimeSpan.FromMinutes(1);
+        var read = await store.Inner.ReadAsync(CancellationToken.None);
+        await store.Inner.WriteCooldownsAsync(
+            read.Cooldowns.Add("a/*", new Cooldown(until, CooldownReason.Throttled)), read.CooldownsETag, CancellationToken.None);
+        for (var i = 0; i < 3; i++)
+        {
+            clock.Advance(OneSync);
+            await state.ClaimAsync(CancellationToken.None);
+            await Task.Delay(20);
+        }
+
+        // Busy again, the instance syncs every interval and so honours another instance's cooldown within seconds.
+        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.ContainsKey("a/*")));
+        Assert.Equal(0, state.Counters.WaitedClaims);
+    }
+
+    [Fact]
     public async Task ClaimAsync_BurstAfterIdling_EveryWaitingClaimGetsASharedTurn()
     {
         const int Burst = 500;
