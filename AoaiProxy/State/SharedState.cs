@@ -87,6 +87,9 @@ internal sealed class SharedState : IAsyncDisposable
     private long _waiting;
     private int _publishPending;
 
+    // Loop -> request path: 1 while the loop sleeps until woken (no traffic for IdleAfter).
+    private int _sleeping;
+
     // Loop -> request path. NoView until the first successful read (0 is a valid timestamp).
     private const long NoView = long.MinValue;
     private long _viewTimestamp = NoView;
@@ -162,7 +165,9 @@ internal sealed class SharedState : IAsyncDisposable
             {
                 if (_blocks.TryTake(out var turn))
                 {
-                    if (_blocks.Remaining < Volatile.Read(ref _wakeBelow))
+                    // Traffic again while the view of the last sync is still fresh: the sleeping loop must resume its
+                    // interval, or cooldowns recorded elsewhere stay unknown here until the view goes stale.
+                    if (Volatile.Read(ref _sleeping) != 0 || _blocks.Remaining < Volatile.Read(ref _wakeBelow))
                     {
                         Wake();
                     }
@@ -323,7 +328,20 @@ internal sealed class SharedState : IAsyncDisposable
         }
         else
         {
-            await wake.Task.WaitAsync(token).ConfigureAwait(false);
+            // A full fence (as the claim's Interlocked increment is between its timestamp and its read of the flag):
+            // a claim either sees the flag and wakes the loop, or its timestamp is seen here.
+            Interlocked.Exchange(ref _sleeping, 1);
+            try
+            {
+                if (!IsActive())
+                {
+                    await wake.Task.WaitAsync(token).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref _sleeping, 0);
+            }
         }
 
         Interlocked.CompareExchange(ref _wake, NewSignal(), wake);
