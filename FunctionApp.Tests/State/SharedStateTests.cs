@@ -269,19 +269,24 @@ public sealed class SharedStateTests
     }
 
     [Fact]
-    public async Task ClaimAsync_TrafficResumesWhileTheViewIsStillFresh_SyncingResumesAndLearnsCooldowns()
+    public async Task ClaimAsync_AfterTheLoopStoppedForIdling_WaitsForAFreshViewAndSyncingResumes()
     {
         var store = new ControllableStore();
         await using var state = Create(store, out var clock);
         await WaitSyncedAsync(state);
         await IdleAsync(clock);
-
-        // The loop has gone quiet, but the view of its last sync is fresh for a while: claims take the fast path.
-        Assert.True((await state.ClaimAsync(CancellationToken.None)).Shared);
         var until = clock.GetUtcNow() + TimeSpan.FromMinutes(1);
-        var read = await store.Inner.ReadAsync(CancellationToken.None);
-        await store.Inner.WriteCooldownsAsync(
-            read.Cooldowns.Add("a/*", new Cooldown(until, CooldownReason.Throttled)), read.CooldownsETag, CancellationToken.None);
+        await PublishDirectlyAsync(store.Inner, "a/*", new Cooldown(until, CooldownReason.Throttled));
+
+        // The loop stopped syncing, although its last read is less than IdleAfter old: the view is not current any more.
+        var claim = await state.ClaimAsync(CancellationToken.None).AsTask().WaitAsync(Patience);
+
+        Assert.True(claim.Shared);
+        Assert.Equal(until, claim.Cooldowns["a/*"].Until);
+        Assert.Equal(1, state.Counters.WaitedClaims);
+
+        // Busy again, the instance syncs every interval and so honours another instance's cooldown within seconds.
+        await PublishDirectlyAsync(store.Inner, "b/*", new Cooldown(until, CooldownReason.Throttled));
         for (var i = 0; i < 3; i++)
         {
             clock.Advance(OneSync);
@@ -289,9 +294,7 @@ public sealed class SharedStateTests
             await Task.Delay(20);
         }
 
-        // Busy again, the instance syncs every interval and so honours another instance's cooldown within seconds.
-        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.ContainsKey("a/*")));
-        Assert.Equal(0, state.Counters.WaitedClaims);
+        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.ContainsKey("b/*")));
     }
 
     [Fact]
@@ -386,6 +389,14 @@ public sealed class SharedStateTests
         clock = sharedClock ?? new ManualTimeProvider();
         var factory = LoggerFactory.Create(b => b.AddProvider(logs ?? new LogCapture()));
         return new SharedState(store, new ProxyOptions(), clock, factory.CreateLogger<SharedState>());
+    }
+
+    /// <summary>Adds a cooldown to the store as another instance would.</summary>
+    private static async Task PublishDirectlyAsync(IStateStore store, string key, Cooldown cooldown)
+    {
+        var read = await store.ReadAsync(CancellationToken.None);
+        var write = await store.WriteCooldownsAsync(read.Cooldowns.SetItem(key, cooldown), read.CooldownsETag, CancellationToken.None);
+        Assert.Equal(WriteOutcome.Written, write.Outcome);
     }
 
     /// <summary>Moves the clock past <see cref="SharedState.IdleAfter"/> one sync at a time, leaving the loop idle.</summary>
