@@ -165,9 +165,7 @@ internal sealed class SharedState : IAsyncDisposable
             {
                 if (_blocks.TryTake(out var turn))
                 {
-                    // Traffic again while the view of the last sync is still fresh: the sleeping loop must resume its
-                    // interval, or cooldowns recorded elsewhere stay unknown here until the view goes stale.
-                    if (Volatile.Read(ref _sleeping) != 0 || _blocks.Remaining < Volatile.Read(ref _wakeBelow))
+                    if (_blocks.Remaining < Volatile.Read(ref _wakeBelow))
                     {
                         Wake();
                     }
@@ -216,10 +214,15 @@ internal sealed class SharedState : IAsyncDisposable
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// True while the loop keeps the view current. Once it has stopped for idling, its last read (taken up to
+    /// <see cref="IdleAfter"/> after the last claim) may still be young, but nothing refreshes it any more: the next
+    /// claim waits for a sync, which also restarts the interval.
+    /// </summary>
     private bool HasFreshView(long now)
     {
         var view = Volatile.Read(ref _viewTimestamp);
-        return view != NoView && _time.GetElapsedTime(view, now) < IdleAfter;
+        return view != NoView && Volatile.Read(ref _sleeping) == 0 && _time.GetElapsedTime(view, now) < IdleAfter;
     }
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
@@ -329,7 +332,7 @@ internal sealed class SharedState : IAsyncDisposable
         else
         {
             // A full fence (as the claim's Interlocked increment is between its timestamp and its read of the flag):
-            // a claim either sees the flag and wakes the loop, or its timestamp is seen here.
+            // a claim either sees the flag (so it has no fresh view and wakes the loop), or its timestamp is seen here.
             Interlocked.Exchange(ref _sleeping, 1);
             try
             {
