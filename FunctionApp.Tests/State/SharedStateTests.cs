@@ -221,6 +221,30 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task ClaimAsync_InitializationHanging_OnlyTheFirstClaimWaitsTheBudget()
+    {
+        var store = new ControllableStore { Mode = StoreMode.Hanging };
+        await using var state = Create(store, out var clock);
+        await WaitUntilAsync(() => Task.FromResult(store.Initializations > 0));
+
+        var first = state.ClaimAsync(CancellationToken.None).AsTask();
+        await Task.Delay(50);
+        clock.Advance(ProxyOptions.DefaultStateTimeout);
+        Assert.False((await first.WaitAsync(Patience)).Shared);
+
+        // The table creation may hang for up to InitializeBudget (a first managed-identity token can take seconds):
+        // the claims meanwhile go ahead on local state instead of each waiting the budget for the same stuck sync.
+        for (var i = 0; i < 3; i++)
+        {
+            var claim = state.ClaimAsync(CancellationToken.None);
+            Assert.True(claim.IsCompleted);
+            Assert.False((await claim).Shared);
+        }
+
+        Assert.Equal(1, state.Counters.WaitedClaims);
+    }
+
+    [Fact]
     public async Task ClaimAsync_InitializationFailing_ServedLocallyAfterTheBudgetWithOneWarning()
     {
         var store = new ControllableStore { Mode = StoreMode.Failing };
