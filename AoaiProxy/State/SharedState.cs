@@ -77,6 +77,9 @@ internal sealed class SharedState : IAsyncDisposable
     // Completed (and replaced) at the end of every sync attempt; claims without a view wait on it.
     private TaskCompletionSource _synced = NewSignal();
 
+    // The signal a claim already waited the whole budget for: later claims do not wait for that sync again.
+    private TaskCompletionSource? _overdue;
+
     // Swapped atomically; read by requests without locks.
     private ImmutableDictionary<string, Cooldown> _cooldowns = StoreRead.NoCooldowns;
 
@@ -230,7 +233,9 @@ internal sealed class SharedState : IAsyncDisposable
     /// <summary>The slow path: wait for a sync (only while the store is healthy, within budget), then claim.</summary>
     private async ValueTask<TurnClaim> WaitAndClaimAsync(CancellationToken cancellationToken)
     {
-        if (_healthy)
+        // A sync that outlasted one claim's budget (a hanging table creation at start-up can take InitializeBudget)
+        // would cost every later claim its budget too: they go ahead until that sync ends, whichever way it ends.
+        if (_healthy && !ReferenceEquals(Volatile.Read(ref _synced), Volatile.Read(ref _overdue)))
         {
             Interlocked.Increment(ref _waitedClaims);
             var started = _time.GetTimestamp();
@@ -248,14 +253,20 @@ internal sealed class SharedState : IAsyncDisposable
                         break;
                     }
 
-                    var synced = Volatile.Read(ref _synced).Task;
+                    var synced = Volatile.Read(ref _synced);
                     Wake();
                     try
                     {
-                        await synced.WaitAsync(left, _time, cancellationToken).ConfigureAwait(false);
+                        await synced.Task.WaitAsync(left, _time, cancellationToken).ConfigureAwait(false);
                     }
                     catch (TimeoutException)
                     {
+                        // Only a sync this claim waited its whole budget for is overdue (not one it met late).
+                        if (round == 0)
+                        {
+                            Volatile.Write(ref _overdue, synced);
+                        }
+
                         break;
                     }
                 }
