@@ -177,6 +177,30 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task RecordCooldown_ManyKeysDuringAnOutage_ExpiredOnesLeaveTheLocalView()
+    {
+        // Deployment names come from callers, so the keys are as many as they send while a backend throttles.
+        var store = new ControllableStore();
+        await using var state = Create(store, out var clock);
+        await WaitSyncedAsync(state);
+        store.Mode = StoreMode.Failing;
+        clock.Advance(OneSync);
+        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+
+        for (var i = 0; i < 1000; i++)
+        {
+            state.RecordCooldown($"a/deployment{i}", new Cooldown(clock.GetUtcNow() + TimeSpan.FromSeconds(1), CooldownReason.Throttled));
+        }
+
+        var initializations = store.Initializations;
+        clock.Advance(SharedState.OutageProbeInterval);
+        await WaitUntilAsync(() => Task.FromResult(store.Initializations > initializations));
+
+        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.IsEmpty));
+        Assert.False(state.StoreHealthy);
+    }
+
+    [Fact]
     public async Task SyncAsync_StoreHanging_GivesUpAfterTheBudgetAndClaimsDoNotWait()
     {
         var store = new ControllableStore();
