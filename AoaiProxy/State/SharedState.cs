@@ -578,6 +578,10 @@ internal sealed class SharedState : IAsyncDisposable
         }
 
         _healthy = false;
+
+        // Learn drops expired cooldowns at every sync; without syncs this does, at every probe, or the keys recorded
+        // during a long outage (deployment names come from callers) would pile up until the store is back.
+        ImmutableInterlocked.Update(ref _cooldowns, static (local, now) => CooldownMaps.Live(local, now), _time.GetUtcNow());
     }
 
     /// <summary>Initialization failed and was logged as such; the sync stops here without a second warning.</summary>
