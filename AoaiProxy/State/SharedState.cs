@@ -77,6 +77,9 @@ internal sealed class SharedState : IAsyncDisposable
     // Completed (and replaced) at the end of every sync attempt; claims without a view wait on it.
     private TaskCompletionSource _synced = NewSignal();
 
+    // The signal a claim already waited the whole budget for: later claims do not wait for that sync again.
+    private TaskCompletionSource? _overdue;
+
     // Swapped atomically; read by requests without locks.
     private ImmutableDictionary<string, Cooldown> _cooldowns = StoreRead.NoCooldowns;
 
@@ -84,7 +87,11 @@ internal sealed class SharedState : IAsyncDisposable
     private long _claimsSinceSync;
     private long _lastClaimTimestamp;
     private long _wakeBelow = TurnBlockPolicy.MinLead / 2;
+    private long _waiting;
     private int _publishPending;
+
+    // Loop -> request path: 1 while the loop sleeps until woken (no traffic for IdleAfter).
+    private int _sleeping;
 
     // Loop -> request path. NoView until the first successful read (0 is a valid timestamp).
     private const long NoView = long.MinValue;
@@ -203,18 +210,25 @@ internal sealed class SharedState : IAsyncDisposable
         {
             // Stopping.
         }
-
-        // Nobody waits forever for a sync that will not come.
-        Volatile.Read(ref _synced).TrySetResult();
-        _stopping.Dispose();
+        finally
+        {
+            // Nobody waits forever for a sync that will not come.
+            Volatile.Read(ref _synced).TrySetResult();
+            _stopping.Dispose();
+        }
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// True while the loop keeps the view current. Once it has stopped for idling, its last read (taken up to
+    /// <see cref="IdleAfter"/> after the last claim) may still be young, but nothing refreshes it any more: the next
+    /// claim waits for a sync, which also restarts the interval.
+    /// </summary>
     private bool HasFreshView(long now)
     {
         var view = Volatile.Read(ref _viewTimestamp);
-        return view != NoView && _time.GetElapsedTime(view, now) < IdleAfter;
+        return view != NoView && Volatile.Read(ref _sleeping) == 0 && _time.GetElapsedTime(view, now) < IdleAfter;
     }
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
@@ -222,30 +236,47 @@ internal sealed class SharedState : IAsyncDisposable
     /// <summary>The slow path: wait for a sync (only while the store is healthy, within budget), then claim.</summary>
     private async ValueTask<TurnClaim> WaitAndClaimAsync(CancellationToken cancellationToken)
     {
-        if (_healthy)
+        // A sync that outlasted one claim's budget (a hanging table creation at start-up can take InitializeBudget)
+        // would cost every later claim its budget too: they go ahead until that sync ends, whichever way it ends.
+        if (_healthy && !ReferenceEquals(Volatile.Read(ref _synced), Volatile.Read(ref _overdue)))
         {
             Interlocked.Increment(ref _waitedClaims);
             var started = _time.GetTimestamp();
 
-            // A sync already under way may have decided its refill before this claim: wait for one more if time is left.
-            for (var round = 0; round < 2; round++)
+            // Counted so that the refill claims a turn for every waiting claim, whatever the rate says.
+            Interlocked.Increment(ref _waiting);
+            try
             {
-                var left = _budget - _time.GetElapsedTime(started);
-                if (left <= TimeSpan.Zero || !_healthy || HasTurnWithView())
+                // A sync already under way may have decided its refill before this claim: wait for one more if time is left.
+                for (var round = 0; round < 2; round++)
                 {
-                    break;
-                }
+                    var left = _budget - _time.GetElapsedTime(started);
+                    if (left <= TimeSpan.Zero || !_healthy || HasTurnWithView())
+                    {
+                        break;
+                    }
 
-                var synced = Volatile.Read(ref _synced).Task;
-                Wake();
-                try
-                {
-                    await synced.WaitAsync(left, _time, cancellationToken).ConfigureAwait(false);
+                    var synced = Volatile.Read(ref _synced);
+                    Wake();
+                    try
+                    {
+                        await synced.Task.WaitAsync(left, _time, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                        // Only a sync this claim waited its whole budget for is overdue (not one it met late).
+                        if (round == 0)
+                        {
+                            Volatile.Write(ref _overdue, synced);
+                        }
+
+                        break;
+                    }
                 }
-                catch (TimeoutException)
-                {
-                    break;
-                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
             }
         }
 
@@ -289,9 +320,10 @@ internal sealed class SharedState : IAsyncDisposable
                 await WaitForWorkAsync(token).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        catch (Exception) when (token.IsCancellationRequested)
         {
-            // Disposed.
+            // Disposed. A store call cancelled by the stop may also end in a store error (a connection torn down
+            // mid-call); either way it is of no interest any more and must not fault the loop that DisposeAsync awaits.
         }
     }
 
@@ -313,7 +345,20 @@ internal sealed class SharedState : IAsyncDisposable
         }
         else
         {
-            await wake.Task.WaitAsync(token).ConfigureAwait(false);
+            // A full fence (as the claim's Interlocked increment is between its timestamp and its read of the flag):
+            // a claim either sees the flag (so it has no fresh view and wakes the loop), or its timestamp is seen here.
+            Interlocked.Exchange(ref _sleeping, 1);
+            try
+            {
+                if (!IsActive())
+                {
+                    await wake.Task.WaitAsync(token).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref _sleeping, 0);
+            }
         }
 
         Interlocked.CompareExchange(ref _wake, NewSignal(), wake);
@@ -474,8 +519,9 @@ internal sealed class SharedState : IAsyncDisposable
         }
 
         // An instance that has never been asked for a turn claims none (nothing to waste), unless it is at start-up.
-        var size = TurnBlockPolicy.BlockToClaim(remaining, _rate);
-        if (size == 0 || (claims == 0 && remaining > 0))
+        var waiting = Interlocked.Read(ref _waiting);
+        var size = TurnBlockPolicy.BlockToClaim(remaining, _rate, waiting);
+        if (size == 0 || (claims == 0 && waiting == 0 && remaining > 0))
         {
             return;
         }
@@ -501,7 +547,7 @@ internal sealed class SharedState : IAsyncDisposable
             // Lost to another instance. While more than two intervals of turns are left (the next sync may come 10%
             // late and take a round trip or two), the next sync, with a fresh read anyway, tries again: retrying at
             // once would meet the same crowd, at a read and a write each time.
-            if (remaining > 2 * _rate * _interval.TotalSeconds && remaining >= TurnBlockPolicy.MinLead)
+            if (remaining - waiting > 2 * _rate * _interval.TotalSeconds && remaining - waiting >= TurnBlockPolicy.MinLead)
             {
                 return;
             }
@@ -536,6 +582,10 @@ internal sealed class SharedState : IAsyncDisposable
         }
 
         _healthy = false;
+
+        // Learn drops expired cooldowns at every sync; without syncs this does, at every probe, or the keys recorded
+        // during a long outage (deployment names come from callers) would pile up until the store is back.
+        ImmutableInterlocked.Update(ref _cooldowns, static (local, now) => CooldownMaps.Live(local, now), _time.GetUtcNow());
     }
 
     /// <summary>Initialization failed and was logged as such; the sync stops here without a second warning.</summary>

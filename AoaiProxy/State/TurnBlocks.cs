@@ -30,15 +30,24 @@ internal static class TurnBlockPolicy
     public static long RefillBelow(double claimsPerSecond) =>
         Math.Max(MinLead, (long)Math.Ceiling(claimsPerSecond * RefillLead.TotalSeconds));
 
-    /// <summary>The size of the block to claim now, or 0 when <paramref name="remaining"/> turns are enough.</summary>
-    public static int BlockToClaim(long remaining, double claimsPerSecond)
+    /// <summary>
+    /// The size of the block to claim now, or 0 when <paramref name="remaining"/> turns are enough for the
+    /// <paramref name="waiting"/> claims that wait for one and still leave the refill lead.
+    /// </summary>
+    /// <param name="remaining">Claimed turns not used yet.</param>
+    /// <param name="claimsPerSecond">The planning rate (<see cref="NextRate"/>).</param>
+    /// <param name="waiting">Claims waiting for this sync's turns. The rate cannot stand for them: after idling it is
+    /// measured over the whole quiet period, so a burst arriving then would otherwise get a block of a few turns and
+    /// most of its claims would fall back to turns of their own with the store healthy.</param>
+    public static int BlockToClaim(long remaining, double claimsPerSecond, long waiting = 0)
     {
-        if (remaining >= RefillBelow(claimsPerSecond))
+        var needed = Math.Max(0, waiting) + RefillBelow(claimsPerSecond) - remaining;
+        if (needed <= 0)
         {
             return 0;
         }
 
-        var wanted = Math.Ceiling(Math.Max(0, claimsPerSecond) * Horizon.TotalSeconds);
+        var wanted = Math.Max(needed, Math.Ceiling(Math.Max(0, claimsPerSecond) * Horizon.TotalSeconds));
         return (int)Math.Clamp(wanted, MinBlock, MaxBlock);
     }
 

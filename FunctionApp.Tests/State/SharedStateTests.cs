@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
+using AoaiProxy.Tests.TestSupport.Simulation;
 using Microsoft.Extensions.Logging;
 
 namespace AoaiProxy.Tests.State;
@@ -13,6 +14,9 @@ public sealed class SharedStateTests
 
     // Past the longest jittered sync interval (the interval + 10%).
     private static readonly TimeSpan OneSync = ProxyOptions.DefaultStateSyncInterval * 1.2;
+
+    // Clock steps while an instance over a slow store goes idle: one store operation completes per step.
+    private static readonly TimeSpan IdleStep = TimeSpan.FromMilliseconds(100);
 
     [Fact]
     public async Task ClaimAsync_TwoInstancesManyClaims_EveryTurnSharedAndDistinct()
@@ -173,6 +177,30 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task RecordCooldown_ManyKeysDuringAnOutage_ExpiredOnesLeaveTheLocalView()
+    {
+        // Deployment names come from callers, so the keys are as many as they send while a backend throttles.
+        var store = new ControllableStore();
+        await using var state = Create(store, out var clock);
+        await WaitSyncedAsync(state);
+        store.Mode = StoreMode.Failing;
+        clock.Advance(OneSync);
+        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+
+        for (var i = 0; i < 1000; i++)
+        {
+            state.RecordCooldown($"a/deployment{i}", new Cooldown(clock.GetUtcNow() + TimeSpan.FromSeconds(1), CooldownReason.Throttled));
+        }
+
+        var initializations = store.Initializations;
+        clock.Advance(SharedState.OutageProbeInterval);
+        await WaitUntilAsync(() => Task.FromResult(store.Initializations > initializations));
+
+        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.IsEmpty));
+        Assert.False(state.StoreHealthy);
+    }
+
+    [Fact]
     public async Task SyncAsync_StoreHanging_GivesUpAfterTheBudgetAndClaimsDoNotWait()
     {
         var store = new ControllableStore();
@@ -217,6 +245,30 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task ClaimAsync_InitializationHanging_OnlyTheFirstClaimWaitsTheBudget()
+    {
+        var store = new ControllableStore { Mode = StoreMode.Hanging };
+        await using var state = Create(store, out var clock);
+        await WaitUntilAsync(() => Task.FromResult(store.Initializations > 0));
+
+        var first = state.ClaimAsync(CancellationToken.None).AsTask();
+        await Task.Delay(50);
+        clock.Advance(ProxyOptions.DefaultStateTimeout);
+        Assert.False((await first.WaitAsync(Patience)).Shared);
+
+        // The table creation may hang for up to InitializeBudget (a first managed-identity token can take seconds):
+        // the claims meanwhile go ahead on local state instead of each waiting the budget for the same stuck sync.
+        for (var i = 0; i < 3; i++)
+        {
+            var claim = state.ClaimAsync(CancellationToken.None);
+            Assert.True(claim.IsCompleted);
+            Assert.False((await claim).Shared);
+        }
+
+        Assert.Equal(1, state.Counters.WaitedClaims);
+    }
+
+    [Fact]
     public async Task ClaimAsync_InitializationFailing_ServedLocallyAfterTheBudgetWithOneWarning()
     {
         var store = new ControllableStore { Mode = StoreMode.Failing };
@@ -247,13 +299,7 @@ public sealed class SharedStateTests
         await WaitSyncedAsync(state);
 
         // Past the idle time the loop stops syncing; a long quiet period costs no store operation.
-        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += OneSync)
-        {
-            clock.Advance(OneSync);
-            await Task.Delay(5);
-        }
-
-        await Task.Delay(100);
+        await IdleAsync(clock);
         var operations = store.Operations;
         for (var i = 0; i < 20; i++)
         {
@@ -271,6 +317,62 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task ClaimAsync_AfterTheLoopStoppedForIdling_WaitsForAFreshViewAndSyncingResumes()
+    {
+        var store = new ControllableStore();
+        await using var state = Create(store, out var clock);
+        await WaitSyncedAsync(state);
+        await IdleAsync(clock);
+        var until = clock.GetUtcNow() + TimeSpan.FromMinutes(1);
+        await PublishDirectlyAsync(store.Inner, "a/*", new Cooldown(until, CooldownReason.Throttled));
+
+        // The loop stopped syncing, although its last read is less than IdleAfter old: the view is not current any more.
+        var claim = await state.ClaimAsync(CancellationToken.None).AsTask().WaitAsync(Patience);
+
+        Assert.True(claim.Shared);
+        Assert.Equal(until, claim.Cooldowns["a/*"].Until);
+        Assert.Equal(1, state.Counters.WaitedClaims);
+
+        // Busy again, the instance syncs every interval and so honours another instance's cooldown within seconds.
+        await PublishDirectlyAsync(store.Inner, "b/*", new Cooldown(until, CooldownReason.Throttled));
+        for (var i = 0; i < 3; i++)
+        {
+            clock.Advance(OneSync);
+            await state.ClaimAsync(CancellationToken.None);
+            await Task.Delay(20);
+        }
+
+        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.ContainsKey("b/*")));
+    }
+
+    [Fact]
+    public async Task ClaimAsync_BurstAfterIdling_EveryWaitingClaimGetsASharedTurn()
+    {
+        const int Burst = 500;
+        var clock = new ManualTimeProvider();
+        var store = new LatencyStore(new InMemoryStateStore(), clock, medianMs: 10, p99Ms: 10, seed: 1);
+        await using var state = Create(store, out _, clock);
+        await StepUntilAsync(clock, () => state.Counters.Syncs > 0);
+        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter + OneSync; elapsed += IdleStep)
+        {
+            clock.Advance(IdleStep);
+            await Task.Delay(1);
+        }
+
+        clock.Advance(TimeSpan.FromMinutes(10));
+
+        // Every claim of the burst arrives before the store answers the sync that the first one starts.
+        var pending = Enumerable.Range(0, Burst).Select(_ => state.ClaimAsync(CancellationToken.None).AsTask()).ToList();
+        await StepUntilAsync(clock, () => pending.TrueForAll(p => p.IsCompleted));
+        var claims = await Task.WhenAll(pending);
+
+        // The store was healthy all along: no claim may fall back to a turn that another instance can also hold.
+        Assert.Equal(0, state.Counters.LocalClaims);
+        Assert.All(claims, c => Assert.True(c.Shared));
+        Assert.Equal(Burst, claims.Select(c => c.Turn).Distinct().Count());
+    }
+
+    [Fact]
     public async Task DisposeAsync_ClaimWaitingForAHangingStore_Completes()
     {
         var store = new ControllableStore { Mode = StoreMode.Hanging };
@@ -284,6 +386,20 @@ public sealed class SharedStateTests
 
         Assert.False(claim.Shared);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => state.ClaimAsync(CancellationToken.None).AsTask());
+    }
+
+    [Fact]
+    public async Task DisposeAsync_StoreFailingAsItIsCancelled_CompletesAndReleasesTheWaitingClaim()
+    {
+        var store = new ControllableStore { Mode = StoreMode.HangingThenFailing };
+        var state = Create(store, out _);
+        var pending = state.ClaimAsync(CancellationToken.None).AsTask();
+        await WaitUntilAsync(() => Task.FromResult(store.Initializations > 0));
+
+        await state.DisposeAsync().AsTask().WaitAsync(Patience);
+        var claim = await pending.WaitAsync(Patience);
+
+        Assert.False(claim.Shared);
     }
 
     /// <summary>A store whose table can vanish (as Azurite's does when restarted): every call fails until it is created again.</summary>
@@ -321,6 +437,38 @@ public sealed class SharedStateTests
         clock = sharedClock ?? new ManualTimeProvider();
         var factory = LoggerFactory.Create(b => b.AddProvider(logs ?? new LogCapture()));
         return new SharedState(store, new ProxyOptions(), clock, factory.CreateLogger<SharedState>());
+    }
+
+    /// <summary>Adds a cooldown to the store as another instance would.</summary>
+    private static async Task PublishDirectlyAsync(IStateStore store, string key, Cooldown cooldown)
+    {
+        var read = await store.ReadAsync(CancellationToken.None);
+        var write = await store.WriteCooldownsAsync(read.Cooldowns.SetItem(key, cooldown), read.CooldownsETag, CancellationToken.None);
+        Assert.Equal(WriteOutcome.Written, write.Outcome);
+    }
+
+    /// <summary>Moves the clock past <see cref="SharedState.IdleAfter"/> one sync at a time, leaving the loop idle.</summary>
+    private static async Task IdleAsync(ManualTimeProvider clock)
+    {
+        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += OneSync)
+        {
+            clock.Advance(OneSync);
+            await Task.Delay(5);
+        }
+
+        await Task.Delay(100);
+    }
+
+    /// <summary>Moves the clock on in small steps, letting the loop and the claims run between them, until <paramref name="done"/>.</summary>
+    private static async Task StepUntilAsync(ManualTimeProvider clock, Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            clock.Advance(TimeSpan.FromMilliseconds(5));
+            await Task.Delay(5);
+        }
     }
 
     private static Task WaitSyncedAsync(SharedState state) =>

@@ -9,6 +9,9 @@ internal enum StoreMode
     Healthy,
     Failing,
     Hanging,
+
+    /// <summary>Never answers; cancelled, fails with a store error instead (as a connection torn down mid-call can).</summary>
+    HangingThenFailing,
 }
 
 /// <summary>
@@ -73,6 +76,19 @@ internal sealed class ControllableStore(IStateStore inner) : IStateStore
     {
         StoreMode.Failing => throw new StateStoreException("store is down (test)"),
         StoreMode.Hanging => Task.Delay(Timeout.Infinite, cancellationToken),
+        StoreMode.HangingThenFailing => HangThenFailAsync(cancellationToken),
         _ => Task.CompletedTask,
     };
+
+    private static async Task HangThenFailAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new StateStoreException("connection closed while cancelled (test)");
+        }
+    }
 }
