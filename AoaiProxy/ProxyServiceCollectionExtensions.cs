@@ -54,6 +54,14 @@ public static class ProxyServiceCollectionExtensions
                 : new InMemoryStateStore();
         });
         services.AddSingleton<SharedState>();
+        services.TryAddSingleton<Affinity.IObjectStore>(sp =>
+        {
+            var options = sp.GetRequiredService<ProxyOptions>();
+            return options.Storage is { } storage
+                ? Affinity.TableObjectStore.Create(storage)
+                : new Affinity.InMemoryObjectStore();
+        });
+        services.AddSingleton<Affinity.ObjectAffinity>();
         services.AddSingleton<BackendClient>();
         services.AddSingleton<Throttling.FailureRate>();
         services.AddMetrics();

@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using System.Buffers;
 using System.Globalization;
+using AoaiProxy.Affinity;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
@@ -43,12 +45,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly CallerAuthenticator _callers;
     private readonly BackendCredentials _credentials;
     private readonly CrossOriginPolicy? _crossOrigin;
+    private readonly ObjectAffinity _affinity;
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
         CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics,
-        CrossOriginPolicy? crossOrigin = null)
+        ObjectAffinity affinity, CrossOriginPolicy? crossOrigin = null)
     {
+        _affinity = affinity;
         _crossOrigin = crossOrigin;
         ArgumentNullException.ThrowIfNull(client);
         _callers = callers;
@@ -160,9 +164,32 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         deployment = CooldownScope.Usable(deployment);
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
+        // Route by what each backend serves and holds: its deployments (Proxy:Backends:{i}:Deployments), and the
+        // objects the request names (only the backend holding them can answer).
+        var eligible = ServingBackends(deployment);
+        if (eligible is not null && Array.IndexOf(eligible, true) < 0)
+        {
+            Log.DeploymentNotServed(_logger, deployment!);
+            await ErrorResponse.WriteAsync(context, ProxyOutcome.DeploymentNotFound,
+                $"The API deployment '{deployment}' does not exist on any backend of the proxy (Proxy:Backends:{{i}}:Deployments).").ConfigureAwait(false);
+            return;
+        }
+
+        var route = await RouteAsync(request, path, body, aborted).ConfigureAwait(false);
+        if (route.Owner is { } owner)
+        {
+            eligible = new bool[_options.Backends.Count];
+            eligible[owner] = true;
+            Log.ObjectRouted(_logger, route.Holder!, _options.Backends[owner].Name);
+        }
+
+        var model = path.IsV1 && deployment is not null && _options.Backends.Any(b => b.Deployments is not null)
+            ? await ModelLocationAsync(body, aborted).ConfigureAwait(false)
+            : default;
+
         // Route: pure planning over this instance's view of the shared state.
         var claim = await _state.ClaimAsync(aborted).ConfigureAwait(false);
-        var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, _time.GetUtcNow());
+        var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, _time.GetUtcNow(), eligible);
         if (plan.Panic)
         {
             Log.Panic(_logger, deployment ?? CooldownScope.NoDeployment, _options.Backends[plan.Attempts[0]].Name);
@@ -171,7 +198,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         // Attempts, under one deadline for the whole request.
         var remaining = _options.RequestTimeout - _time.GetElapsedTime(started);
         using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1), _time);
-        var attemptRequest = new AttemptRequest(context, path, deployment, body, hasBody, deadline);
+        var attemptRequest = new AttemptRequest(context, path, deployment, body, hasBody, deadline, model);
         var outcomes = new List<AttemptOutcome>(plan.Attempts.Count);
         var sent = 0;
         BackendCredential? unavailable = null;
@@ -205,14 +232,32 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
             sent++;
             var (outcome, response) = await _attempt.SendAsync(attemptRequest, index, sent, credential).ConfigureAwait(false);
+            if (response is not null && route.Probing && response.StatusCode == System.Net.HttpStatusCode.NotFound && n < plan.Attempts.Count - 1)
+            {
+                // An object the proxy has no record of: the next backend may hold it. The last backend's 404 is relayed.
+                response.Dispose();
+                outcomes.Add(new AttemptOutcome(index, AttemptError.ObjectNotHeld, StatusCodes.Status404NotFound));
+                continue;
+            }
+
             outcomes.Add(outcome);
             if (response is not null)
             {
                 using (response)
                 {
-                    await RelayAsync(context, body, deadline, backend, deployment, response, sent).ConfigureAwait(false);
+                    await RelayAsync(context, body, deadline, backend, deployment, response, sent, route).ConfigureAwait(false);
                 }
 
+                return;
+            }
+
+            if (route.Kind == RequestKind.Stateful && outcome.MayHaveRun && outcome.Error != AttemptError.CallerGone && !_options.ReplayStatefulRequests)
+            {
+                // It may exist now: a replay could make a second batch, job or message. The caller decides.
+                var refused = ExhaustedAnswer.NotReplayed(_options.Backends, outcome, sent);
+                Log.StatefulNotReplayed(_logger, backend.Name, refused.Message);
+                context.Response.Headers[ProxyHeaders.Attempts] = sent.ToString(CultureInfo.InvariantCulture);
+                await ErrorResponse.WriteAsync(context, refused.Outcome, refused.Message).ConfigureAwait(false);
                 return;
             }
 
@@ -237,7 +282,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Exhausted: one pure decision over the plan, the outcomes and the cooldowns as they are now.
         var now = _time.GetUtcNow();
-        var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, CooldownsFor(_state.Cooldowns, deployment), now, deployment);
+        var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, Masked(CooldownsFor(_state.Cooldowns, deployment), eligible), now, deployment,
+            eligible is null ? null : eligible.Count(e => e), route.Owner is null ? null : route.Holder);
         Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
             answer.RetryAfter is { } r ? CooldownPolicy.RetryAfterMilliseconds(r) : 0);
         context.Response.Headers[ProxyHeaders.Attempts] = answer.Attempts.ToString(CultureInfo.InvariantCulture);
@@ -251,15 +297,162 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// </summary>
     private async Task RelayAsync(
         HttpContext context, RequestBody body, CancellationTokenSource deadline, BackendOptions backend, string? deployment,
-        HttpResponseMessage response, int attempt)
+        HttpResponseMessage response, int attempt, RequestRoute route)
     {
         deadline.CancelAfter(Timeout.InfiniteTimeSpan);
         await body.ReleaseAsync().ConfigureAwait(false);
+        var succeeded = (int)response.StatusCode is >= StatusCodes.Status200OK and < StatusCodes.Status300MultipleChoices;
+        CapturedContent? captured = null;
+        if (succeeded && route.Creates)
+        {
+            response.Content = captured = new CapturedContent(response.Content);
+        }
+
         var result = await _relay.RelayAsync(context, backend, response, attempt).ConfigureAwait(false);
         if (result != RelayResult.CallerFailed)
         {
             await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, deployment),
                 result == RelayResult.Completed ? HealthSample.Success : HealthSample.Failure).ConfigureAwait(false);
+        }
+
+        if (succeeded)
+        {
+            await RememberAsync(backend, attempt, route, captured, response).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// After a good answer: the object it created, the unknown objects it proved this backend holds, or the object it
+    /// deleted. The answer has already reached the caller; a store failure only delays the shared record.
+    /// </summary>
+    private async Task RememberAsync(BackendOptions backend, int attempt, RequestRoute route, CapturedContent? captured, HttpResponseMessage response)
+    {
+        if (route.Deleted is { } deleted)
+        {
+            await _affinity.ForgetAsync(deleted).ConfigureAwait(false);
+            return;
+        }
+
+        if (route.Probing)
+        {
+            Log.ObjectFound(_logger, route.Ids[0], backend.Name, attempt);
+            foreach (var id in route.Ids)
+            {
+                await _affinity.RecordAsync(id, backend.Name).ConfigureAwait(false);
+            }
+        }
+
+        if (captured is not null)
+        {
+            var eventStream = response.Content.Headers.ContentType?.MediaType is "text/event-stream";
+            if (ObjectReferences.CreatedId(captured.Captured, eventStream) is { } created)
+            {
+                await _affinity.RecordAsync(created, backend.Name).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The objects the request names (path segments, then body fields) and the backend holding the first one the proxy
+    /// knows: a cached id costs nothing, an id this instance never saw one store lookup.
+    /// </summary>
+    private async Task<RequestRoute> RouteAsync(HttpRequest request, ProxyPath path, RequestBody body, CancellationToken aborted)
+    {
+        var operation = ObjectReferences.OperationOf(path);
+        var kind = ObjectReferences.Classify(request.Method, operation);
+        var ids = ObjectReferences.FromOperation(operation);
+        if (body.InMemory && body.Length > 0 && (kind != RequestKind.Inference || operation.Equals("responses", StringComparison.OrdinalIgnoreCase)) &&
+            (request.ContentType ?? "").Contains("json", StringComparison.OrdinalIgnoreCase))
+        {
+            foreach (var id in ObjectReferences.FromJson(body.AsSequence()))
+            {
+                if (!ids.Contains(id))
+                {
+                    ids.Add(id);
+                }
+            }
+        }
+
+        var route = new RequestRoute(kind, ids, ObjectReferences.Creates(request.Method, operation), ObjectReferences.DeletedId(request.Method, operation));
+        foreach (var id in ids)
+        {
+            if (await _affinity.OwnerAsync(id, aborted).ConfigureAwait(false) is not { } name)
+            {
+                continue;
+            }
+
+            var index = IndexOf(name);
+            if (index < 0)
+            {
+                Log.ObjectOwnerUnknown(_logger, id, name);
+                continue;
+            }
+
+            return route with { Owner = index, Holder = id };
+        }
+
+        return route with { Probing = ids.Count > 0 };
+    }
+
+    private int IndexOf(string backend)
+    {
+        for (var i = 0; i < _options.Backends.Count; i++)
+        {
+            if (_options.Backends[i].Name.Equals(backend, StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Which backends serve <paramref name="deployment"/>; null when every backend may (no maps, or no deployment).</summary>
+    private bool[]? ServingBackends(string? deployment)
+    {
+        if (deployment is null || !_options.Backends.Any(b => b.Deployments is not null))
+        {
+            return null;
+        }
+
+        var eligible = new bool[_options.Backends.Count];
+        for (var i = 0; i < eligible.Length; i++)
+        {
+            eligible[i] = _options.Backends[i].DeploymentNameFor(deployment) is not null;
+        }
+
+        return eligible;
+    }
+
+    private static Cooldown?[] Masked(Cooldown?[] cooldowns, bool[]? eligible)
+    {
+        if (eligible is not null)
+        {
+            for (var i = 0; i < cooldowns.Length; i++)
+            {
+                cooldowns[i] = eligible[i] ? cooldowns[i] : null;
+            }
+        }
+
+        return cooldowns;
+    }
+
+    /// <summary>Where a v1 body's "model" is, to rewrite it for backends with their own name; a spilled body is read once for it.</summary>
+    private static async Task<ModelLocation> ModelLocationAsync(RequestBody body, CancellationToken cancellationToken)
+    {
+        if (body.InMemory)
+        {
+            return ModelName.Locate(body.AsSequence());
+        }
+
+        // Rare (a v1 body over the in-memory threshold whose deployment a backend names differently): read it whole
+        // rather than track byte offsets through the windowed scan, which drops long strings.
+        var stream = await body.OpenFileAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var bytes = new byte[body.Length];
+            await stream.ReadExactlyAsync(bytes, cancellationToken).ConfigureAwait(false);
+            return ModelName.Locate(new ReadOnlySequence<byte>(bytes));
         }
     }
 
