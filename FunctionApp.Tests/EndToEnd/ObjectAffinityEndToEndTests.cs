@@ -130,7 +130,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode);
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 28, 30);
-        Assert.Contains(backends[ownerIndex].Name, await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await second.Content.ReadAsStringAsync()), StringComparison.Ordinal);
         Assert.Equal(1, backends[ownerIndex].RequestCount);
         Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
     }
@@ -149,7 +149,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         using var response = await proxy.Client.GetAsync("openai/v1/files/" + file.Value.Id);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Contains(backends[ownerIndex].Name, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await response.Content.ReadAsStringAsync()), StringComparison.Ordinal);
         Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
     }
 
@@ -250,6 +250,12 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         }
 
         return proxy;
+    }
+
+    private static string MessageOf(string body)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(body);
+        return doc.RootElement.GetProperty("error").GetProperty("message").GetString()!;
     }
 
     private static void ClearAll(FakeBackends backends)
