@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Net;
 
 namespace AoaiProxy.Affinity;
@@ -27,6 +28,49 @@ internal sealed class CapturedContent : HttpContent
 
     /// <summary>The bytes relayed so far, up to <see cref="Limit"/>.</summary>
     public ReadOnlySpan<byte> Captured => _captured.AsSpan(0, _length);
+
+    /// <summary>
+    /// The captured bytes as JSON text: decompressed when the backend compressed its answer (the caller asked for it
+    /// with Accept-Encoding, and the proxy relays bytes as they are). A cut-off compressed prefix gives what it can.
+    /// </summary>
+    public byte[] Decoded()
+    {
+        var encoding = Headers.ContentEncoding.LastOrDefault();
+        if (encoding is null || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            return Captured.ToArray();
+        }
+
+        using var source = new MemoryStream(_captured, 0, _length, writable: false);
+        using Stream? decoder = encoding.ToLowerInvariant() switch
+        {
+            "gzip" => new GZipStream(source, CompressionMode.Decompress),
+            "deflate" => new ZLibStream(source, CompressionMode.Decompress),
+            "br" => new BrotliStream(source, CompressionMode.Decompress),
+            _ => null,
+        };
+        if (decoder is null)
+        {
+            return [];
+        }
+
+        using var decoded = new MemoryStream();
+        var buffer = new byte[Limit];
+        try
+        {
+            int read;
+            while (decoded.Length < Limit && (read = decoder.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                decoded.Write(buffer, 0, read);
+            }
+        }
+        catch (InvalidDataException)
+        {
+            // The prefix ends mid-stream: what was decoded so far is what there is.
+        }
+
+        return decoded.ToArray();
+    }
 
     protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
         new CapturingStream(this, await _inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));

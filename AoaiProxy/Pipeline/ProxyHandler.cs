@@ -47,12 +47,16 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly CrossOriginPolicy? _crossOrigin;
     private readonly ObjectAffinity _affinity;
 
+    /// <summary>Whether any backend lists its deployments (Proxy:Backends:{i}:Deployments): otherwise every backend serves all.</summary>
+    private readonly bool _deploymentMaps;
+
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
         CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics,
         ObjectAffinity affinity, CrossOriginPolicy? crossOrigin = null)
     {
         _affinity = affinity;
+        _deploymentMaps = options.Backends.Any(b => b.Deployments is not null);
         _crossOrigin = crossOrigin;
         ArgumentNullException.ThrowIfNull(client);
         _callers = callers;
@@ -183,7 +187,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             Log.ObjectRouted(_logger, route.Holder!, _options.Backends[owner].Name);
         }
 
-        var model = path.IsV1 && deployment is not null && _options.Backends.Any(b => b.Deployments is not null)
+        var model = path.IsV1 && deployment is not null && _deploymentMaps
             ? await ModelLocationAsync(body, aborted).ConfigureAwait(false)
             : default;
 
@@ -345,7 +349,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         if (captured is not null)
         {
             var eventStream = response.Content.Headers.ContentType?.MediaType is "text/event-stream";
-            if (ObjectReferences.CreatedId(captured.Captured, eventStream) is { } created)
+            if (ObjectReferences.CreatedId(captured.Decoded(), eventStream) is { } created)
             {
                 await _affinity.RecordAsync(created, backend.Name).ConfigureAwait(false);
             }
@@ -360,8 +364,15 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     {
         var operation = ObjectReferences.OperationOf(path);
         var kind = ObjectReferences.Classify(request.Method, operation);
+        var isResponses = operation.Equals("responses", StringComparison.OrdinalIgnoreCase);
+        if (kind == RequestKind.Inference && !isResponses)
+        {
+            // Chat, completions, embeddings...: no object in the path, none created, nothing to look up.
+            return new RequestRoute(kind, [], Creates: false, Deleted: null);
+        }
+
         var ids = ObjectReferences.FromOperation(operation);
-        if (body.InMemory && body.Length > 0 && (kind != RequestKind.Inference || operation.Equals("responses", StringComparison.OrdinalIgnoreCase)) &&
+        if (body.InMemory && body.Length > 0 && (kind != RequestKind.Inference || isResponses) &&
             (request.ContentType ?? "").Contains("json", StringComparison.OrdinalIgnoreCase))
         {
             foreach (var id in ObjectReferences.FromJson(body.AsSequence()))
@@ -410,7 +421,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// <summary>Which backends serve <paramref name="deployment"/>; null when every backend may (no maps, or no deployment).</summary>
     private bool[]? ServingBackends(string? deployment)
     {
-        if (deployment is null || !_options.Backends.Any(b => b.Deployments is not null))
+        if (deployment is null || !_deploymentMaps)
         {
             return null;
         }

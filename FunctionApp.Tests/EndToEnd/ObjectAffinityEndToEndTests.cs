@@ -114,6 +114,61 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task AssistantsThread_ClassicApiShape_EveryMessageOnTheThreadsBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+        const string Version = "?api-version=2024-05-01-preview";
+
+        using var created = await one.Client.PostAsync("openai/threads" + Version, ProxyEndToEndTests.Json("{}"));
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        var thread = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+        var owner = created.Headers.GetValues("x-proxy-backend").Single();
+
+        for (var i = 0; i < 6; i++)
+        {
+            using var message = await (i % 2 == 0 ? two : one).Client.PostAsync($"openai/threads/{thread}/messages{Version}", ProxyEndToEndTests.Json("{\"role\":\"user\",\"content\":\"hi\"}"));
+            Assert.Equal(HttpStatusCode.OK, message.StatusCode);
+            Assert.Equal(owner, message.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        // A run names its thread in the body too (POST threads/runs creates a thread and a run; here: thread_id).
+        using var run = await two.Client.PostAsync($"openai/threads/{thread}/runs{Version}", ProxyEndToEndTests.Json("{\"assistant_id\":\"asst_unknown\"}"));
+        Assert.Equal(owner, run.Headers.GetValues("x-proxy-backend").Single());
+    }
+
+    [Fact]
+    public async Task RecordedId_NewInstanceAfterRestart_FoundInTheStore()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        string id;
+        await using (var first = await StartAsync(backends, table))
+        {
+            id = (await ClientFor(first).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id;
+        }
+
+        ClearAll(backends);
+        await using var restarted = await StartAsync(backends, table);
+        await ClientFor(restarted).GetOpenAIFileClient().GetFileAsync(id);
+
+        Assert.Equal(1, backends.All.Sum(b => b.RequestCount));
+        Assert.Empty(restarted.Logs.WithEventId(104));
+    }
+
+    [Fact]
     public async Task OwnerCooling_RequestForItsObject_Gets429WithItsRetryAfterAndNoOtherBackend()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");

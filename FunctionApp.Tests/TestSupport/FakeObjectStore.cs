@@ -37,7 +37,7 @@ internal sealed class FakeObjectStore
 
         // openai/v1/{collection}[/{id}] or openai/{collection}[/{id}]
         var rest = segments.SkipWhile(s => s is "openai" or "v1").ToArray();
-        if (rest.Length == 0 || rest[0] is not ("files" or "batches" or "responses"))
+        if (rest.Length == 0 || rest[0] is not ("files" or "batches" or "responses" or "threads"))
         {
             return FakeResponses.AzureLike(_backend)(context, request);
         }
@@ -65,7 +65,7 @@ internal sealed class FakeObjectStore
             return Write(context, 200, new { @object = "list", data = _objects.Keys.Select(k => new { id = k }).ToArray() });
         }
 
-        if (collection != "files")
+        if (collection is "batches" or "responses")
         {
             using var doc = JsonDocument.Parse(request.Body);
             foreach (var field in new[] { "input_file_id", "previous_response_id" })
@@ -81,6 +81,7 @@ internal sealed class FakeObjectStore
         {
             "files" => "file-" + _backend + Interlocked.Increment(ref _next),
             "batches" => "batch_" + _backend + Interlocked.Increment(ref _next),
+            "threads" => "thread_" + _backend + Interlocked.Increment(ref _next),
             _ => "resp_" + _backend + Interlocked.Increment(ref _next),
         };
         _objects[created] = collection;
@@ -90,6 +91,7 @@ internal sealed class FakeObjectStore
     private object Describe(string collection, string id, RecordedRequest request) => collection switch
     {
         "files" => new { id, @object = "file", bytes = request.Body.Length, created_at = 1_700_000_000, filename = "input.jsonl", purpose = "batch", status = "processed" },
+        "threads" => new { id, @object = "thread.message", backend = _backend, path = request.PathAndQuery },
         "batches" => new { id, @object = "batch", endpoint = "/chat/completions", input_file_id = "file", completion_window = "24h", status = "validating", created_at = 1_700_000_000 },
         _ => (object)new
         {
