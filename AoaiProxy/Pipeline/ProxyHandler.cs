@@ -236,9 +236,11 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
             sent++;
             var (outcome, response) = await _attempt.SendAsync(attemptRequest, index, sent, credential).ConfigureAwait(false);
-            if (response is not null && route.Probing && response.StatusCode == System.Net.HttpStatusCode.NotFound && n < plan.Attempts.Count - 1)
+            if (response is not null && route.Probing && response.StatusCode == System.Net.HttpStatusCode.NotFound &&
+                (n < plan.Attempts.Count - 1 || plan.Cooling.Count > 0))
             {
-                // An object the proxy has no record of: the next backend may hold it. The last backend's 404 is relayed.
+                // An object the proxy has no record of: the next backend may hold it. The last backend's 404 is relayed,
+                // unless a backend was left out while cooling (it may hold it): then the caller is told to retry.
                 response.Dispose();
                 outcomes.Add(new AttemptOutcome(index, AttemptError.ObjectNotHeld, StatusCodes.Status404NotFound));
                 continue;
@@ -340,7 +342,12 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         if (route.Probing)
         {
             Log.ObjectFound(_logger, route.Ids[0], backend.Name, attempt);
-            foreach (var id in route.Ids)
+        }
+
+        // Every object a good answer involved is on this backend (a run's assistant lives beside its thread).
+        foreach (var id in route.Ids)
+        {
+            if (_affinity.Cached(id) is null)
             {
                 await _affinity.RecordAsync(id, backend.Name).ConfigureAwait(false);
             }

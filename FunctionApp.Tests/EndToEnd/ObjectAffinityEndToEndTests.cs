@@ -232,6 +232,25 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task UnknownId_TheOtherBackendCooling_429RatherThanNotFound()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        objects[1].Seed("file-older", "files");
+        backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+
+        using var first = await proxy.Client.GetAsync("openai/v1/files/file-older");
+        using var second = await proxy.Client.GetAsync("openai/v1/files/file-older");
+
+        // "a" says 404, "b" (which holds it) throttles, then cools: never a 404 that would say the file is gone.
+        Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+        Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 18, 20);
+        Assert.Equal(1, backends[1].RequestCount);
+    }
+
+    [Fact]
     public async Task StoreDown_IdsRecordedMeanwhile_ServedLocallyAndWrittenWhenBack()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b", "c");
