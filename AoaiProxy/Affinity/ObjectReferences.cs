@@ -305,5 +305,7 @@ internal static class ObjectReferences
 /// <param name="Owner">The backend holding <paramref name="Holder"/>, when known: the only one the request goes to.</param>
 /// <param name="Holder">The id that bound the request to <paramref name="Owner"/>.</param>
 /// <param name="Probing">It names objects nobody recorded: backends are tried in turn on 404.</param>
+/// <param name="MergesList">A first page of a list without an id: every backend answers, merged (<see cref="ListMerge"/>).</param>
 internal sealed record RequestRoute(
-    RequestKind Kind, IReadOnlyList<string> Ids, bool Creates, string? Deleted, int? Owner = null, string? Holder = null, bool Probing = false);
+    RequestKind Kind, IReadOnlyList<string> Ids, bool Creates, string? Deleted, int? Owner = null, string? Holder = null, bool Probing = false,
+    bool MergesList = false);

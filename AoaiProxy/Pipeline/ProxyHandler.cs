@@ -30,6 +30,9 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// </summary>
     private const int MaxDeploymentNameLength = 256;
 
+    /// <summary>Names the backends a merged list page lacks (cooling or failed), so that a partial list is never silent.</summary>
+    internal const string ListIncompleteHeader = "x-proxy-list-incomplete";
+
     private static readonly HashSet<string> AllowedMethods = new(StringComparer.OrdinalIgnoreCase)
     {
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -206,9 +209,20 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var outcomes = new List<AttemptOutcome>(plan.Attempts.Count);
         var sent = 0;
         BackendCredential? unavailable = null;
+        if (route.MergesList)
+        {
+            // A first list page: every available backend answers, merged (ListMerge). Only when none could is there
+            // an exhausted answer below; the failover loop is skipped.
+            if (await ListAsync(context, plan, attemptRequest, caller, outcomes).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            sent = outcomes.Count(o => o.Sent);
+        }
 
         // Indexed loops over the plan: a foreach over IReadOnlyList boxes an enumerator on every request.
-        for (var n = 0; n < plan.Attempts.Count; n++)
+        for (var n = 0; !route.MergesList && n < plan.Attempts.Count; n++)
         {
             var index = plan.Attempts[n];
             var backend = _options.Backends[index];
@@ -364,6 +378,85 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     }
 
     /// <summary>
+    /// Sends a first list page to every backend of the plan at once and answers with the merged page. False, with the
+    /// outcomes, when no backend answered well. A backend that is cooling or failed is named in x-proxy-list-incomplete
+    /// rather than failing the whole list.
+    /// </summary>
+    private async Task<bool> ListAsync(HttpContext context, AttemptPlan plan, AttemptRequest request, CallerCheck caller, List<AttemptOutcome> outcomes)
+    {
+        var aborted = context.RequestAborted;
+        var sends = new List<Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)>>(plan.Attempts.Count);
+        for (var n = 0; n < plan.Attempts.Count; n++)
+        {
+            var index = plan.Attempts[n];
+            var credential = await _credentials.ForAsync(_options.Backends[index], aborted).ConfigureAwait(false);
+            credential = credential.Kind == BackendCredentialKind.PassThrough && caller.ByClientKey ? BackendCredential.Withheld : credential;
+            if (credential.Kind == BackendCredentialKind.Unavailable)
+            {
+                outcomes.Add(new AttemptOutcome(index, AttemptError.NoCredential));
+                continue;
+            }
+
+            sends.Add(_attempt.SendAsync(request, index, sends.Count + 1, credential));
+        }
+
+        var pages = new List<byte[]>();
+        var answered = new List<string>();
+        var missing = plan.Cooling.Select(i => _options.Backends[i].Name).ToList();
+        foreach (var (outcome, response) in await Task.WhenAll(sends).ConfigureAwait(false))
+        {
+            var name = _options.Backends[outcome.Backend].Name;
+            using (response)
+            {
+                if (response is not null && response.IsSuccessStatusCode && await PageOfAsync(response, request.Deadline.Token).ConfigureAwait(false) is { } page)
+                {
+                    pages.Add(page);
+                    answered.Add(name);
+                    await _failures.RecordAsync(CooldownScope.KeyFor(name, request.Deployment), HealthSample.Success).ConfigureAwait(false);
+                    continue;
+                }
+            }
+
+            outcomes.Add(response is null ? outcome : outcome with { Error = AttemptError.FailureStatus });
+            missing.Add(name);
+        }
+
+        if (pages.Count == 0)
+        {
+            return false;
+        }
+
+        await request.Body.ReleaseAsync().ConfigureAwait(false);
+        var merged = ListMerge.Merge(pages, request.Path.PathAndQuery) ?? pages[0];
+        var answer = context.Response;
+        answer.StatusCode = StatusCodes.Status200OK;
+        answer.ContentType = "application/json";
+        answer.Headers[ProxyHeaders.Backend] = string.Join(',', answered);
+        answer.Headers[ProxyHeaders.Attempts] = sends.Count.ToString(CultureInfo.InvariantCulture);
+        if (missing.Count > 0)
+        {
+            answer.Headers[ListIncompleteHeader] = string.Join(',', missing);
+        }
+
+        answer.ContentLength = merged.Length;
+        await answer.Body.WriteAsync(merged, aborted).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>A list page's body, or null when it broke off (the backend is then reported missing from the list).</summary>
+    private static async Task<byte[]?> PageOfAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
     /// The objects the request names (path segments, then body fields) and the backend holding the first one the proxy
     /// knows: a cached id costs nothing, an id this instance never saw one store lookup.
     /// </summary>
@@ -391,7 +484,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             }
         }
 
-        var route = new RequestRoute(kind, ids, ObjectReferences.Creates(request.Method, operation), ObjectReferences.DeletedId(request.Method, operation));
+        if (ListMerge.Cursor(path.PathAndQuery) is { } cursor && ObjectReferences.IsId(cursor) && !ids.Contains(cursor))
+        {
+            // A later page of a list continues on the backend whose object the cursor names.
+            ids.Add(cursor);
+        }
+
+        var route = new RequestRoute(kind, ids, ObjectReferences.Creates(request.Method, operation), ObjectReferences.DeletedId(request.Method, operation),
+            MergesList: ListMerge.Applies(request.Method, operation, path.PathAndQuery));
         foreach (var id in ids)
         {
             if (await _affinity.OwnerAsync(id, aborted).ConfigureAwait(false) is not { } name)

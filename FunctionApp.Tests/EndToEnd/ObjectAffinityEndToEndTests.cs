@@ -251,6 +251,47 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task ListFiles_FilesOnEveryBackend_OneMergedListWithAllOfThem()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        var files = ClientFor(proxy).GetOpenAIFileClient();
+        var uploaded = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            uploaded.Add((await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id);
+        }
+
+        var listed = await files.GetFilesAsync();
+
+        Assert.Equal(uploaded.Order(StringComparer.Ordinal), listed.Value.Select(f => f.Id).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task ListFiles_OneBackendCooling_ListOfTheOthersNamingTheMissingOne()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        objects[0].Seed("file-a0", "files");
+        backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+
+        using var first = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
+        using var second = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
+
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal("b", second.Headers.GetValues("x-proxy-list-incomplete").Single());
+        Assert.Equal("a", second.Headers.GetValues("x-proxy-backend").Single());
+        Assert.Contains("file-a0", await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, backends[1].RequestCount);
+    }
+
+    [Fact]
     public async Task StoreDown_IdsRecordedMeanwhile_ServedLocallyAndWrittenWhenBack()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b", "c");

@@ -62,7 +62,13 @@ internal sealed class FakeObjectStore
 
         if (request.Method != "POST")
         {
-            return Write(context, 200, new { @object = "list", data = _objects.Keys.Select(k => new { id = k }).ToArray() });
+            var listed = _objects.Where(o => o.Value == collection).Select(o => o.Key).Order(StringComparer.Ordinal).ToArray();
+            return Write(context, 200, new
+            {
+                @object = "list",
+                data = listed.Select((id, i) => new { id, @object = Kind(collection), bytes = 3, created_at = 1_700_000_000 + i, filename = "input.jsonl", purpose = "batch", status = "processed" }).ToArray(),
+                has_more = false,
+            });
         }
 
         if (collection is "batches" or "responses")
