@@ -30,9 +30,6 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// </summary>
     private const int MaxDeploymentNameLength = 256;
 
-    /// <summary>Names the backends a merged list page lacks (cooling or failed), so that a partial list is never silent.</summary>
-    internal const string ListIncompleteHeader = "x-proxy-list-incomplete";
-
     private static readonly HashSet<string> AllowedMethods = new(StringComparer.OrdinalIgnoreCase)
     {
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -435,7 +432,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         answer.Headers[ProxyHeaders.Attempts] = sends.Count.ToString(CultureInfo.InvariantCulture);
         if (missing.Count > 0)
         {
-            answer.Headers[ListIncompleteHeader] = string.Join(',', missing);
+            answer.Headers[ProxyHeaders.ListIncomplete] = string.Join(',', missing);
         }
 
         answer.ContentLength = merged.Length;
