@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Buffers;
 using System.Globalization;
 using AoaiProxy.Affinity;
 using AoaiProxy.Auth;
@@ -18,7 +17,7 @@ namespace AoaiProxy.Pipeline;
 
 /// <summary>
 /// One request, one way through; this class only sequences the steps: admission (caller, path, method, body), route
-/// (claim a turn, pure planning), attempts (<see cref="BackendAttempt"/>, each returning an <see cref="AttemptOutcome"/>),
+/// (what each backend serves and holds: <see cref="ObjectRouter"/>; claim a turn, pure planning), attempts (<see cref="BackendAttempt"/>, each returning an <see cref="AttemptOutcome"/>),
 /// relay (<see cref="ResponseRelay"/>), or the exhausted answer (<see cref="ExhaustedAnswer.Decide"/>, pure).
 /// </summary>
 internal sealed class ProxyHandler : IAzureOpenAIProxy
@@ -45,18 +44,15 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly CallerAuthenticator _callers;
     private readonly BackendCredentials _credentials;
     private readonly CrossOriginPolicy? _crossOrigin;
-    private readonly ObjectAffinity _affinity;
-
-    /// <summary>Whether any backend lists its deployments (Proxy:Backends:{i}:Deployments): otherwise every backend serves all.</summary>
-    private readonly bool _deploymentMaps;
+    private readonly ObjectRouter _router;
+    private readonly ListFanOut _lists;
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
         CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics,
         ObjectAffinity affinity, CrossOriginPolicy? crossOrigin = null)
     {
-        _affinity = affinity;
-        _deploymentMaps = options.Backends.Any(b => b.Deployments is not null);
+
         _crossOrigin = crossOrigin;
         ArgumentNullException.ThrowIfNull(client);
         _callers = callers;
@@ -68,6 +64,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _logger = logger;
         _attempt = new BackendAttempt(options, state, client.Invoker, failures, time, logger);
         _relay = new ResponseRelay(options, time, logger, metrics);
+        _router = new ObjectRouter(options, affinity, logger);
+        _lists = new ListFanOut(options, _attempt, credentials, failures);
     }
 
     public async Task ProxyAsync(HttpContext context)
@@ -170,7 +168,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Route by what each backend serves and holds: its deployments (Proxy:Backends:{i}:Deployments), and the
         // objects the request names (only the backend holding them can answer).
-        var eligible = ServingBackends(deployment);
+        var eligible = _router.ServingBackends(deployment);
         if (eligible is not null && Array.IndexOf(eligible, true) < 0)
         {
             Log.DeploymentNotServed(_logger, deployment!);
@@ -179,7 +177,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
-        var route = await RouteAsync(request, path, body, aborted).ConfigureAwait(false);
+        var route = await _router.RouteAsync(request, path, body, aborted).ConfigureAwait(false);
         if (route.Owner is { } owner)
         {
             eligible = new bool[_options.Backends.Count];
@@ -187,8 +185,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             Log.ObjectRouted(_logger, route.Holder!, _options.Backends[owner].Name);
         }
 
-        var model = path.IsV1 && deployment is not null && _deploymentMaps
-            ? await ModelLocationAsync(body, aborted).ConfigureAwait(false)
+        var model = path.IsV1 && deployment is not null && _router.HasDeploymentMaps
+            ? await ObjectRouter.ModelLocationAsync(body, aborted).ConfigureAwait(false)
             : default;
 
         // Route: pure planning over this instance's view of the shared state.
@@ -210,7 +208,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         {
             // A first list page: every available backend answers, merged (ListMerge). Only when none could is there
             // an exhausted answer below; the failover loop is skipped.
-            if (await ListAsync(context, plan, attemptRequest, caller, outcomes).ConfigureAwait(false))
+            if (await _lists.ListAsync(context, plan, attemptRequest, caller, outcomes).ConfigureAwait(false))
             {
                 return;
             }
@@ -299,7 +297,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Exhausted: one pure decision over the plan, the outcomes and the cooldowns as they are now.
         var now = _time.GetUtcNow();
-        var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, Masked(CooldownsFor(_state.Cooldowns, deployment), eligible), now, deployment,
+        var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, ObjectRouter.Masked(CooldownsFor(_state.Cooldowns, deployment), eligible), now, deployment,
             eligible is null ? null : eligible.Count(e => e), route.Owner is null ? null : route.Holder);
         Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
             answer.RetryAfter is { } r ? CooldownPolicy.RetryAfterMilliseconds(r) : 0);
@@ -334,240 +332,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         if (succeeded)
         {
-            await RememberAsync(backend, attempt, route, captured, response).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// After a good answer: the object it created, the unknown objects it proved this backend holds, or the object it
-    /// deleted. The answer has already reached the caller; a store failure only delays the shared record.
-    /// </summary>
-    private async Task RememberAsync(BackendOptions backend, int attempt, RequestRoute route, CapturedContent? captured, HttpResponseMessage response)
-    {
-        if (route.Deleted is { } deleted)
-        {
-            await _affinity.ForgetAsync(deleted).ConfigureAwait(false);
-            return;
-        }
-
-        if (route.Probing)
-        {
-            Log.ObjectFound(_logger, route.Ids[0], backend.Name, attempt);
-        }
-
-        // Every object a good answer involved is on this backend (a run's assistant lives beside its thread).
-        foreach (var id in route.Ids)
-        {
-            if (_affinity.Cached(id) is null)
-            {
-                await _affinity.RecordAsync(id, backend.Name).ConfigureAwait(false);
-            }
-        }
-
-        if (captured is not null)
-        {
-            var eventStream = response.Content.Headers.ContentType?.MediaType is "text/event-stream";
-            if (ObjectReferences.CreatedId(captured.Decoded(), eventStream) is { } created)
-            {
-                await _affinity.RecordAsync(created, backend.Name).ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Sends a first list page to every backend of the plan at once and answers with the merged page. False, with the
-    /// outcomes, when no backend answered well. A backend that is cooling or failed is named in x-proxy-list-incomplete
-    /// rather than failing the whole list.
-    /// </summary>
-    private async Task<bool> ListAsync(HttpContext context, AttemptPlan plan, AttemptRequest request, CallerCheck caller, List<AttemptOutcome> outcomes)
-    {
-        var aborted = context.RequestAborted;
-        var sends = new List<Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)>>(plan.Attempts.Count);
-        for (var n = 0; n < plan.Attempts.Count; n++)
-        {
-            var index = plan.Attempts[n];
-            var credential = await _credentials.ForAsync(_options.Backends[index], aborted).ConfigureAwait(false);
-            credential = credential.Kind == BackendCredentialKind.PassThrough && caller.ByClientKey ? BackendCredential.Withheld : credential;
-            if (credential.Kind == BackendCredentialKind.Unavailable)
-            {
-                outcomes.Add(new AttemptOutcome(index, AttemptError.NoCredential));
-                continue;
-            }
-
-            sends.Add(_attempt.SendAsync(request, index, sends.Count + 1, credential));
-        }
-
-        var pages = new List<byte[]>();
-        var answered = new List<string>();
-        var missing = plan.Cooling.Select(i => _options.Backends[i].Name).ToList();
-        foreach (var (outcome, response) in await Task.WhenAll(sends).ConfigureAwait(false))
-        {
-            var name = _options.Backends[outcome.Backend].Name;
-            using (response)
-            {
-                if (response is not null && response.IsSuccessStatusCode && await PageOfAsync(response, request.Deadline.Token).ConfigureAwait(false) is { } page)
-                {
-                    pages.Add(page);
-                    answered.Add(name);
-                    await _failures.RecordAsync(CooldownScope.KeyFor(name, request.Deployment), HealthSample.Success).ConfigureAwait(false);
-                    continue;
-                }
-            }
-
-            outcomes.Add(response is null ? outcome : outcome with { Error = AttemptError.FailureStatus });
-            missing.Add(name);
-        }
-
-        if (pages.Count == 0)
-        {
-            return false;
-        }
-
-        await request.Body.ReleaseAsync().ConfigureAwait(false);
-        var merged = ListMerge.Merge(pages, request.Path.PathAndQuery) ?? pages[0];
-        var answer = context.Response;
-        answer.StatusCode = StatusCodes.Status200OK;
-        answer.ContentType = "application/json";
-        answer.Headers[ProxyHeaders.Backend] = string.Join(',', answered);
-        answer.Headers[ProxyHeaders.Attempts] = sends.Count.ToString(CultureInfo.InvariantCulture);
-        if (missing.Count > 0)
-        {
-            answer.Headers[ProxyHeaders.ListIncomplete] = string.Join(',', missing);
-        }
-
-        answer.ContentLength = merged.Length;
-        await answer.Body.WriteAsync(merged, aborted).ConfigureAwait(false);
-        return true;
-    }
-
-    /// <summary>A list page's body, or null when it broke off (the backend is then reported missing from the list).</summary>
-    private static async Task<byte[]?> PageOfAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is HttpRequestException or IOException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
-        {
-            return null;
-        }
-    }
-
-    /// <summary>
-    /// The objects the request names (path segments, then body fields) and the backend holding the first one the proxy
-    /// knows: a cached id costs nothing, an id this instance never saw one store lookup.
-    /// </summary>
-    private async Task<RequestRoute> RouteAsync(HttpRequest request, ProxyPath path, RequestBody body, CancellationToken aborted)
-    {
-        var operation = ObjectReferences.OperationOf(path);
-        var kind = ObjectReferences.Classify(request.Method, operation);
-        var isResponses = operation.Equals("responses", StringComparison.OrdinalIgnoreCase);
-        if (kind == RequestKind.Inference && !isResponses)
-        {
-            // Chat, completions, embeddings...: no object in the path, none created, nothing to look up.
-            return new RequestRoute(kind, [], Creates: false, Deleted: null);
-        }
-
-        var ids = ObjectReferences.FromOperation(operation);
-        if (body.InMemory && body.Length > 0 && (kind != RequestKind.Inference || isResponses) &&
-            (request.ContentType ?? "").Contains("json", StringComparison.OrdinalIgnoreCase))
-        {
-            foreach (var id in ObjectReferences.FromJson(body.AsSequence()))
-            {
-                if (!ids.Contains(id))
-                {
-                    ids.Add(id);
-                }
-            }
-        }
-
-        if (ListMerge.Cursor(path.PathAndQuery) is { } cursor && ObjectReferences.IsId(cursor) && !ids.Contains(cursor))
-        {
-            // A later page of a list continues on the backend whose object the cursor names.
-            ids.Add(cursor);
-        }
-
-        var route = new RequestRoute(kind, ids, ObjectReferences.Creates(request.Method, operation), ObjectReferences.DeletedId(request.Method, operation),
-            MergesList: ListMerge.Applies(request.Method, operation, path.PathAndQuery));
-        foreach (var id in ids)
-        {
-            if (await _affinity.OwnerAsync(id, aborted).ConfigureAwait(false) is not { } name)
-            {
-                continue;
-            }
-
-            var index = IndexOf(name);
-            if (index < 0)
-            {
-                Log.ObjectOwnerUnknown(_logger, id, name);
-                continue;
-            }
-
-            return route with { Owner = index, Holder = id };
-        }
-
-        return route with { Probing = ids.Count > 0 };
-    }
-
-    private int IndexOf(string backend)
-    {
-        for (var i = 0; i < _options.Backends.Count; i++)
-        {
-            if (_options.Backends[i].Name.Equals(backend, StringComparison.OrdinalIgnoreCase))
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
-    /// <summary>Which backends serve <paramref name="deployment"/>; null when every backend may (no maps, or no deployment).</summary>
-    private bool[]? ServingBackends(string? deployment)
-    {
-        if (deployment is null || !_deploymentMaps)
-        {
-            return null;
-        }
-
-        var eligible = new bool[_options.Backends.Count];
-        for (var i = 0; i < eligible.Length; i++)
-        {
-            eligible[i] = _options.Backends[i].DeploymentNameFor(deployment) is not null;
-        }
-
-        return eligible;
-    }
-
-    private static Cooldown?[] Masked(Cooldown?[] cooldowns, bool[]? eligible)
-    {
-        if (eligible is not null)
-        {
-            for (var i = 0; i < cooldowns.Length; i++)
-            {
-                cooldowns[i] = eligible[i] ? cooldowns[i] : null;
-            }
-        }
-
-        return cooldowns;
-    }
-
-    /// <summary>Where a v1 body's "model" is, to rewrite it for backends with their own name; a spilled body is read once for it.</summary>
-    private static async Task<ModelLocation> ModelLocationAsync(RequestBody body, CancellationToken cancellationToken)
-    {
-        if (body.InMemory)
-        {
-            return ModelName.Locate(body.AsSequence());
-        }
-
-        // Rare (a v1 body over the in-memory threshold whose deployment a backend names differently): read it whole
-        // rather than track byte offsets through the windowed scan, which drops long strings.
-        var stream = await body.OpenFileAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            var bytes = new byte[body.Length];
-            await stream.ReadExactlyAsync(bytes, cancellationToken).ConfigureAwait(false);
-            return ModelName.Locate(new ReadOnlySequence<byte>(bytes));
+            await _router.RememberAsync(backend, attempt, route, captured, response).ConfigureAwait(false);
         }
     }
 
