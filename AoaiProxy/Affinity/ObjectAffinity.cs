@@ -134,10 +134,17 @@ internal sealed class ObjectAffinity : IDisposable
     /// </summary>
     private async Task FlushAsync()
     {
-        if (!await _flushing.WaitAsync(_budget).ConfigureAwait(false))
+        using (var wait = new CancellationTokenSource(_budget, _time))
         {
-            // Another writer is at it and will take this record too, or the retry timer will.
-            return;
+            try
+            {
+                await _flushing.WaitAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Another writer is at it and will take this record too, or the retry timer will.
+                return;
+            }
         }
 
         try

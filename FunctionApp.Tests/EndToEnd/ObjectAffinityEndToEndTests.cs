@@ -169,6 +169,43 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task ResponsesStreaming_IdFromTheFirstEvent_NextTurnThroughTheOtherInstanceOnTheSameBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+
+        string? id = null;
+        var stream = await ClientFor(one).GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hi", null);
+        await foreach (var update in stream)
+        {
+            if (update is StreamingResponseCreatedUpdate created)
+            {
+                id = created.Response.Id;
+            }
+        }
+
+        Assert.NotNull(id);
+        var owner = id!["resp_".Length..][..1];
+        ClearAll(backends);
+        for (var i = 0; i < 3; i++)
+        {
+            var next = await ClientFor(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "Again", id);
+            Assert.Equal("Hello from " + owner, next.Value.GetOutputText());
+        }
+
+        // Recorded from the stream's first event: sent straight to the owner, never found by trying the others.
+        Assert.All(backends.All, b => Assert.Equal(b.Name == owner ? 3 : 0, b.RequestCount));
+        Assert.Empty(two.Logs.WithEventId(104));
+    }
+
+    [Fact]
     public async Task OwnerCooling_RequestForItsObject_Gets429WithItsRetryAfterAndNoOtherBackend()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");

@@ -91,6 +91,16 @@ internal sealed class FakeObjectStore
             _ => "resp_" + _backend + Interlocked.Increment(ref _next),
         };
         _objects[created] = collection;
+        if (collection == "responses" && JsonDocument.Parse(request.Body).RootElement.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.True)
+        {
+            var response = Describe(collection, created, request);
+            return FakeResponses.Sse(
+            [
+                JsonSerializer.Serialize(new { type = "response.created", sequence_number = 0, response }),
+                JsonSerializer.Serialize(new { type = "response.completed", sequence_number = 1, response }),
+            ], _ => Task.CompletedTask)(context, request);
+        }
+
         return Write(context, 200, Describe(collection, created, request));
     }
 
