@@ -17,8 +17,9 @@ namespace AoaiProxy.Pipeline;
 
 /// <summary>
 /// One request, one way through; this class only sequences the steps: admission (caller, path, method, body), route
-/// (what each backend serves and holds: <see cref="ObjectRouter"/>; claim a turn, pure planning), attempts (<see cref="BackendAttempt"/>, each returning an <see cref="AttemptOutcome"/>),
-/// relay (<see cref="ResponseRelay"/>), or the exhausted answer (<see cref="ExhaustedAnswer.Decide"/>, pure).
+/// (what each backend serves and holds: <see cref="ObjectRouter"/>; claim a turn, pure planning), attempts
+/// (<see cref="BackendAttempt"/>, each returning an <see cref="AttemptOutcome"/>), relay (<see cref="ResponseRelay"/>),
+/// or the exhausted answer (<see cref="ExhaustedAnswer.Decide"/>, pure).
 /// </summary>
 internal sealed class ProxyHandler : IAzureOpenAIProxy
 {
@@ -52,7 +53,6 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics,
         ObjectAffinity affinity, CrossOriginPolicy? crossOrigin = null)
     {
-
         _crossOrigin = crossOrigin;
         ArgumentNullException.ThrowIfNull(client);
         _callers = callers;
