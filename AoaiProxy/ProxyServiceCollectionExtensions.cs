@@ -64,6 +64,14 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<ProxyMetrics>();
         services.AddSingleton<ProxyStatus>();
         services.AddSingleton<IProxyStatusEndpoint, ProxyStatusEndpoint>();
+        services.TryAddSingleton<Affinity.IObjectStore>(sp =>
+        {
+            var options = sp.GetRequiredService<ProxyOptions>();
+            return options.Storage is { } storage
+                ? Affinity.TableObjectStore.Create(storage)
+                : new Affinity.InMemoryObjectStore();
+        });
+        services.AddSingleton<Affinity.ObjectAffinity>();
         services.AddSingleton<BackendClient>();
         services.AddSingleton<Throttling.FailureRate>();
         services.AddProxyAuth();

@@ -326,6 +326,8 @@ module proxy './app/proxy.bicep' = {
         endpoint: openAi[i].outputs.endpoint
         priority: 1
         weight: 1
+        // What openai.bicep creates on each account: the proxy sends a deployment only to backends serving it.
+        deployments: [chatDeploymentName, embeddingDeploymentName]
       }
     ]
     existingBackends: existingBackends

@@ -8,7 +8,12 @@ namespace AoaiProxy.Configuration;
 /// <param name="Priority">Lower is preferred; higher tiers only serve when every backend of the better tiers cools.</param>
 /// <param name="Weight">How often the backend appears in its tier's rotation.</param>
 /// <param name="ApiKey">Proxy:Backends:{i}:ApiKey: replaces the caller's credentials for this backend; null otherwise.</param>
-internal sealed record BackendOptions(string Name, Uri Endpoint, int Priority, int Weight, BackendApiKey? ApiKey = null);
+/// <param name="Deployments">Proxy:Backends:{i}:Deployments: the deployments it serves (aliases mapped); null: every deployment.</param>
+internal sealed record BackendOptions(string Name, Uri Endpoint, int Priority, int Weight, BackendApiKey? ApiKey = null, Routing.DeploymentMap? Deployments = null)
+{
+    /// <summary>The backend's own name for the caller's deployment (the same name when unmapped); null when it does not serve it.</summary>
+    public string? DeploymentNameFor(string deployment) => Deployments is null ? deployment : Deployments.NameFor(deployment);
+}
 
 /// <summary>Everything the engine is configured with, read once at start-up by <see cref="ProxyOptionsReader"/>.</summary>
 internal sealed class ProxyOptions
@@ -44,7 +49,23 @@ internal sealed class ProxyOptions
     /// </summary>
     public static readonly TimeSpan DefaultStateSyncInterval = TimeSpan.FromMilliseconds(800);
 
+    /// <summary>
+    /// Azure OpenAI keeps a stored response for 30 days; files, batches, assistants and threads stay until deleted. An id
+    /// older than this is found again by trying the backends in turn, so the default follows the shortest retention.
+    /// </summary>
+    public static readonly TimeSpan DefaultAffinityExpiry = TimeSpan.FromDays(30);
+
     public IReadOnlyList<BackendOptions> Backends { get; set; } = [];
+
+    /// <summary>How long the proxy remembers which backend holds an object it saw created (Proxy:Affinity:ExpiryDays).</summary>
+    public TimeSpan AffinityExpiry { get; set; } = DefaultAffinityExpiry;
+
+    /// <summary>
+    /// Whether a request that creates or changes a stateful object is replayed on another backend after the first may
+    /// have run it (Proxy:Replay:StatefulRequests); off by default: a duplicate batch or fine-tuning job costs more
+    /// than a 502.
+    /// </summary>
+    public bool ReplayStatefulRequests { get; set; }
 
     /// <summary>Largest request body buffered for replay; larger bodies get 413 before any backend sees them.</summary>
     public long MaxRequestBodyBytes { get; set; } = DefaultMaxRequestBodyBytes;

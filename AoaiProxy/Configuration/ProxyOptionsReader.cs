@@ -15,6 +15,7 @@ internal static class ProxyOptionsReader
     private const int MaxPriority = 1000;
     private const int MaxNameLength = 64;
     private const double MaxSeconds = 3600;
+    private const double MaxAffinityDays = 366;
 
     /// <summary>Polly's circuit breaker needs at least two samples before a ratio means anything.</summary>
     private const int MinFailureRequests = 2;
@@ -54,6 +55,8 @@ internal static class ProxyOptionsReader
         options.FailureCooldown = ReadSeconds(section, "Cooldown:FailureSeconds", ProxyOptions.DefaultFailureCooldown, errors);
         options.StateTimeout = ReadMilliseconds(section, "State:TimeoutMilliseconds", ProxyOptions.DefaultStateTimeout, errors);
         options.StateSyncInterval = ReadMilliseconds(section, "State:SyncIntervalMilliseconds", ProxyOptions.DefaultStateSyncInterval, errors);
+        options.AffinityExpiry = ReadDuration(section, "Affinity:ExpiryDays", ProxyOptions.DefaultAffinityExpiry, MaxAffinityDays, errors);
+        options.ReplayStatefulRequests = ReadBool(section, "Replay:StatefulRequests", false, errors);
         options.Auth = AuthOptionsReader.Read(section, errors);
         options.AllowedOrigins = Pipeline.CrossOriginPolicy.ReadOrigins(section, errors);
         var storage = StorageConnection.FromConfiguration(configuration);
@@ -116,6 +119,7 @@ internal static class ProxyOptionsReader
             var priority = (int)ReadLong(child, "Priority", ProxyOptions.DefaultPriority, 0, MaxPriority, errors);
             var weight = (int)ReadLong(child, "Weight", ProxyOptions.DefaultWeight, 1, ProxyOptions.MaxWeight, errors);
             var apiKey = AuthOptionsReader.ReadApiKey(child, errors);
+            var deployments = ReadDeployments(child, errors);
             if (name is not null && !names.TryAdd(name, child.Path))
             {
                 errors.Add($"{child.Path}:Name '{name}' is already used by {names[name]}: backend names must be unique.");
@@ -123,11 +127,21 @@ internal static class ProxyOptionsReader
 
             if (endpoint is not null && name is not null)
             {
-                backends.Add(new BackendOptions(name, endpoint, priority, weight, apiKey));
+                backends.Add(new BackendOptions(name, endpoint, priority, weight, apiKey, deployments));
             }
         }
 
         return backends;
+    }
+
+    /// <summary>
+    /// One app setting ("gpt-4o,chat=gpt-4o-mini", as infra writes it) or a list (Deployments:0, :1 ... in JSON).
+    /// </summary>
+    private static Routing.DeploymentMap? ReadDeployments(IConfigurationSection backend, List<string> errors)
+    {
+        var section = backend.GetSection("Deployments");
+        var entries = section.Value is { } value ? [value] : section.GetChildren().Select(c => c.Value ?? "").ToList();
+        return Routing.DeploymentMap.Parse(entries, section.Path, errors);
     }
 
     private static Uri? ReadEndpoint(IConfigurationSection backend, List<string> errors)
@@ -233,6 +247,40 @@ internal static class ProxyOptionsReader
         }
 
         return ratio;
+    }
+
+    private static TimeSpan ReadDuration(IConfigurationSection section, string key, TimeSpan fallback, double maxDays, List<string> errors)
+    {
+        var value = section[key];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+
+        if (!double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var days) || !(days > 0) || days > maxDays)
+        {
+            errors.Add($"{Path(section, key)} must be a number of days greater than 0 and at most {maxDays}; got '{value}'.");
+            return fallback;
+        }
+
+        return TimeSpan.FromDays(days);
+    }
+
+    private static bool ReadBool(IConfigurationSection section, string key, bool fallback, List<string> errors)
+    {
+        var value = section[key];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+
+        if (!bool.TryParse(value.Trim(), out var parsed))
+        {
+            errors.Add($"{Path(section, key)} must be true or false; got '{value}'.");
+            return fallback;
+        }
+
+        return parsed;
     }
 
     private static TimeSpan ReadSeconds(IConfigurationSection section, string key, TimeSpan fallback, List<string> errors) =>

@@ -3,6 +3,9 @@ using System.Net;
 
 namespace AoaiProxy.Forwarding;
 
+/// <summary>A replacement of <paramref name="Length"/> bytes at <paramref name="Start"/> by <paramref name="Replacement"/>, made while sending.</summary>
+internal sealed record BodyEdit(long Start, long Length, byte[] Replacement);
+
 /// <summary>Result of buffering a request body: the body, or the fact that it exceeded the limit.</summary>
 internal readonly record struct RequestBodyResult(RequestBody? Body, bool TooLarge);
 
@@ -145,7 +148,7 @@ internal sealed class RequestBody : IAsyncDisposable
     }
 
     /// <summary>A fresh content for one attempt. Attempts never share a read position.</summary>
-    public HttpContent CreateContent() => new BufferedContent(this);
+    public HttpContent CreateContent(BodyEdit? edit = null) => new BufferedContent(this, edit);
 
     /// <summary>
     /// Gives the buffers back as soon as nothing can be replayed any more (relaying began), rather than when the request
@@ -252,7 +255,7 @@ internal sealed class RequestBody : IAsyncDisposable
         _segments.RemoveRange(1, _segments.Count - 1);
     }
 
-    private async Task WriteToAsync(Stream target, CancellationToken cancellationToken)
+    private async Task WriteToAsync(Stream target, BodyEdit? edit, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -262,7 +265,16 @@ internal sealed class RequestBody : IAsyncDisposable
 
         try
         {
-            await CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+            if (edit is null)
+            {
+                await CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await CopyRangeAsync(target, 0, edit.Start, cancellationToken).ConfigureAwait(false);
+                await target.WriteAsync(edit.Replacement, cancellationToken).ConfigureAwait(false);
+                await CopyRangeAsync(target, edit.Start + edit.Length, Length, cancellationToken).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -301,17 +313,71 @@ internal sealed class RequestBody : IAsyncDisposable
         }
     }
 
-    private sealed class BufferedContent(RequestBody body) : HttpContent
+    /// <summary>Copies bytes [<paramref name="from"/>, <paramref name="to"/>) of the body.</summary>
+    private async Task CopyRangeAsync(Stream target, long from, long to, CancellationToken cancellationToken)
+    {
+        if (to <= from)
+        {
+            return;
+        }
+
+        if (_file is null)
+        {
+            long position = 0;
+            foreach (var segment in _segments)
+            {
+                var count = Math.Min(SegmentSize, Length - position);
+                var start = Math.Max(from, position);
+                var end = Math.Min(to, position + count);
+                if (end > start)
+                {
+                    await target.WriteAsync(segment.AsMemory((int)(start - position), (int)(end - start)), cancellationToken).ConfigureAwait(false);
+                }
+
+                position += count;
+            }
+
+            return;
+        }
+
+        var reader = await OpenFileAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            reader.Seek(from, SeekOrigin.Begin);
+            var buffer = ArrayPool<byte>.Shared.Rent(SegmentSize);
+            try
+            {
+                var remaining = to - from;
+                while (remaining > 0)
+                {
+                    var read = await reader.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining)), cancellationToken).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                    remaining -= read;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private sealed class BufferedContent(RequestBody body, BodyEdit? edit) : HttpContent
     {
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
-            body.WriteToAsync(stream, CancellationToken.None);
+            body.WriteToAsync(stream, edit, CancellationToken.None);
 
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
-            body.WriteToAsync(stream, cancellationToken);
+            body.WriteToAsync(stream, edit, cancellationToken);
 
         protected override bool TryComputeLength(out long length)
         {
-            length = body.Length;
+            length = edit is null ? body.Length : body.Length - edit.Length + edit.Replacement.Length;
             return true;
         }
     }

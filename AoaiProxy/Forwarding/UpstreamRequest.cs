@@ -10,7 +10,8 @@ namespace AoaiProxy.Forwarding;
 internal static class UpstreamRequest
 {
     public static HttpRequestMessage Create(
-        HttpRequest request, BackendOptions backend, ProxyPath path, RequestBody body, bool hasBody, BackendCredential credential)
+        HttpRequest request, BackendOptions backend, ProxyPath path, RequestBody body, bool hasBody, BackendCredential credential,
+        BodyEdit? edit = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(backend);
@@ -26,7 +27,7 @@ internal static class UpstreamRequest
 
         if (hasBody)
         {
-            upstream.Content = body.CreateContent();
+            upstream.Content = body.CreateContent(edit);
         }
 
         var connection = request.Headers.Connection.ToString();

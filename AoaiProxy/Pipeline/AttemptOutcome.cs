@@ -29,6 +29,9 @@ internal enum AttemptError
 
     /// <summary>Not sent: the proxy could not obtain its own token for the backend.</summary>
     NoCredential,
+
+    /// <summary>404 from a backend asked for an object the proxy has no record of: the next backend may hold it.</summary>
+    ObjectNotHeld,
 }
 
 /// <summary>The outcome of one planned attempt.</summary>
@@ -42,9 +45,13 @@ internal readonly record struct AttemptOutcome(int Backend, AttemptError Error, 
 
     /// <summary>
     /// True when the backend may have executed the request (billed it, created an object): everything but a refusal
-    /// before any work (429) or a request that never left the proxy. The basis for replay rules of stateful requests.
+    /// before any work (429, 503), a 404 for an object it does not hold, or a request that never left the proxy. The basis for replay rules of stateful requests.
     /// </summary>
-    public bool MayHaveRun => Sent && Error is not (AttemptError.Throttled or AttemptError.NotStarted);
+    public bool MayHaveRun => Sent && Error is not (AttemptError.Throttled or AttemptError.NotStarted or AttemptError.ObjectNotHeld)
+        && !(Error == AttemptError.FailureStatus && Status == ServiceUnavailable);
+
+    /// <summary>503: the backend refused the request (overloaded, not ready); nothing ran.</summary>
+    private const int ServiceUnavailable = 503;
 
     /// <summary>
     /// True when the next candidate may be tried: the backend refused or failed with an answer, never got the request, or

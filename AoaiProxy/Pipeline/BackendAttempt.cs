@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http;
+using System.Text;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
@@ -20,7 +21,31 @@ namespace AoaiProxy.Pipeline;
 /// <param name="Body">The buffered body, replayable.</param>
 /// <param name="HasBody">Whether the caller's request had a body (even an empty one).</param>
 /// <param name="Deadline">Fires when the request's deadline passes (shared by all attempts).</param>
-internal sealed record AttemptRequest(HttpContext Context, ProxyPath Path, string? Deployment, RequestBody Body, bool HasBody, CancellationTokenSource Deadline);
+/// <param name="Model">Where a v1 body names the deployment ("model"), for backends that call it differently.</param>
+internal sealed record AttemptRequest(
+    HttpContext Context, ProxyPath Path, string? Deployment, RequestBody Body, bool HasBody, CancellationTokenSource Deadline,
+    ModelLocation Model = default)
+{
+    /// <summary>
+    /// The target and body edit for <paramref name="backend"/>: the caller's deployment replaced by the backend's own
+    /// name (Proxy:Backends:{i}:Deployments), in the path or in the v1 body's "model".
+    /// </summary>
+    public (ProxyPath Path, BodyEdit? Edit) TargetFor(BackendOptions backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (Deployment is null || backend.DeploymentNameFor(Deployment) is not { } name || name.Equals(Deployment, StringComparison.OrdinalIgnoreCase))
+        {
+            return (Path, null);
+        }
+
+        if (Path.Deployment is not null)
+        {
+            return (DeploymentMap.RewritePath(Path, name), null);
+        }
+
+        return Model.Model is null ? (Path, null) : (Path, new BodyEdit(Model.Start, Model.Length, Encoding.UTF8.GetBytes("\"" + name + "\"")));
+    }
+}
 
 /// <summary>
 /// Sends one attempt and classifies how it ended. A response to relay is returned open; every other answer is
@@ -55,7 +80,8 @@ internal sealed class BackendAttempt
         var backend = _options.Backends[index];
         var deploymentLabel = request.Deployment ?? CooldownKeys.AnyDeployment;
         var aborted = request.Context.RequestAborted;
-        using var upstream = UpstreamRequest.Create(request.Context.Request, backend, request.Path, request.Body, request.HasBody, credential);
+        var (path, edit) = request.TargetFor(backend);
+        using var upstream = UpstreamRequest.Create(request.Context.Request, backend, path, request.Body, request.HasBody, credential, edit);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, request.Deadline.Token);
         var started = _time.GetTimestamp();
 

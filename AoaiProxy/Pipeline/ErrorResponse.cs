@@ -45,6 +45,9 @@ internal static class ProxyHeaders
 
     /// <summary>Azure OpenAI's millisecond form of Retry-After (honoured by the OpenAI SDKs).</summary>
     public const string RetryAfterMs = "retry-after-ms";
+
+    /// <summary>Names the backends a merged list page lacks (cooling or failed), so that a partial list is never silent.</summary>
+    public const string ListIncomplete = "x-proxy-list-incomplete";
 }
 
 internal sealed record ErrorEnvelope(ErrorDetail Error);

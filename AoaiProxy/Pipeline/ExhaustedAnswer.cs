@@ -20,9 +20,17 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
     /// 429, or a backend left out while cooling for throttling); 504 when timeouts were all there was (attempts past the
     /// deadline, backends cooling for timeouts); otherwise 502.
     /// </summary>
+    /// <param name="backends">The configured backends.</param>
+    /// <param name="plan">The request's plan.</param>
+    /// <param name="outcomes">Each attempt's outcome.</param>
+    /// <param name="cooldowns">Each backend's cooldown for this request (null for backends that could not serve it).</param>
+    /// <param name="now">The current time.</param>
+    /// <param name="deployment">The request's deployment, if any.</param>
+    /// <param name="candidates">How many backends could serve the request (its deployment's); null: all of them.</param>
+    /// <param name="holder">The object id when the request was bound to the backend holding it.</param>
     public static ExhaustedAnswer Decide(
         IReadOnlyList<BackendOptions> backends, AttemptPlan plan, IReadOnlyList<AttemptOutcome> outcomes,
-        IReadOnlyList<Cooldown?> cooldowns, DateTimeOffset now, string? deployment)
+        IReadOnlyList<Cooldown?> cooldowns, DateTimeOffset now, string? deployment, int? candidates = null, string? holder = null)
     {
         ArgumentNullException.ThrowIfNull(backends);
         ArgumentNullException.ThrowIfNull(plan);
@@ -77,13 +85,30 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
             ProxyOutcome.BackendsTimedOut => "timed out",
             _ => "unavailable",
         };
+        var subject = holder is not null && (plan.Attempts.Count > 0 || plan.Cooling.Count > 0)
+            ? $"Backend '{backends[plan.Attempts.Count > 0 ? plan.Attempts[0] : plan.Cooling[0]].Name}', which holds object '{holder}', is {what}"
+            : $"All {candidates ?? backends.Count} backends are {what}";
         var message = new StringBuilder()
-            .Append(CultureInfo.InvariantCulture, $"All {backends.Count} backends are {what}")
+            .Append(subject)
             .Append(deployment is null ? "" : $" for deployment '{deployment}'")
             .Append(shortest is { } s ? string.Create(CultureInfo.InvariantCulture, $"; retry after {CooldownPolicy.RetryAfterSeconds(s)} seconds") : "")
             .Append(failures.Count == 0 ? " (every backend is cooling down)." : $" ({string.Join(", ", failures)}).")
             .ToString();
         return new ExhaustedAnswer(outcome, message, shortest, attempts);
+    }
+
+    /// <summary>
+    /// Pure: the answer when a request that creates or changes a stateful object failed on a backend that may have run
+    /// it (Proxy:Replay:StatefulRequests is off): 504 for a timeout, 502 otherwise, naming the backend.
+    /// </summary>
+    public static ExhaustedAnswer NotReplayed(IReadOnlyList<BackendOptions> backends, AttemptOutcome outcome, int attempts)
+    {
+        ArgumentNullException.ThrowIfNull(backends);
+        var name = backends[outcome.Backend].Name;
+        var result = outcome.Error == AttemptError.DeadlineExceeded ? ProxyOutcome.BackendsTimedOut : ProxyOutcome.BackendsFailed;
+        var message = $"Backend '{name}' failed ({Describe(outcome)}) after it may have run the request. The request creates or " +
+            "changes a stateful object, so it was not replayed on another backend: check whether the object exists or changed before retrying.";
+        return new ExhaustedAnswer(result, message, null, attempts);
     }
 
     private static CooldownReason? ActiveReason(Cooldown? cooldown, DateTimeOffset now) =>
@@ -98,6 +123,7 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
         AttemptError.DeadlineExceeded => "timed out",
         AttemptError.Cooling => "cooling down",
         AttemptError.NoCredential => "no proxy token",
+        AttemptError.ObjectNotHeld => "404, does not hold the object",
         _ => outcome.Error.ToString(),
     };
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using AoaiProxy.Affinity;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
@@ -17,8 +18,9 @@ namespace AoaiProxy.Pipeline;
 
 /// <summary>
 /// One request, one way through; this class only sequences the steps: admission (caller, path, method, body), route
-/// (claim a turn, pure planning), attempts (<see cref="BackendAttempt"/>, each returning an <see cref="AttemptOutcome"/>),
-/// relay (<see cref="ResponseRelay"/>), or the exhausted answer (<see cref="ExhaustedAnswer.Decide"/>, pure).
+/// (what each backend serves and holds: <see cref="ObjectRouter"/>; claim a turn, pure planning), attempts
+/// (<see cref="BackendAttempt"/>, each returning an <see cref="AttemptOutcome"/>), relay (<see cref="ResponseRelay"/>),
+/// or the exhausted answer (<see cref="ExhaustedAnswer.Decide"/>, pure).
 /// </summary>
 internal sealed class ProxyHandler : IAzureOpenAIProxy
 {
@@ -45,11 +47,13 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly BackendCredentials _credentials;
     private readonly CrossOriginPolicy? _crossOrigin;
     private readonly ProxyMetrics _metrics;
+    private readonly ObjectRouter _router;
+    private readonly ListFanOut _lists;
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
         CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics,
-        CrossOriginPolicy? crossOrigin = null)
+        ObjectAffinity affinity, CrossOriginPolicy? crossOrigin = null)
     {
         _crossOrigin = crossOrigin;
         _metrics = metrics;
@@ -63,6 +67,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _logger = logger;
         _attempt = new BackendAttempt(options, state, client.Invoker, failures, time, logger, metrics);
         _relay = new ResponseRelay(options, time, logger, metrics);
+        _router = new ObjectRouter(options, affinity, logger);
+        _lists = new ListFanOut(options, _attempt, credentials, failures);
     }
 
     public async Task ProxyAsync(HttpContext context)
@@ -171,9 +177,32 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         ProxyMetrics.DeploymentResolved(context, deployment);
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
+        // Route by what each backend serves and holds: its deployments (Proxy:Backends:{i}:Deployments), and the
+        // objects the request names (only the backend holding them can answer).
+        var eligible = _router.ServingBackends(deployment);
+        if (eligible is not null && Array.IndexOf(eligible, true) < 0)
+        {
+            Log.DeploymentNotServed(_logger, deployment!);
+            await ErrorResponse.WriteAsync(context, ProxyOutcome.DeploymentNotFound,
+                $"The API deployment '{deployment}' does not exist on any backend of the proxy (Proxy:Backends:{{i}}:Deployments).").ConfigureAwait(false);
+            return;
+        }
+
+        var route = await _router.RouteAsync(request, path, body, aborted).ConfigureAwait(false);
+        if (route.Owner is { } owner)
+        {
+            eligible = new bool[_options.Backends.Count];
+            eligible[owner] = true;
+            Log.ObjectRouted(_logger, route.Holder!, _options.Backends[owner].Name);
+        }
+
+        var model = path.IsV1 && deployment is not null && _router.HasDeploymentMaps
+            ? await ObjectRouter.ModelLocationAsync(body, aborted).ConfigureAwait(false)
+            : default;
+
         // Route: pure planning over this instance's view of the shared state.
         var claim = await _state.ClaimAsync(aborted).ConfigureAwait(false);
-        var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, _time.GetUtcNow());
+        var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, _time.GetUtcNow(), eligible);
         if (plan.Panic)
         {
             Log.Panic(_logger, deployment ?? CooldownScope.NoDeployment, _options.Backends[plan.Attempts[0]].Name);
@@ -182,13 +211,24 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         // Attempts, under one deadline for the whole request.
         var remaining = _options.RequestTimeout - _time.GetElapsedTime(started);
         using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1), _time);
-        var attemptRequest = new AttemptRequest(context, path, deployment, body, hasBody, deadline);
+        var attemptRequest = new AttemptRequest(context, path, deployment, body, hasBody, deadline, model);
         var outcomes = new List<AttemptOutcome>(plan.Attempts.Count);
         var sent = 0;
         BackendCredential? unavailable = null;
+        if (route.MergesList)
+        {
+            // A first list page: every available backend answers, merged (ListMerge). Only when none could is there
+            // an exhausted answer below; the failover loop is skipped.
+            if (await _lists.ListAsync(context, plan, attemptRequest, caller, outcomes).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            sent = outcomes.Count(o => o.Sent);
+        }
 
         // Indexed loops over the plan: a foreach over IReadOnlyList boxes an enumerator on every request.
-        for (var n = 0; n < plan.Attempts.Count; n++)
+        for (var n = 0; !route.MergesList && n < plan.Attempts.Count; n++)
         {
             var index = plan.Attempts[n];
             var backend = _options.Backends[index];
@@ -216,14 +256,34 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
             sent++;
             var (outcome, response) = await _attempt.SendAsync(attemptRequest, index, sent, credential).ConfigureAwait(false);
+            if (response is not null && route.Probing && response.StatusCode == System.Net.HttpStatusCode.NotFound &&
+                (n < plan.Attempts.Count - 1 || plan.Cooling.Count > 0))
+            {
+                // An object the proxy has no record of: the next backend may hold it. The last backend's 404 is relayed,
+                // unless a backend was left out while cooling (it may hold it): then the caller is told to retry.
+                response.Dispose();
+                outcomes.Add(new AttemptOutcome(index, AttemptError.ObjectNotHeld, StatusCodes.Status404NotFound));
+                continue;
+            }
+
             outcomes.Add(outcome);
             if (response is not null)
             {
                 using (response)
                 {
-                    await RelayAsync(context, body, deadline, backend, deployment, response, sent).ConfigureAwait(false);
+                    await RelayAsync(context, body, deadline, backend, deployment, response, sent, route).ConfigureAwait(false);
                 }
 
+                return;
+            }
+
+            if (route.Kind == RequestKind.Stateful && outcome.MayHaveRun && outcome.Error != AttemptError.CallerGone && !_options.ReplayStatefulRequests)
+            {
+                // It may exist now: a replay could make a second batch, job or message. The caller decides.
+                var refused = ExhaustedAnswer.NotReplayed(_options.Backends, outcome, sent);
+                Log.StatefulNotReplayed(_logger, backend.Name, refused.Message);
+                context.Response.Headers[ProxyHeaders.Attempts] = sent.ToString(CultureInfo.InvariantCulture);
+                await ErrorResponse.WriteAsync(context, refused.Outcome, refused.Message).ConfigureAwait(false);
                 return;
             }
 
@@ -248,7 +308,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Exhausted: one pure decision over the plan, the outcomes and the cooldowns as they are now.
         var now = _time.GetUtcNow();
-        var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, CooldownsFor(_state.Cooldowns, deployment), now, deployment);
+        var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, ObjectRouter.Masked(CooldownsFor(_state.Cooldowns, deployment), eligible), now, deployment,
+            eligible is null ? null : eligible.Count(e => e), route.Owner is null ? null : route.Holder);
         Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
             answer.RetryAfter is { } r ? CooldownPolicy.RetryAfterMilliseconds(r) : 0);
         context.Response.Headers[ProxyHeaders.Attempts] = answer.Attempts.ToString(CultureInfo.InvariantCulture);
@@ -262,15 +323,27 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// </summary>
     private async Task RelayAsync(
         HttpContext context, RequestBody body, CancellationTokenSource deadline, BackendOptions backend, string? deployment,
-        HttpResponseMessage response, int attempt)
+        HttpResponseMessage response, int attempt, RequestRoute route)
     {
         deadline.CancelAfter(Timeout.InfiniteTimeSpan);
         await body.ReleaseAsync().ConfigureAwait(false);
+        var succeeded = (int)response.StatusCode is >= StatusCodes.Status200OK and < StatusCodes.Status300MultipleChoices;
+        CapturedContent? captured = null;
+        if (succeeded && route.Creates)
+        {
+            response.Content = captured = new CapturedContent(response.Content);
+        }
+
         var result = await _relay.RelayAsync(context, backend, response, attempt).ConfigureAwait(false);
         if (result != RelayResult.CallerFailed)
         {
             await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, deployment),
                 result == RelayResult.Completed ? HealthSample.Success : HealthSample.Failure).ConfigureAwait(false);
+        }
+
+        if (succeeded)
+        {
+            await _router.RememberAsync(backend, attempt, route, captured, response).ConfigureAwait(false);
         }
     }
 

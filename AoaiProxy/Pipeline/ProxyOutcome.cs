@@ -12,6 +12,9 @@ internal enum ProxyOutcome
     /// <summary>The target is not under /openai/ (404).</summary>
     NotProxied,
 
+    /// <summary>The request names a deployment that no backend serves (Proxy:Backends:{i}:Deployments) (404).</summary>
+    DeploymentNotFound,
+
     /// <summary>The target tries to leave /openai/ or is malformed (400).</summary>
     InvalidPath,
 
@@ -62,6 +65,7 @@ internal static class ProxyOutcomes
     public static int StatusCode(ProxyOutcome outcome) => outcome switch
     {
         ProxyOutcome.NotProxied => StatusCodes.Status404NotFound,
+        ProxyOutcome.DeploymentNotFound => StatusCodes.Status404NotFound,
         ProxyOutcome.InvalidPath => StatusCodes.Status400BadRequest,
         ProxyOutcome.MethodNotAllowed => StatusCodes.Status405MethodNotAllowed,
         ProxyOutcome.BodyTooLarge => StatusCodes.Status413PayloadTooLarge,
@@ -81,6 +85,7 @@ internal static class ProxyOutcomes
     public static string ErrorCode(ProxyOutcome outcome) => outcome switch
     {
         ProxyOutcome.NotProxied => "NotFound",
+        ProxyOutcome.DeploymentNotFound => "DeploymentNotFound",
         ProxyOutcome.InvalidPath => "InvalidPath",
         ProxyOutcome.MethodNotAllowed => "MethodNotAllowed",
         ProxyOutcome.BodyTooLarge => "RequestBodyTooLarge",

@@ -21,7 +21,16 @@ internal sealed record AttemptPlan(IReadOnlyList<int> Attempts, IReadOnlyList<in
 /// </summary>
 internal static class AttemptPlanner
 {
-    public static AttemptPlan Plan(IReadOnlyList<BackendOptions> backends, IReadOnlyList<Cooldown?> cooldowns, long turn, DateTimeOffset now)
+    /// <param name="backends">The configured backends.</param>
+    /// <param name="cooldowns">Each backend's cooldown for this request.</param>
+    /// <param name="turn">The shared rotation turn.</param>
+    /// <param name="now">The current time.</param>
+    /// <param name="eligible">
+    /// Which backends may serve this request at all (they serve its deployment, or hold the object it names); null: all.
+    /// The others are left out of the plan entirely, neither tried nor counted as cooling.
+    /// </param>
+    public static AttemptPlan Plan(
+        IReadOnlyList<BackendOptions> backends, IReadOnlyList<Cooldown?> cooldowns, long turn, DateTimeOffset now, IReadOnlyList<bool>? eligible = null)
     {
         ArgumentNullException.ThrowIfNull(backends);
         ArgumentNullException.ThrowIfNull(cooldowns);
@@ -35,6 +44,11 @@ internal static class AttemptPlanner
         var available = new List<int>(backends.Count);
         for (var i = 0; i < backends.Count; i++)
         {
+            if (eligible is not null && !eligible[i])
+            {
+                continue;
+            }
+
             if (cooldowns[i] is { } c && c.Until > now)
             {
                 cooling.Add(i);

@@ -3,6 +3,12 @@ using System.Text.Json;
 
 namespace AoaiProxy.Routing;
 
+/// <summary>Where a body's "model" string token (quotes included) is, in bytes from the body's start.</summary>
+/// <param name="Model">The model, null when the body names none.</param>
+/// <param name="Start">Offset of the opening quote.</param>
+/// <param name="Length">Length of the token, both quotes included.</param>
+internal readonly record struct ModelLocation(string? Model, long Start, long Length);
+
 /// <summary>
 /// Finds the deployment of a v1 API request: the top-level "model" of a JSON body. Never throws on bad JSON (the proxy
 /// does not judge request content, it only forwards it). The SDKs write "model" after "messages", so a vision request
@@ -29,8 +35,15 @@ internal static class ModelName
     }
 
     /// <summary>The model of a body held in memory.</summary>
-    public static string? FromJson(ReadOnlySequence<byte> body)
+    public static string? FromJson(ReadOnlySequence<byte> body) => Locate(body).Model;
+
+    /// <summary>
+    /// The model of a body held in memory and where its JSON string token (quotes included) lies in the body, so that it
+    /// can be replaced by a backend's own deployment name.
+    /// </summary>
+    public static ModelLocation Locate(ReadOnlySequence<byte> body)
     {
+        var offset = 0;
         // JSON text may start with a UTF-8 byte order mark (RFC 8259 lets parsers ignore it); Utf8JsonReader does not.
         // The first bytes are copied to the stack (they may span segments) rather than to a new array per request.
         Span<byte> start = stackalloc byte[Utf8Bom.Length];
@@ -40,12 +53,15 @@ internal static class ModelName
             if (start.SequenceEqual(Utf8Bom))
             {
                 body = body.Slice(Utf8Bom.Length);
+                offset = Utf8Bom.Length;
             }
         }
 
         var reader = new Utf8JsonReader(body, isFinalBlock: true, new JsonReaderState(ReaderOptions));
         var cursor = new Cursor();
-        return Step(ref reader, ref cursor) == Scan.Found ? cursor.Model : null;
+        return Step(ref reader, ref cursor) == Scan.Found
+            ? new ModelLocation(cursor.Model, offset + cursor.TokenStart, cursor.TokenLength)
+            : default;
     }
 
     /// <summary>
@@ -228,6 +244,8 @@ internal static class ModelName
                 else if (cursor.AtModelValue)
                 {
                     cursor.Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    cursor.TokenStart = reader.TokenStartIndex;
+                    cursor.TokenLength = reader.BytesConsumed - reader.TokenStartIndex;
                     return cursor.Model is null ? Scan.NotFound : Scan.Found;
                 }
                 else if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && reader.ValueTextEquals(ModelProperty))
@@ -256,5 +274,7 @@ internal static class ModelName
         public bool Started;
         public bool AtModelValue;
         public string? Model;
+        public long TokenStart;
+        public long TokenLength;
     }
 }

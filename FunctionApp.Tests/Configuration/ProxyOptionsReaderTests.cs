@@ -307,6 +307,50 @@ public class ProxyOptionsReaderTests
         Assert.Equal(options.MaxCooldown, options.DefaultThrottleCooldown);
     }
 
+    [Fact]
+    public void Read_DeploymentsAsOneSettingOrAList_MappedPerBackend()
+    {
+        var options = Read(
+            ("Proxy:Backends:0:Endpoint", Endpoint0),
+            ("Proxy:Backends:0:Deployments", "gpt-4o,chat=gpt-4o-mini"),
+            ("Proxy:Backends:1:Endpoint", "https://second.openai.azure.com"),
+            ("Proxy:Backends:1:Deployments:0", "embed=text-embedding-3-large"),
+            ("Proxy:Backends:1:Deployments:1", "gpt-4o"),
+            ("Proxy:Backends:2:Endpoint", "https://third.openai.azure.com"));
+
+        Assert.Empty(options.Errors);
+        Assert.Equal("gpt-4o-mini", options.Backends[0].DeploymentNameFor("chat"));
+        Assert.Null(options.Backends[0].DeploymentNameFor("embed"));
+        Assert.Equal("text-embedding-3-large", options.Backends[1].DeploymentNameFor("embed"));
+        Assert.Equal("gpt-4o", options.Backends[1].DeploymentNameFor("gpt-4o"));
+        Assert.Null(options.Backends[2].Deployments);
+        Assert.Equal("anything", options.Backends[2].DeploymentNameFor("anything"));
+    }
+
+    [Fact]
+    public void Read_AffinityAndReplay_DefaultsAndGiven()
+    {
+        var defaults = Read(("Proxy:Backends:0:Endpoint", Endpoint0));
+        var given = Read(("Proxy:Backends:0:Endpoint", Endpoint0), ("Proxy:Affinity:ExpiryDays", "7.5"), ("Proxy:Replay:StatefulRequests", "true"));
+
+        Assert.Equal(TimeSpan.FromDays(30), defaults.AffinityExpiry);
+        Assert.False(defaults.ReplayStatefulRequests);
+        Assert.Equal(TimeSpan.FromDays(7.5), given.AffinityExpiry);
+        Assert.True(given.ReplayStatefulRequests);
+    }
+
+    [Theory]
+    [InlineData("Proxy:Affinity:ExpiryDays", "0")]
+    [InlineData("Proxy:Affinity:ExpiryDays", "400")]
+    [InlineData("Proxy:Replay:StatefulRequests", "yes")]
+    [InlineData("Proxy:Backends:0:Deployments", "a=b=c")]
+    public void Read_InvalidRoutingSetting_ErrorNamingIt(string key, string value)
+    {
+        var options = Read(("Proxy:Backends:0:Endpoint", Endpoint0), (key, value));
+
+        Assert.Contains(options.Errors, e => e.StartsWith(key, StringComparison.Ordinal));
+    }
+
     private static ProxyOptions Read(params (string Key, string? Value)[] settings) =>
         Read(settings.ToDictionary(s => s.Key, s => s.Value));
 

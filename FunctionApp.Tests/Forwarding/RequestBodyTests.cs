@@ -197,6 +197,26 @@ public class RequestBodyTests
         await body.DisposeAsync();
     }
 
+    [Theory]
+    [InlineData(100, 10, 5, 3)]
+    [InlineData(200 * 1024, 64 * 1024 - 2, 7, 40)]
+    [InlineData(RequestBody.MemoryThreshold + 100_000, 4_200_000, 12, 1)]
+    [InlineData(1000, 0, 3, 0)]
+    [InlineData(1000, 990, 10, 5)]
+    public async Task CreateContent_WithEdit_ReplacesTheRangeInMemoryAndInFile(int length, int start, int removed, int inserted)
+    {
+        var data = Data(length);
+        await using var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
+        var replacement = Enumerable.Repeat((byte)'#', inserted).ToArray();
+
+        using var content = body.CreateContent(new BodyEdit(start, removed, replacement));
+        var sent = await content.ReadAsByteArrayAsync();
+
+        var expected = data.Take(start).Concat(replacement).Concat(data.Skip(start + removed)).ToArray();
+        Assert.Equal(expected, sent);
+        Assert.Equal(expected.Length, content.Headers.ContentLength);
+    }
+
     /// <summary>Blocks its first write until <see cref="Gate"/> opens.</summary>
     private sealed class GatedStream : MemoryStream
     {

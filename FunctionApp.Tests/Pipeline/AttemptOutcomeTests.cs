@@ -22,4 +22,25 @@ public class AttemptOutcomeTests
         Assert.Equal(mayHaveRun, outcome.MayHaveRun);
         Assert.Equal(failover, outcome.AllowsFailover);
     }
+
+    [Theory]
+    [InlineData(500, true)]
+    [InlineData(502, true)]
+    [InlineData(504, true)]
+    [InlineData(408, true)]
+    [InlineData(503, false)]
+    public void MayHaveRun_FailureStatus_OnlyA503IsARefusal(int status, bool mayHaveRun)
+    {
+        Assert.Equal(mayHaveRun, new AttemptOutcome(0, AttemptError.FailureStatus, status).MayHaveRun);
+    }
+
+    [Fact]
+    public void Properties_ObjectNotHeld_NotRunAndFailsOver()
+    {
+        var outcome = new AttemptOutcome(0, AttemptError.ObjectNotHeld, 404);
+
+        Assert.True(outcome.Sent);
+        Assert.False(outcome.MayHaveRun);
+        Assert.True(outcome.AllowsFailover);
+    }
 }

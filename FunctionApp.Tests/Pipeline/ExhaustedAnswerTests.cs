@@ -9,6 +9,34 @@ public class ExhaustedAnswerTests
 {
     private static readonly DateTimeOffset Now = new(2025, 1, 15, 12, 0, 0, TimeSpan.Zero);
 
+    [Theory]
+    [InlineData(nameof(AttemptError.FailureStatus), nameof(ProxyOutcome.BackendsFailed))]
+    [InlineData(nameof(AttemptError.Transport), nameof(ProxyOutcome.BackendsFailed))]
+    [InlineData(nameof(AttemptError.DeadlineExceeded), nameof(ProxyOutcome.BackendsTimedOut))]
+    public void NotReplayed_MayHaveRun_502Or504NamingTheBackend(string error, string expected)
+    {
+        var answer = ExhaustedAnswer.NotReplayed(Backends, new AttemptOutcome(1, Enum.Parse<AttemptError>(error), 500), 1);
+
+        Assert.Equal(Enum.Parse<ProxyOutcome>(expected), answer.Outcome);
+        Assert.Contains($"Backend '{Backends[1].Name}'", answer.Message, StringComparison.Ordinal);
+        Assert.Contains("not replayed", answer.Message, StringComparison.Ordinal);
+        Assert.Null(answer.RetryAfter);
+    }
+
+    [Fact]
+    public void Decide_HolderCoolingForThrottle_429WithItsRemainingWaitNamingIt()
+    {
+        var cooldowns = new Cooldown?[2];
+        cooldowns[1] = new Cooldown(Now.AddSeconds(30), CooldownReason.Throttled);
+        var plan = new AttemptPlan([], [1]);
+
+        var answer = ExhaustedAnswer.Decide(Backends, plan, [], cooldowns, Now, null, candidates: 1, holder: "file-1");
+
+        Assert.Equal(ProxyOutcome.Throttled, answer.Outcome);
+        Assert.Equal(TimeSpan.FromSeconds(30), answer.RetryAfter);
+        Assert.StartsWith($"Backend '{Backends[1].Name}', which holds object 'file-1', is throttled", answer.Message, StringComparison.Ordinal);
+    }
+
     private static readonly BackendOptions[] Backends =
     [
         new("a", new Uri("https://a.openai.azure.com/"), 1, 1),

@@ -327,6 +327,35 @@ public class AttemptPlannerTests
         Assert.Equal([1, 3, 1], sequence);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    public void Plan_SomeNotEligible_LeftOutEntirelyAndOthersRotate(long turn)
+    {
+        var backends = Equal(4);
+        var cooldowns = NoCooldowns(4);
+        cooldowns[3] = new Cooldown(Now.AddSeconds(10), CooldownReason.Throttled);
+
+        var plan = AttemptPlanner.Plan(backends, cooldowns, turn, Now, [false, true, true, false]);
+
+        Assert.Equal(turn % 2 == 0 ? [1, 2] : [2, 1], plan.Attempts);
+        Assert.Empty(plan.Cooling);
+    }
+
+    [Fact]
+    public void Plan_OnlyEligibleCooling_NoAttemptsAndItIsCooling()
+    {
+        var cooldowns = NoCooldowns(3);
+        cooldowns[1] = new Cooldown(Now.AddSeconds(10), CooldownReason.Throttled);
+
+        var plan = AttemptPlanner.Plan(Equal(3), cooldowns, 0, Now, [false, true, false]);
+
+        Assert.Empty(plan.Attempts);
+        Assert.Equal([1], plan.Cooling);
+    }
+
     private static List<BackendOptions> Equal(int count) => Weighted([.. Enumerable.Repeat((1, 1), count)]);
 
     private static List<BackendOptions> Weighted(params (int Priority, int Weight)[] specs) =>

@@ -123,6 +123,24 @@ public class ModelNameTests
         Assert.Null(ModelName.FromJson(ReadOnlySequence<byte>.Empty));
     }
 
+    [Theory]
+    [InlineData("""{"model":"gpt-4o","messages":[]}""", 1)]
+    [InlineData("""{"messages":[{"role":"user"}],  "model" : "gpt\u002d4o" }""", 1)]
+    [InlineData("\uFEFF{\"model\":\"gpt-4o\"}", 1)]
+    [InlineData("""{"messages":[{"role":"user"}],"model":"gpt-4o"}""", 3)]
+    public void Locate_Model_OffsetsOfTheWholeStringToken(string json, int segmentLength)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+
+        var location = ModelName.Locate(Sequence(json, segmentLength));
+
+        Assert.Equal("gpt-4o", location.Model);
+        var token = Encoding.UTF8.GetString(bytes, (int)location.Start, (int)location.Length);
+        Assert.StartsWith("\"", token, StringComparison.Ordinal);
+        Assert.EndsWith("\"", token, StringComparison.Ordinal);
+        Assert.Equal("gpt-4o", System.Text.Json.JsonSerializer.Deserialize<string>(token));
+    }
+
     private static ReadOnlySequence<byte> Sequence(string text) => new(Encoding.UTF8.GetBytes(text));
 
     /// <summary>The UTF-8 text cut into segments of <paramref name="segmentLength"/> bytes, so tokens straddle segments.</summary>

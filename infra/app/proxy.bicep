@@ -65,7 +65,7 @@ param virtualNetworkSubnetId string = ''
 @description('Extra app settings { NAME: value }, merged over the ones written here (they win on a name clash).')
 param extraAppSettings object = {}
 
-@description('Backends created by this deployment: [{ name, endpoint, priority, weight }].')
+@description('Backends created by this deployment: [{ name, endpoint, priority, weight, deployments }].')
 param createdBackends array = []
 
 @description('Backends that already exist: [{ name, endpoint, priority, weight }].')
@@ -189,9 +189,18 @@ var backendWeightSettings = [
   }
 ]
 
+// The deployments each backend serves (those infra created on it); existing backends have none listed: an empty value
+// means "serves every deployment".
+var backendDeploymentSettings = [
+  for (backend, i) in backends: {
+    name: 'Proxy__Backends__${i}__Deployments'
+    value: join(backend.?deployments ?? [], ',')
+  }
+]
+
 // siteConfig.appSettings replaces the whole collection on every deployment, so settings added by hand would vanish:
 // the extra settings are merged over the generated ones (the quickstart's union), then turned back into { name, value }.
-var generatedSettings = concat(hostSettings, proxyAuthSettings, allowedCallerSettings, allowedOriginSettings, backendNameSettings, backendEndpointSettings, backendPrioritySettings, backendWeightSettings)
+var generatedSettings = concat(hostSettings, proxyAuthSettings, allowedCallerSettings, allowedOriginSettings, backendNameSettings, backendEndpointSettings, backendPrioritySettings, backendWeightSettings, backendDeploymentSettings)
 var appSettings = union(toObject(generatedSettings, setting => setting.name, setting => setting.value), extraAppSettings)
 
 // Always-ready instances are billed even when idle; 0 keeps the app scale-to-zero.

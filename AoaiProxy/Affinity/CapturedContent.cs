@@ -1,0 +1,165 @@
+using System.IO.Compression;
+using System.Net;
+
+namespace AoaiProxy.Affinity;
+
+/// <summary>
+/// A backend's answer relayed unchanged while its first bytes are kept, so that the id of an object it created can be
+/// read once the answer has passed (the id is the first field Azure OpenAI writes). Nothing is buffered ahead of the
+/// caller: bytes are kept as they are read for the relay.
+/// </summary>
+internal sealed class CapturedContent : HttpContent
+{
+    /// <summary>Far more than an object's "id" needs, even behind a server-sent event's preamble.</summary>
+    internal const int Limit = 8 * 1024;
+
+    private readonly HttpContent _inner;
+    private readonly byte[] _captured = new byte[Limit];
+    private int _length;
+
+    public CapturedContent(HttpContent inner)
+    {
+        _inner = inner;
+        foreach (var header in inner.Headers.NonValidated)
+        {
+            Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+    }
+
+    /// <summary>The bytes relayed so far, up to <see cref="Limit"/>.</summary>
+    public ReadOnlySpan<byte> Captured => _captured.AsSpan(0, _length);
+
+    /// <summary>
+    /// The captured bytes as JSON text: decompressed when the backend compressed its answer (the caller asked for it
+    /// with Accept-Encoding, and the proxy relays bytes as they are). A cut-off compressed prefix gives what it can.
+    /// </summary>
+    public byte[] Decoded()
+    {
+        var encoding = Headers.ContentEncoding.LastOrDefault();
+        if (encoding is null || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            return Captured.ToArray();
+        }
+
+        using var source = new MemoryStream(_captured, 0, _length, writable: false);
+        using Stream? decoder = encoding.ToLowerInvariant() switch
+        {
+            "gzip" => new GZipStream(source, CompressionMode.Decompress),
+            "deflate" => new ZLibStream(source, CompressionMode.Decompress),
+            "br" => new BrotliStream(source, CompressionMode.Decompress),
+            _ => null,
+        };
+        if (decoder is null)
+        {
+            return [];
+        }
+
+        using var decoded = new MemoryStream();
+        var buffer = new byte[Limit];
+        try
+        {
+            int read;
+            while (decoded.Length < Limit && (read = decoder.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                decoded.Write(buffer, 0, read);
+            }
+        }
+        catch (InvalidDataException)
+        {
+            // The prefix ends mid-stream: what was decoded so far is what there is.
+        }
+
+        return decoded.ToArray();
+    }
+
+    protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
+        new CapturingStream(this, await _inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
+
+    protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+    {
+        var source = await CreateContentReadStreamAsync().ConfigureAwait(false);
+        await using (source.ConfigureAwait(false))
+        {
+            await source.CopyToAsync(stream).ConfigureAwait(false);
+        }
+    }
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = 0;
+        return false;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private void Keep(ReadOnlySpan<byte> read)
+    {
+        var count = Math.Min(read.Length, Limit - _length);
+        read[..count].CopyTo(_captured.AsSpan(_length));
+        _length += count;
+    }
+
+    private sealed class CapturingStream(CapturedContent owner, Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            owner.Keep(buffer.Span[..read]);
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var read = inner.Read(buffer, offset, count);
+            owner.Keep(buffer.AsSpan(offset, read));
+            return read;
+        }
+
+        public override void Flush() { }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

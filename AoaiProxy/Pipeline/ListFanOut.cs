@@ -1,0 +1,108 @@
+using System.Globalization;
+using AoaiProxy.Affinity;
+using AoaiProxy.Auth;
+using AoaiProxy.Configuration;
+using AoaiProxy.Planning;
+using AoaiProxy.Throttling;
+using Microsoft.AspNetCore.Http;
+
+namespace AoaiProxy.Pipeline;
+
+/// <summary>
+/// The first page of a list without an id (<see cref="ListMerge"/>), asked of every available backend at once: each
+/// holds only its own objects. The merge is pure; this class sends and answers.
+/// </summary>
+internal sealed class ListFanOut
+{
+    private readonly ProxyOptions _options;
+    private readonly BackendAttempt _attempt;
+    private readonly BackendCredentials _credentials;
+    private readonly FailureRate _failures;
+
+    public ListFanOut(ProxyOptions options, BackendAttempt attempt, BackendCredentials credentials, FailureRate failures)
+    {
+        _options = options;
+        _attempt = attempt;
+        _credentials = credentials;
+        _failures = failures;
+    }
+
+    /// <summary>
+    /// Sends a first list page to every backend of the plan at once and answers with the merged page. False, with the
+    /// outcomes, when no backend answered well. A backend that is cooling or failed is named in x-proxy-list-incomplete
+    /// rather than failing the whole list.
+    /// </summary>
+    public async Task<bool> ListAsync(HttpContext context, AttemptPlan plan, AttemptRequest request, CallerCheck caller, List<AttemptOutcome> outcomes)
+    {
+        var aborted = context.RequestAborted;
+        var sends = new List<Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)>>(plan.Attempts.Count);
+        for (var n = 0; n < plan.Attempts.Count; n++)
+        {
+            var index = plan.Attempts[n];
+            var credential = await _credentials.ForAsync(_options.Backends[index], aborted).ConfigureAwait(false);
+            credential = credential.Kind == BackendCredentialKind.PassThrough && caller.ByClientKey ? BackendCredential.Withheld : credential;
+            if (credential.Kind == BackendCredentialKind.Unavailable)
+            {
+                outcomes.Add(new AttemptOutcome(index, AttemptError.NoCredential));
+                continue;
+            }
+
+            sends.Add(_attempt.SendAsync(request, index, sends.Count + 1, credential));
+        }
+
+        var pages = new List<byte[]>();
+        var answered = new List<string>();
+        var missing = plan.Cooling.Select(i => _options.Backends[i].Name).ToList();
+        foreach (var (outcome, response) in await Task.WhenAll(sends).ConfigureAwait(false))
+        {
+            var name = _options.Backends[outcome.Backend].Name;
+            using (response)
+            {
+                if (response is not null && response.IsSuccessStatusCode && await PageOfAsync(response, request.Deadline.Token).ConfigureAwait(false) is { } page)
+                {
+                    pages.Add(page);
+                    answered.Add(name);
+                    await _failures.RecordAsync(CooldownScope.KeyFor(name, request.Deployment), HealthSample.Success).ConfigureAwait(false);
+                    continue;
+                }
+            }
+
+            outcomes.Add(response is null ? outcome : outcome with { Error = AttemptError.FailureStatus });
+            missing.Add(name);
+        }
+
+        if (pages.Count == 0)
+        {
+            return false;
+        }
+
+        await request.Body.ReleaseAsync().ConfigureAwait(false);
+        var merged = ListMerge.Merge(pages, request.Path.PathAndQuery) ?? pages[0];
+        var answer = context.Response;
+        answer.StatusCode = StatusCodes.Status200OK;
+        answer.ContentType = "application/json";
+        answer.Headers[ProxyHeaders.Backend] = string.Join(',', answered);
+        answer.Headers[ProxyHeaders.Attempts] = sends.Count.ToString(CultureInfo.InvariantCulture);
+        if (missing.Count > 0)
+        {
+            answer.Headers[ProxyHeaders.ListIncomplete] = string.Join(',', missing);
+        }
+
+        answer.ContentLength = merged.Length;
+        await answer.Body.WriteAsync(merged, aborted).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>A list page's body, or null when it broke off (the backend is then reported missing from the list).</summary>
+    private static async Task<byte[]?> PageOfAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,453 @@
+#pragma warning disable OPENAI001 // the Responses and Batch clients are marked for evaluation in the SDK
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Net;
+using AoaiProxy.Affinity;
+using AoaiProxy.State;
+using AoaiProxy.Tests.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+using OpenAI;
+using OpenAI.Batch;
+using OpenAI.Files;
+using OpenAI.Responses;
+
+namespace AoaiProxy.Tests.EndToEnd;
+
+/// <summary>
+/// Objects stay with the backend that holds them: three fake resources that each know only their own objects, two
+/// proxy instances on one Azurite, the OpenAI .NET SDK as the caller.
+/// </summary>
+[Collection(AzuriteCollectionDefinition.Name)]
+public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Files_UploadedThroughOneInstance_FoundThroughBothEveryTimeAndForgottenOnDelete()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+
+        var uploaded = await ClientFor(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var id = uploaded.Value.Id;
+        var owner = backends.All.Single(b => id.Contains(b.Name, StringComparison.Ordinal));
+        ClearAll(backends);
+
+        for (var i = 0; i < 6; i++)
+        {
+            var found = await ClientFor(i % 2 == 0 ? two : one).GetOpenAIFileClient().GetFileAsync(id);
+            Assert.Equal(id, found.Value.Id);
+        }
+
+        // Only the owner was asked: no rotation, no 404 from the others.
+        Assert.Equal(6, owner.RequestCount);
+        Assert.All(backends.All.Where(b => b != owner), b => Assert.Equal(0, b.RequestCount));
+
+        var deleted = await ClientFor(two).GetOpenAIFileClient().DeleteFileAsync(id);
+        Assert.True(deleted.Value.Deleted);
+
+        // Forgotten: the next request for it probes every backend and relays the last one's 404.
+        ClearAll(backends);
+        var error = await Assert.ThrowsAsync<ClientResultException>(() => ClientFor(two).GetOpenAIFileClient().GetFileAsync(id));
+        Assert.Equal(404, error.Status);
+        Assert.All(backends.All, b => Assert.Equal(1, b.RequestCount));
+    }
+
+    [Fact]
+    public async Task Batch_InputFileOnOneBackend_CreatedAndRetrievedThere()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+        var file = await ClientFor(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var batches = ClientFor(i % 2 == 0 ? two : one).GetBatchClient();
+            var operation = await batches.CreateBatchAsync(
+                BinaryContent.Create(BinaryData.FromObjectAsJson(new { input_file_id = file.Value.Id, endpoint = "/chat/completions", completion_window = "24h" })),
+                waitUntilCompleted: false);
+            Assert.StartsWith("batch_", operation.BatchId, StringComparison.Ordinal);
+
+            // Retrieved through the other instance: recorded by the first, found by the second.
+            var again = await ClientFor(i % 2 == 0 ? one : two).GetBatchClient().GetBatchAsync(operation.BatchId, new RequestOptions());
+            Assert.Equal(200, again.GetRawResponse().Status);
+            Assert.Equal(operation.BatchId.Replace("batch_", "", StringComparison.Ordinal)[..1], file.Value.Id.Replace("file-", "", StringComparison.Ordinal)[..1]);
+        }
+    }
+
+    [Fact]
+    public async Task Responses_ChainedWithPreviousResponseId_EveryTurnOnTheBackendHoldingTheChain()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+
+        string? previous = null;
+        var servedBy = new HashSet<string>();
+        for (var turn = 0; turn < 5; turn++)
+        {
+            var responses = ClientFor(turn % 2 == 0 ? one : two).GetResponsesClient();
+            var result = await responses.CreateResponseAsync("gpt-4o", "Turn " + turn, previous);
+            servedBy.Add(result.Value.GetOutputText());
+            previous = result.Value.Id;
+        }
+
+        Assert.Single(servedBy);
+        var fetched = await ClientFor(two).GetResponsesClient().GetResponseAsync(previous!);
+        Assert.Equal(previous, fetched.Value.Id);
+    }
+
+    [Fact]
+    public async Task AssistantsThread_ClassicApiShape_EveryMessageOnTheThreadsBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+        const string Version = "?api-version=2024-05-01-preview";
+
+        using var created = await one.Client.PostAsync("openai/threads" + Version, ProxyEndToEndTests.Json("{}"));
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        var thread = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+        var owner = created.Headers.GetValues("x-proxy-backend").Single();
+
+        for (var i = 0; i < 6; i++)
+        {
+            using var message = await (i % 2 == 0 ? two : one).Client.PostAsync($"openai/threads/{thread}/messages{Version}", ProxyEndToEndTests.Json("{\"role\":\"user\",\"content\":\"hi\"}"));
+            Assert.Equal(HttpStatusCode.OK, message.StatusCode);
+            Assert.Equal(owner, message.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        // A run names its thread in the body too (POST threads/runs creates a thread and a run; here: thread_id).
+        using var run = await two.Client.PostAsync($"openai/threads/{thread}/runs{Version}", ProxyEndToEndTests.Json("{\"assistant_id\":\"asst_unknown\"}"));
+        Assert.Equal(owner, run.Headers.GetValues("x-proxy-backend").Single());
+    }
+
+    [Fact]
+    public async Task RecordedId_NewInstanceAfterRestart_FoundInTheStore()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        string id;
+        await using (var first = await StartAsync(backends, table))
+        {
+            id = (await ClientFor(first).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id;
+        }
+
+        ClearAll(backends);
+        await using var restarted = await StartAsync(backends, table);
+        await ClientFor(restarted).GetOpenAIFileClient().GetFileAsync(id);
+
+        Assert.Equal(1, backends.All.Sum(b => b.RequestCount));
+        Assert.Empty(restarted.Logs.WithEventId(104));
+    }
+
+    [Fact]
+    public async Task ResponsesStreaming_IdFromTheFirstEvent_NextTurnThroughTheOtherInstanceOnTheSameBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table);
+        await using var two = await StartAsync(backends, table);
+
+        string? id = null;
+        var stream = await ClientFor(one).GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hi", null);
+        await foreach (var update in stream)
+        {
+            if (update is StreamingResponseCreatedUpdate created)
+            {
+                id = created.Response.Id;
+            }
+        }
+
+        Assert.NotNull(id);
+        var owner = id!["resp_".Length..][..1];
+        ClearAll(backends);
+        for (var i = 0; i < 3; i++)
+        {
+            var next = await ClientFor(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "Again", id);
+            Assert.Equal("Hello from " + owner, next.Value.GetOutputText());
+        }
+
+        // Recorded from the stream's first event: sent straight to the owner, never found by trying the others.
+        Assert.All(backends.All, b => Assert.Equal(b.Name == owner ? 3 : 0, b.RequestCount));
+        Assert.Empty(two.Logs.WithEventId(104));
+    }
+
+    [Fact]
+    public async Task OwnerCooling_RequestForItsObject_Gets429WithItsRetryAfterAndNoOtherBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        var file = await ClientFor(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var ownerIndex = objects[0].Ids.Contains(file.Value.Id) ? 0 : 1;
+        backends[ownerIndex].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
+        ClearAll(backends);
+
+        using var first = await proxy.Client.GetAsync("openai/v1/files/" + file.Value.Id);
+        using var second = await proxy.Client.GetAsync("openai/v1/files/" + file.Value.Id);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+        Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 28, 30);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await second.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        Assert.Equal(1, backends[ownerIndex].RequestCount);
+        Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
+    }
+
+    [Fact]
+    public async Task OwnerFailing_RequestForItsObject_Gets502NamingItAndNoOtherBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        var file = await ClientFor(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var ownerIndex = objects[0].Ids.Contains(file.Value.Id) ? 0 : 1;
+        backends[ownerIndex].Handler = FakeResponses.Json(500, new { error = new { code = "InternalServerError", message = "boom" } });
+        ClearAll(backends);
+
+        using var response = await proxy.Client.GetAsync("openai/v1/files/" + file.Value.Id);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await response.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
+    }
+
+    [Fact]
+    public async Task UnknownId_CreatedBeforeTheProxy_FoundByTryingInTurnThenSentStraightThere()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        objects[2].Seed("file-older", "files");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+
+        var found = await ClientFor(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
+        Assert.Equal("file-older", found.Value.Id);
+        Assert.Equal(1, backends[2].RequestCount);
+        ClearAll(backends);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await ClientFor(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
+        }
+
+        Assert.Equal(3, backends[2].RequestCount);
+        Assert.Equal(0, backends[0].RequestCount + backends[1].RequestCount);
+        Assert.Single(proxy.Logs.WithEventId(104));
+    }
+
+    [Fact]
+    public async Task UnknownId_TheOtherBackendCooling_429RatherThanNotFound()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        objects[1].Seed("file-older", "files");
+        backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+
+        using var first = await proxy.Client.GetAsync("openai/v1/files/file-older");
+        using var second = await proxy.Client.GetAsync("openai/v1/files/file-older");
+
+        // "a" says 404, "b" (which holds it) throttles, then cools: never a 404 that would say the file is gone.
+        Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+        Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 18, 20);
+        Assert.Equal(1, backends[1].RequestCount);
+    }
+
+    [Fact]
+    public async Task ListFiles_FilesOnEveryBackend_OneMergedListWithAllOfThem()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        var files = ClientFor(proxy).GetOpenAIFileClient();
+        var uploaded = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            uploaded.Add((await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id);
+        }
+
+        var listed = await files.GetFilesAsync();
+
+        Assert.Equal(uploaded.Order(StringComparer.Ordinal), listed.Value.Select(f => f.Id).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task ListFiles_OneBackendCooling_ListOfTheOthersNamingTheMissingOne()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        objects[0].Seed("file-a0", "files");
+        backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+
+        using var first = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
+        using var second = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
+
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal("b", second.Headers.GetValues("x-proxy-list-incomplete").Single());
+        Assert.Equal("a", second.Headers.GetValues("x-proxy-backend").Single());
+        Assert.Contains("file-a0", await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, backends[1].RequestCount);
+    }
+
+    [Fact]
+    public async Task StoreDown_IdsRecordedMeanwhile_ServedLocallyAndWrittenWhenBack()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var store = new SwitchableObjectStore(new InMemoryObjectStore()) { Failing = true };
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
+        var files = ClientFor(proxy).GetOpenAIFileClient();
+
+        var uploaded = await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(uploaded.Value.Id, (await files.GetFileAsync(uploaded.Value.Id)).Value.Id);
+        }
+
+        Assert.Null(await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None));
+        Assert.Single(proxy.Logs.WithEventId(101));
+
+        store.Failing = false;
+        var deadline = DateTime.UtcNow + Patience;
+        while (await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the record was not written once the store was back");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(0, proxy.Services.GetRequiredService<ObjectAffinity>().PendingWrites);
+    }
+
+    [Fact]
+    public async Task SteadyState_CachedId_NoStoreOperation()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        var store = new SwitchableObjectStore(new InMemoryObjectStore());
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
+        var files = ClientFor(proxy).GetOpenAIFileClient();
+        var uploaded = await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var before = store.Lookups;
+
+        for (var i = 0; i < 5; i++)
+        {
+            await files.GetFileAsync(uploaded.Value.Id);
+        }
+
+        Assert.Equal(before, store.Lookups);
+    }
+
+    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table)
+    {
+        var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["AzureWebJobsStorage"] = azurite.ConnectionString;
+            s["Proxy:State:TableName"] = table;
+        });
+
+        // The table exists (created by the shared state at start-up) before objects are recorded in it.
+        var state = proxy.Services.GetRequiredService<SharedState>();
+        var deadline = DateTime.UtcNow + Patience;
+        while (!(await state.ClaimAsync(CancellationToken.None)).Shared)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the proxy never reached the table");
+            await Task.Delay(20);
+        }
+
+        return proxy;
+    }
+
+    private static string MessageOf(string body)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(body);
+        return doc.RootElement.GetProperty("error").GetProperty("message").GetString()!;
+    }
+
+    private static void ClearAll(FakeBackends backends)
+    {
+        foreach (var backend in backends.All)
+        {
+            backend.ClearRequests();
+        }
+    }
+
+    internal static OpenAIClient ClientFor(ProxyTestHost proxy) =>
+        new(new ApiKeyCredential("test-key"), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(proxy.BaseAddress, "openai/v1"),
+            RetryPolicy = new ClientRetryPolicy(0),
+        });
+
+    /// <summary>A real in-memory object store whose availability the test switches; counts lookups.</summary>
+    private sealed class SwitchableObjectStore(InMemoryObjectStore inner) : IObjectStore
+    {
+        private int _lookups;
+
+        public InMemoryObjectStore Inner => inner;
+
+        public volatile bool Failing;
+
+        public int Lookups => Volatile.Read(ref _lookups);
+
+        public string Description => "switchable";
+
+        public Task<ObjectRecord?> GetAsync(string id, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _lookups);
+            return Failing ? throw new StateStoreException("down") : inner.GetAsync(id, cancellationToken);
+        }
+
+        public Task PutAsync(string id, ObjectRecord record, CancellationToken cancellationToken) =>
+            Failing ? throw new StateStoreException("down") : inner.PutAsync(id, record, cancellationToken);
+
+        public Task DeleteAsync(string id, CancellationToken cancellationToken) =>
+            Failing ? throw new StateStoreException("down") : inner.DeleteAsync(id, cancellationToken);
+    }
+}

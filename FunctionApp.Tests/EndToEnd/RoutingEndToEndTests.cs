@@ -1,0 +1,152 @@
+using System.Net;
+using System.Text.Json;
+using AoaiProxy.Tests.TestSupport;
+using OpenAI.Chat;
+
+namespace AoaiProxy.Tests.EndToEnd;
+
+/// <summary>Deployments per backend (aliases rewritten in both API shapes) and the replay rule for stateful requests.</summary>
+public sealed class RoutingEndToEndTests
+{
+    [Fact]
+    public async Task DeploymentPath_AliasServedByOneBackend_SentThereOnlyWithItsOwnName()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:Backends:0:Deployments"] = "chat=gpt-4o-a, embed";
+            s["Proxy:Backends:1:Deployments"] = "embed=text-embedding-b";
+        });
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/deployments/chat/chat/completions?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(4, backends[0].RequestCount);
+        Assert.Equal(0, backends[1].RequestCount);
+        Assert.All(backends[0].Requests, r => Assert.Equal("/openai/deployments/gpt-4o-a/chat/completions?api-version=2024-10-21", r.PathAndQuery));
+
+        // Served by both, each under its own name.
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/deployments/embed/embeddings?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Contains(backends[0].Requests, r => r.PathAndQuery == "/openai/deployments/embed/embeddings?api-version=2024-10-21");
+        Assert.Contains(backends[1].Requests, r => r.PathAndQuery == "/openai/deployments/text-embedding-b/embeddings?api-version=2024-10-21");
+    }
+
+    [Fact]
+    public async Task V1BodyModel_Alias_RewrittenInTheBodyForTheServingBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:Backends:0:Deployments"] = "gpt-4o-mini";
+            s["Proxy:Backends:1:Deployments"] = "chat=gpt-4o-mini-b";
+        });
+        var chat = ObjectAffinityEndToEndTests.ClientFor(proxy).GetChatClient("chat");
+
+        var answer = await chat.CompleteChatAsync("Say hello");
+
+        Assert.Equal("Hello from b", answer.Value.Content[0].Text);
+        Assert.Equal(0, backends[0].RequestCount);
+        using var sent = JsonDocument.Parse(backends[1].Requests.Single().Body);
+        Assert.Equal("gpt-4o-mini-b", sent.RootElement.GetProperty("model").GetString());
+        Assert.Equal("Say hello", sent.RootElement.GetProperty("messages")[0].GetProperty("content").GetString());
+    }
+
+    [Theory]
+    [InlineData("openai/deployments/nope/chat/completions?api-version=2024-10-21", "{}")]
+    [InlineData("openai/v1/chat/completions", "{\"model\":\"nope\",\"messages\":[]}")]
+    public async Task Deployment_ServedByNoBackend_404FromTheProxyWithoutCallingAny(string path, string body)
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:Backends:0:Deployments"] = "gpt-4o";
+            s["Proxy:Backends:1:Deployments"] = "gpt-4o,embed";
+        });
+
+        using var response = await proxy.Client.PostAsync(path, ProxyEndToEndTests.Json(body));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("DeploymentNotFound", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(0, backends[0].RequestCount + backends[1].RequestCount);
+    }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(502)]
+    [InlineData(504)]
+    public async Task StatefulCreate_BackendMayHaveRunIt_502NamingItAndNotReplayed(int status)
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        foreach (var backend in backends.All)
+        {
+            backend.Handler = FakeResponses.Json(status, new { error = new { code = "InternalServerError", message = "boom" } });
+        }
+
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{\"input_file_id\":\"file-x\"}"));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(1, backends[0].RequestCount + backends[1].RequestCount);
+        var named = backends.All.Single(b => b.RequestCount == 1).Name;
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var message = error.RootElement.GetProperty("error").GetProperty("message").GetString();
+        Assert.Contains($"Backend '{named}'", message, StringComparison.Ordinal);
+        Assert.Contains("not replayed", message, StringComparison.Ordinal);
+        Assert.Single(proxy.Logs.WithEventId(105));
+    }
+
+    [Fact]
+    public async Task StatefulCreate_BackendRefused503_FailsOverToTheNext()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        backends[0].Handler = FakeResponses.Json(503, new { error = new { code = "ServiceUnavailable", message = "busy" } });
+        backends[1].Handler = FakeResponses.Json(503, new { error = new { code = "ServiceUnavailable", message = "busy" } });
+
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{}"));
+
+        // Neither ran it: both were tried, and the caller gets the exhausted answer.
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(1, backends[0].RequestCount);
+        Assert.Equal(1, backends[1].RequestCount);
+    }
+
+    [Fact]
+    public async Task StatefulCreate_ReplayConfigured_ServedByTheNext()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Replay:StatefulRequests"] = "true");
+        var failing = FakeResponses.Json(500, new { error = new { code = "InternalServerError", message = "boom" } });
+        backends[0].Handler = failing;
+        backends[1].Handler = failing;
+
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{}"));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(2, backends[0].RequestCount + backends[1].RequestCount);
+    }
+
+    [Fact]
+    public async Task Inference_Backend500_FailsOver()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        backends[0].Handler = FakeResponses.Json(500, new { error = new { code = "InternalServerError", message = "boom" } });
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
+        }
+    }
+}
