@@ -59,6 +59,50 @@ public sealed class ProxyMetricsTests
     }
 
     [Fact]
+    public async Task RequestCompleted_ManyDistinctDeploymentNames_DeploymentLabelsStayBounded()
+    {
+        // The deployment comes from the caller's URL: a client looping over made-up names must not make a series each.
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        for (var i = 0; i < 130; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"openai/deployments/made-up-{i}/chat/completions?api-version=2024-10-21")
+            {
+                Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+            };
+            using var response = await proxy.Client.SendAsync(request);
+        }
+
+        foreach (var instrument in (string[])[M.Names.Requests, M.Names.Attempts, M.Names.HeadersDuration, M.Names.Tokens])
+        {
+            var labels = metrics.Of(instrument).Select(m => m[M.Tags.Deployment]).Distinct().Count();
+            Assert.InRange(labels, 1, 101);
+        }
+    }
+
+    [Fact]
+    public async Task RequestCompleted_DeploymentNoBackendHas_NotADeploymentLabel()
+    {
+        // Azure answers 404 DeploymentNotFound for a name that exists nowhere: such names never become a series.
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = FakeResponses.Json(404, new { error = new { code = "DeploymentNotFound", message = "The API deployment for this resource does not exist." } });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "openai/deployments/typo-4o/chat/completions?api-version=2024-10-21")
+        {
+            Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+        };
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.NotEmpty(metrics.Of(M.Names.Requests));
+        Assert.DoesNotContain(metrics.All, m => m[M.Tags.Deployment] == "typo-4o");
+    }
+
+    [Fact]
     public async Task AttemptCompleted_ThrottledThenServedElsewhere_CountsFailoverCooldownAndActiveGauge()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
