@@ -103,6 +103,22 @@ public sealed class ProxyMetricsTests
     }
 
     [Fact]
+    public async Task RequestCompleted_GetOfAStoredObjectWithUsage_CountsNoTokens()
+    {
+        // Reading back a stored response (or a batch's output file) spends no tokens: its usage was counted when made.
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = FakeResponses.Json(200, new { id = "resp_1", @object = "response", status = "completed", usage = new { input_tokens = 50, output_tokens = 7, total_tokens = 57 } });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var response = await proxy.Client.GetAsync("openai/v1/responses/resp_1");
+        await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(metrics.Of(M.Names.Tokens));
+    }
+
+    [Fact]
     public async Task AttemptCompleted_ThrottledThenServedElsewhere_CountsFailoverCooldownAndActiveGauge()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
