@@ -258,7 +258,10 @@ internal sealed class ProxyMetrics : IDisposable
         var outcome = OutcomeOf(context, status);
         _requests.Add(1, new TagList { { Tags.Outcome, outcome }, { Tags.Deployment, deployment }, { Tags.Status, StatusText(status) } });
 
-        if (telemetry is { Backend: { } backend, Usage.Usage: { } usage })
+        // Only the answer to a POST (the request that made the model work) spends tokens. A GET reads back what was
+        // counted when it was made (a stored response or chat completion, polling a background response, a list of them,
+        // a batch's output file with a usage per line): counting those would count the same tokens again at every read.
+        if (HttpMethods.IsPost(context.Request.Method) && telemetry is { Backend: { } backend, Usage.Usage: { } usage })
         {
             var caller = telemetry.Caller ?? AnonymousCaller;
             AddTokens(usage.PromptTokens, TokenTypes.Prompt, backend, deployment, caller);
