@@ -119,6 +119,26 @@ public sealed class ProxyMetricsTests
     }
 
     [Fact]
+    public async Task RequestCompleted_CorsPreflight_NotCountedAsAServedRequest()
+    {
+        // A browser sends a preflight before each cross-origin call (until it caches one): the proxy answers it itself,
+        // nothing is proxied, so it must not add a "served" request next to the call it precedes.
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Cors:AllowedOrigins:0"] = "https://chat.contoso.com");
+        using var metrics = Recorder(proxy);
+
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, ChatPath);
+        preflight.Headers.Add("Origin", "https://chat.contoso.com");
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        preflight.Headers.Add("Access-Control-Request-Headers", "api-key, content-type");
+        using var response = await proxy.Client.SendAsync(preflight);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(0, backends[0].RequestCount);
+        Assert.Empty(metrics.Of(M.Names.Requests));
+    }
+
+    [Fact]
     public async Task AttemptCompleted_ThrottledThenServedElsewhere_CountsFailoverCooldownAndActiveGauge()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
