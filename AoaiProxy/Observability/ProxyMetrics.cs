@@ -172,6 +172,15 @@ internal sealed class ProxyMetrics : IDisposable
         }
     }
 
+    /// <summary>The request was a CORS preflight and has been answered: it is not counted among the requests.</summary>
+    public static void PreflightAnswered(HttpContext context)
+    {
+        if (context.Features.Get<RequestTelemetry>() is { } telemetry)
+        {
+            telemetry.Preflight = true;
+        }
+    }
+
     /// <summary>Remembers the deployment the request is for (null: none named).</summary>
     public static void DeploymentResolved(HttpContext context, string? deployment)
     {
@@ -253,6 +262,11 @@ internal sealed class ProxyMetrics : IDisposable
     {
         ArgumentNullException.ThrowIfNull(context);
         var telemetry = context.Features.Get<RequestTelemetry>();
+        if (telemetry is { Preflight: true })
+        {
+            return;
+        }
+
         var status = context.Response.StatusCode;
         var deployment = DeploymentLabel(telemetry?.Deployment);
         var outcome = OutcomeOf(context, status);
