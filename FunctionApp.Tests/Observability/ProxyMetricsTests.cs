@@ -138,6 +138,40 @@ public sealed class ProxyMetricsTests
         Assert.Empty(metrics.Of(M.Names.Requests));
     }
 
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("br")]
+    public async Task RequestCompleted_CompressedJsonAnswer_CountsItsTokensAndRelaysTheBytesUnchanged(string encoding)
+    {
+        // The proxy passes the caller's Accept-Encoding on and relays the bytes as they are: a backend may compress.
+        var json = """{"id":"c","object":"chat.completion","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}"""u8.ToArray();
+        var compressed = new MemoryStream();
+        await using (Stream encoder = encoding == "gzip" ? new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)
+            : new System.IO.Compression.BrotliStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+        {
+            await encoder.WriteAsync(json);
+        }
+
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = async (context, _) =>
+        {
+            context.Response.ContentType = "application/json";
+            context.Response.Headers.ContentEncoding = encoding;
+            await context.Response.Body.WriteAsync(compressed.ToArray());
+        };
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        request.Headers.AcceptEncoding.ParseAdd(encoding);
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(compressed.ToArray(), await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(12, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "prompt")));
+        Assert.Equal(4, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "completion")));
+        Assert.Equal(16, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "total")));
+    }
+
     [Fact]
     public async Task AttemptCompleted_ThrottledThenServedElsewhere_CountsFailoverCooldownAndActiveGauge()
     {
