@@ -241,6 +241,9 @@ internal sealed class ProxyMetrics : IDisposable
         if (telemetry is not null)
         {
             telemetry.Backend = backend;
+
+            // The relay has copied the backend's headers: a compressed answer is decoded for the scan.
+            telemetry.Usage.UseEncoding(context.Response.Headers.ContentEncoding.ToString());
         }
 
         return telemetry?.Usage ?? new TokenUsageReader();
@@ -282,6 +285,8 @@ internal sealed class ProxyMetrics : IDisposable
             AddTokens(usage.CompletionTokens, TokenTypes.Completion, backend, deployment, caller);
             AddTokens(usage.TotalTokens, TokenTypes.Total, backend, deployment, caller);
         }
+
+        telemetry?.Usage.Dispose();
     }
 
     /// <summary>A relay the backend ended badly (<see cref="Broken"/> or <see cref="Stalled"/>).</summary>
