@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
@@ -88,6 +89,19 @@ internal sealed class ProxyMetrics : IDisposable
     /// <summary>The <see cref="Tags.Deployment"/> value when the request named none (e.g. GET /openai/models).</summary>
     public const string NoDeployment = CooldownKeys.AnyDeployment;
 
+    /// <summary>
+    /// The <see cref="Tags.Deployment"/> value of a deployment no backend has answered for (yet), and of any deployment
+    /// beyond <see cref="MaxDeploymentLabels"/>. Parenthesized: no Azure deployment name can take it.
+    /// </summary>
+    public const string OtherDeployment = "(other)";
+
+    /// <summary>
+    /// How many deployment names at most become label values. The name comes from the caller's URL or body, so without a
+    /// bound a client looping over made-up names would make a new series of every deployment-tagged instrument each time
+    /// (memory in this process, cost in Application Insights, an unreadable /metrics); a proxy serves tens at most.
+    /// </summary>
+    internal const int MaxDeploymentLabels = 100;
+
     /// <summary>The <see cref="Tags.Caller"/> value when no caller authentication is configured.</summary>
     public const string AnonymousCaller = "anonymous";
 
@@ -106,6 +120,11 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _tokens;
     private readonly Counter<long> _relayFailures;
     private readonly TimeProvider _time;
+
+    // Deployments a backend has answered for (see DeploymentLabel); the count is kept apart so that checking the bound
+    // does not lock every bucket of the dictionary.
+    private readonly ConcurrentDictionary<string, byte> _deployments = new(StringComparer.Ordinal);
+    private int _deploymentCount;
 
     public ProxyMetrics(IMeterFactory meters, ProxyOptions options, SharedState state, StoreActivity store, BackendActivity backends, TimeProvider time)
     {
@@ -153,6 +172,15 @@ internal sealed class ProxyMetrics : IDisposable
         }
     }
 
+    /// <summary>The request was a CORS preflight and has been answered: it is not counted among the requests.</summary>
+    public static void PreflightAnswered(HttpContext context)
+    {
+        if (context.Features.Get<RequestTelemetry>() is { } telemetry)
+        {
+            telemetry.Preflight = true;
+        }
+    }
+
     /// <summary>Remembers the deployment the request is for (null: none named).</summary>
     public static void DeploymentResolved(HttpContext context, string? deployment)
     {
@@ -171,7 +199,15 @@ internal sealed class ProxyMetrics : IDisposable
             telemetry.AttemptStarted = started;
         }
 
-        var tags = new TagList { { Tags.Backend, backend }, { Tags.Deployment, deployment ?? NoDeployment } };
+        // A caller's mistake (above all 404 DeploymentNotFound, what Azure answers for a name it does not have) teaches
+        // nothing; any other answer comes from a backend that has the deployment, whose name is a label from now on.
+        if (status is < StatusCodes.Status400BadRequest or >= StatusCodes.Status500InternalServerError
+            or StatusCodes.Status408RequestTimeout or StatusCodes.Status429TooManyRequests)
+        {
+            Learn(deployment);
+        }
+
+        var tags = new TagList { { Tags.Backend, backend }, { Tags.Deployment, DeploymentLabel(deployment) } };
         _headersDuration.Record(elapsed.TotalSeconds, tags);
         CountAttempt(backend, deployment, attempt, StatusText(status));
         Backends.Record(backend, throttled: status == StatusCodes.Status429TooManyRequests, failed: status >= StatusCodes.Status500InternalServerError || status == StatusCodes.Status408RequestTimeout);
@@ -180,6 +216,8 @@ internal sealed class ProxyMetrics : IDisposable
     /// <summary>An attempt got no response headers within the timeout.</summary>
     public void AttemptTimedOut(string backend, string? deployment, int attempt)
     {
+        // A name that exists nowhere is answered 404 at once: one that times out is taken as real (the bound still holds).
+        Learn(deployment);
         CountAttempt(backend, deployment, attempt, AttemptStatuses.Timeout);
         Backends.Record(backend, throttled: false, failed: true);
     }
@@ -187,13 +225,14 @@ internal sealed class ProxyMetrics : IDisposable
     /// <summary>An attempt failed in transport before any response.</summary>
     public void AttemptFailed(string backend, string? deployment, int attempt)
     {
+        Learn(deployment);
         CountAttempt(backend, deployment, attempt, AttemptStatuses.TransportError);
         Backends.Record(backend, throttled: false, failed: true);
     }
 
     /// <summary>This instance started a cooldown.</summary>
     public void CooldownStarted(string backend, string? deployment, CooldownReason reason) =>
-        _cooldownsStarted.Add(1, new TagList { { Tags.Backend, backend }, { Tags.Deployment, deployment ?? NoDeployment }, { Tags.Reason, ReasonText(reason) } });
+        _cooldownsStarted.Add(1, new TagList { { Tags.Backend, backend }, { Tags.Deployment, DeploymentLabel(deployment) }, { Tags.Reason, ReasonText(reason) } });
 
     /// <summary>The relay starts for <paramref name="backend"/>; the returned reader watches the relayed bytes for the usage object.</summary>
     public static TokenUsageReader RelayStarted(HttpContext context, string backend)
@@ -202,6 +241,9 @@ internal sealed class ProxyMetrics : IDisposable
         if (telemetry is not null)
         {
             telemetry.Backend = backend;
+
+            // The relay has copied the backend's headers: a compressed answer is decoded for the scan.
+            telemetry.Usage.UseEncoding(context.Response.Headers.ContentEncoding.ToString());
         }
 
         return telemetry?.Usage ?? new TokenUsageReader();
@@ -214,7 +256,7 @@ internal sealed class ProxyMetrics : IDisposable
         {
             telemetry.AttemptStarted = null;
             _firstByteDuration.Record(_time.GetElapsedTime(started).TotalSeconds,
-                new TagList { { Tags.Backend, backend }, { Tags.Deployment, telemetry.Deployment ?? NoDeployment } });
+                new TagList { { Tags.Backend, backend }, { Tags.Deployment, DeploymentLabel(telemetry.Deployment) } });
         }
     }
 
@@ -223,18 +265,28 @@ internal sealed class ProxyMetrics : IDisposable
     {
         ArgumentNullException.ThrowIfNull(context);
         var telemetry = context.Features.Get<RequestTelemetry>();
+        if (telemetry is { Preflight: true })
+        {
+            return;
+        }
+
         var status = context.Response.StatusCode;
-        var deployment = telemetry?.Deployment ?? NoDeployment;
+        var deployment = DeploymentLabel(telemetry?.Deployment);
         var outcome = OutcomeOf(context, status);
         _requests.Add(1, new TagList { { Tags.Outcome, outcome }, { Tags.Deployment, deployment }, { Tags.Status, StatusText(status) } });
 
-        if (telemetry is { Backend: { } backend, Usage.Usage: { } usage })
+        // Only the answer to a POST (the request that made the model work) spends tokens. A GET reads back what was
+        // counted when it was made (a stored response or chat completion, polling a background response, a list of them,
+        // a batch's output file with a usage per line): counting those would count the same tokens again at every read.
+        if (HttpMethods.IsPost(context.Request.Method) && telemetry is { Backend: { } backend, Usage.Usage: { } usage })
         {
             var caller = telemetry.Caller ?? AnonymousCaller;
             AddTokens(usage.PromptTokens, TokenTypes.Prompt, backend, deployment, caller);
             AddTokens(usage.CompletionTokens, TokenTypes.Completion, backend, deployment, caller);
             AddTokens(usage.TotalTokens, TokenTypes.Total, backend, deployment, caller);
         }
+
+        telemetry?.Usage.Dispose();
     }
 
     /// <summary>A relay the backend ended badly (<see cref="Broken"/> or <see cref="Stalled"/>).</summary>
@@ -258,6 +310,14 @@ internal sealed class ProxyMetrics : IDisposable
             _ => AnonymousCaller,
         };
     }
+
+    /// <summary>
+    /// The <see cref="Tags.Deployment"/> value: the name once a backend has answered for it other than with a caller's
+    /// error (<see cref="AttemptCompleted"/>), up to <see cref="MaxDeploymentLabels"/> names; otherwise
+    /// <see cref="OtherDeployment"/>, so that names that exist nowhere never become series.
+    /// </summary>
+    internal string DeploymentLabel(string? deployment) =>
+        deployment is null or NoDeployment ? NoDeployment : _deployments.ContainsKey(deployment) ? deployment : OtherDeployment;
 
     internal static string ReasonText(CooldownReason reason) => reason switch
     {
@@ -290,9 +350,23 @@ internal sealed class ProxyMetrics : IDisposable
         };
     }
 
+    private void Learn(string? deployment)
+    {
+        if (deployment is null || _deployments.ContainsKey(deployment) || Volatile.Read(ref _deploymentCount) >= MaxDeploymentLabels)
+        {
+            return;
+        }
+
+        // Two racing first answers may pass the bound by one or two: a bound, not an exact count.
+        if (_deployments.TryAdd(deployment, 0))
+        {
+            Interlocked.Increment(ref _deploymentCount);
+        }
+    }
+
     private void CountAttempt(string backend, string? deployment, int attempt, string status)
     {
-        var deploymentTag = deployment ?? NoDeployment;
+        var deploymentTag = DeploymentLabel(deployment);
         _attempts.Add(1, new TagList { { Tags.Backend, backend }, { Tags.Deployment, deploymentTag }, { Tags.Status, status } });
         if (attempt > 1)
         {

@@ -9,6 +9,9 @@ internal sealed class RequestTelemetry
 {
     public string? Caller { get; set; }
 
+    /// <summary>A CORS preflight the proxy answered itself: the browser's protocol, not a request to count.</summary>
+    public bool Preflight { get; set; }
+
     public string? Deployment { get; set; }
 
     public string? Backend { get; set; }

@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Text.Json;
 
 namespace AoaiProxy.Observability;
@@ -17,8 +18,10 @@ internal readonly record struct TokenUsage(long? PromptTokens, long? CompletionT
 /// Our own scanner rather than a JSON parser over the body: System.Text.Json's Utf8JsonReader needs the whole document
 /// or a caller-managed buffer of every unfinished token, and an SSE stream is not one JSON document. The key is safe to
 /// look for bytewise: inside a JSON string a quote is escaped, so <c>"usage"</c> followed by a colon is a key.
+/// A compressed answer (the caller's Accept-Encoding goes to the backend, and the relay passes bytes as they are) is
+/// decoded on the side for the scan only: the decoder pulls each chunk's bytes as they pass, nothing is held back.
 /// </remarks>
-internal sealed class TokenUsageReader
+internal sealed class TokenUsageReader : IDisposable
 {
     /// <summary>Far above any usage object (a few hundred bytes with its details); a larger one is not a usage object.</summary>
     internal const int MaxUsageBytes = 4096;
@@ -34,6 +37,10 @@ internal sealed class TokenUsageReader
     private int _depth;
     private bool _inString;
     private bool _escaped;
+    private ChunkFeed? _feed;
+    private Stream? _decoder;
+    private byte[]? _decoded;
+    private bool _unreadable;
 
     private enum State
     {
@@ -46,8 +53,71 @@ internal sealed class TokenUsageReader
     /// <summary>The last complete usage object seen so far, or null.</summary>
     public TokenUsage? Usage { get; private set; }
 
+    /// <summary>
+    /// Says how the body is encoded (its Content-Encoding), before the first chunk. gzip, deflate and br are decoded for
+    /// the scan; another encoding is not scanned at all (its bytes would only be noise).
+    /// </summary>
+    public void UseEncoding(string? contentEncoding)
+    {
+        Dispose();
+        _unreadable = false;
+        var encoding = contentEncoding?.Trim().ToLowerInvariant();
+        if (string.IsNullOrEmpty(encoding) || encoding == "identity")
+        {
+            return;
+        }
+
+        _feed = new ChunkFeed();
+        _decoder = encoding switch
+        {
+            "gzip" or "x-gzip" => new GZipStream(_feed, CompressionMode.Decompress),
+            "deflate" => new ZLibStream(_feed, CompressionMode.Decompress),
+            "br" => new BrotliStream(_feed, CompressionMode.Decompress),
+            _ => null,
+        };
+        _decoded = _decoder is null ? null : new byte[InitialUsageBytes * 16];
+        _unreadable = _decoder is null;
+    }
+
     /// <summary>Scans the next chunk of the body.</summary>
     public void Observe(ReadOnlySpan<byte> chunk)
+    {
+        if (_unreadable)
+        {
+            return;
+        }
+
+        if (_decoder is null)
+        {
+            Scan(chunk);
+            return;
+        }
+
+        // The decoder reads the chunk from the feed, and stops (returns 0) when it needs the next one.
+        _feed!.Set(chunk);
+        try
+        {
+            int read;
+            while ((read = _decoder.Read(_decoded!, 0, _decoded!.Length)) > 0)
+            {
+                Scan(_decoded.AsSpan(0, read));
+            }
+        }
+        catch (InvalidDataException)
+        {
+            // Not what the header said: no counts rather than counts read from garbage.
+            _unreadable = true;
+        }
+    }
+
+    /// <summary>Releases the decoder's native state (zlib, brotli), if the body was compressed.</summary>
+    public void Dispose()
+    {
+        _decoder?.Dispose();
+        _decoder = null;
+    }
+
+    private void Scan(ReadOnlySpan<byte> chunk)
     {
         var i = 0;
         while (i < chunk.Length)
@@ -250,5 +320,55 @@ internal sealed class TokenUsageReader
         }
 
         return prompt is null && completion is null && total is null ? null : new TokenUsage(prompt, completion, total);
+    }
+
+    /// <summary>The compressed bytes of the chunk being observed, read by the decoder; empty (0) until the next chunk.</summary>
+    private sealed class ChunkFeed : Stream
+    {
+        private byte[] _bytes = [];
+        private int _offset;
+        private int _length;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public void Set(ReadOnlySpan<byte> chunk)
+        {
+            if (_bytes.Length < chunk.Length)
+            {
+                _bytes = new byte[chunk.Length];
+            }
+
+            chunk.CopyTo(_bytes);
+            _offset = 0;
+            _length = chunk.Length;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = Math.Min(buffer.Length, _length - _offset);
+            _bytes.AsSpan(_offset, n).CopyTo(buffer);
+            _offset += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

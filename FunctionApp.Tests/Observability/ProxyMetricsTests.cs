@@ -59,6 +59,120 @@ public sealed class ProxyMetricsTests
     }
 
     [Fact]
+    public async Task RequestCompleted_ManyDistinctDeploymentNames_DeploymentLabelsStayBounded()
+    {
+        // The deployment comes from the caller's URL: a client looping over made-up names must not make a series each.
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        for (var i = 0; i < 130; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"openai/deployments/made-up-{i}/chat/completions?api-version=2024-10-21")
+            {
+                Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+            };
+            using var response = await proxy.Client.SendAsync(request);
+        }
+
+        foreach (var instrument in (string[])[M.Names.Requests, M.Names.Attempts, M.Names.HeadersDuration, M.Names.Tokens])
+        {
+            var labels = metrics.Of(instrument).Select(m => m[M.Tags.Deployment]).Distinct().Count();
+            Assert.InRange(labels, 1, 101);
+        }
+    }
+
+    [Fact]
+    public async Task RequestCompleted_DeploymentNoBackendHas_NotADeploymentLabel()
+    {
+        // Azure answers 404 DeploymentNotFound for a name that exists nowhere: such names never become a series.
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = FakeResponses.Json(404, new { error = new { code = "DeploymentNotFound", message = "The API deployment for this resource does not exist." } });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "openai/deployments/typo-4o/chat/completions?api-version=2024-10-21")
+        {
+            Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+        };
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.NotEmpty(metrics.Of(M.Names.Requests));
+        Assert.DoesNotContain(metrics.All, m => m[M.Tags.Deployment] == "typo-4o");
+    }
+
+    [Fact]
+    public async Task RequestCompleted_GetOfAStoredObjectWithUsage_CountsNoTokens()
+    {
+        // Reading back a stored response (or a batch's output file) spends no tokens: its usage was counted when made.
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = FakeResponses.Json(200, new { id = "resp_1", @object = "response", status = "completed", usage = new { input_tokens = 50, output_tokens = 7, total_tokens = 57 } });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var response = await proxy.Client.GetAsync("openai/v1/responses/resp_1");
+        await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(metrics.Of(M.Names.Tokens));
+    }
+
+    [Fact]
+    public async Task RequestCompleted_CorsPreflight_NotCountedAsAServedRequest()
+    {
+        // A browser sends a preflight before each cross-origin call (until it caches one): the proxy answers it itself,
+        // nothing is proxied, so it must not add a "served" request next to the call it precedes.
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Cors:AllowedOrigins:0"] = "https://chat.contoso.com");
+        using var metrics = Recorder(proxy);
+
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, ChatPath);
+        preflight.Headers.Add("Origin", "https://chat.contoso.com");
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        preflight.Headers.Add("Access-Control-Request-Headers", "api-key, content-type");
+        using var response = await proxy.Client.SendAsync(preflight);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(0, backends[0].RequestCount);
+        Assert.Empty(metrics.Of(M.Names.Requests));
+    }
+
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("br")]
+    public async Task RequestCompleted_CompressedJsonAnswer_CountsItsTokensAndRelaysTheBytesUnchanged(string encoding)
+    {
+        // The proxy passes the caller's Accept-Encoding on and relays the bytes as they are: a backend may compress.
+        var json = """{"id":"c","object":"chat.completion","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}"""u8.ToArray();
+        var compressed = new MemoryStream();
+        await using (Stream encoder = encoding == "gzip" ? new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)
+            : new System.IO.Compression.BrotliStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+        {
+            await encoder.WriteAsync(json);
+        }
+
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = async (context, _) =>
+        {
+            context.Response.ContentType = "application/json";
+            context.Response.Headers.ContentEncoding = encoding;
+            await context.Response.Body.WriteAsync(compressed.ToArray());
+        };
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = Recorder(proxy);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        request.Headers.AcceptEncoding.ParseAdd(encoding);
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(compressed.ToArray(), await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(12, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "prompt")));
+        Assert.Equal(4, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "completion")));
+        Assert.Equal(16, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "total")));
+    }
+
+    [Fact]
     public async Task AttemptCompleted_ThrottledThenServedElsewhere_CountsFailoverCooldownAndActiveGauge()
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");

@@ -46,6 +46,47 @@ public sealed class TokenUsageReaderTests
         Assert.Equal(new TokenUsage(12, 7, 19), reader.Usage);
     }
 
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("deflate")]
+    [InlineData("br")]
+    public void Observe_CompressedAnswerByteByByte_ReadsTheUsage(string encoding)
+    {
+        var compressed = new MemoryStream();
+        using (Stream encoder = encoding switch
+        {
+            "gzip" => new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true),
+            "deflate" => new System.IO.Compression.ZLibStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true),
+            _ => new System.IO.Compression.BrotliStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true),
+        })
+        {
+            encoder.Write(Encoding.UTF8.GetBytes(ChatCompletion));
+        }
+
+        using var reader = new TokenUsageReader();
+        reader.UseEncoding(encoding);
+        foreach (var b in compressed.ToArray())
+        {
+            reader.Observe([b]);
+        }
+
+        Assert.Equal(new TokenUsage(12, 7, 19), reader.Usage);
+    }
+
+    [Theory]
+    [InlineData("zstd")]
+    [InlineData("gzip")]
+    public void Observe_EncodingItCannotRead_HasNoUsage(string encoding)
+    {
+        // zstd: not decoded here; gzip over plain bytes: not what the header says. Either way no counts from noise.
+        using var reader = new TokenUsageReader();
+        reader.UseEncoding(encoding);
+
+        reader.Observe(Encoding.UTF8.GetBytes(ChatCompletion));
+
+        Assert.Null(reader.Usage);
+    }
+
     [Fact]
     public void Observe_StreamWithIncludeUsage_ReadsTheLastChunksUsage()
     {
