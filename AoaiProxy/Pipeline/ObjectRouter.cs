@@ -72,8 +72,18 @@ internal sealed class ObjectRouter
 
         var route = new RequestRoute(kind, ids, ObjectReferences.Creates(request.Method, operation), ObjectReferences.DeletedId(request.Method, operation),
             MergesList: ListMerge.Applies(request.Method, operation, path.PathAndQuery));
+        var lookups = 0;
         foreach (var id in ids)
         {
+            // While the store does not answer, a request waits for it once (Proxy:State:TimeoutMilliseconds), not once
+            // per id it names: the ids left are taken from this instance's cache, and an unknown one is probed for.
+            var cached = _affinity.Cached(id) is not null;
+            if (!cached && lookups > 0 && !_affinity.StoreAvailable)
+            {
+                continue;
+            }
+
+            lookups += cached ? 0 : 1;
             if (await _affinity.OwnerAsync(id, aborted).ConfigureAwait(false) is not { } name)
             {
                 continue;
