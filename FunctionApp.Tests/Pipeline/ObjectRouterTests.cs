@@ -42,6 +42,32 @@ public sealed class ObjectRouterTests
         Assert.Equal(1, store.Lookups);
     }
 
+    /// <summary>
+    /// Review finding 5: a later list page names its cursor (after=file-x), and a backend answers a list with 200 whether
+    /// or not it holds that object. The answer proves nothing about where file-x is: recording it there would send every
+    /// later request for file-x (its content, a batch reading it) to a backend that answers 404, for the whole expiry.
+    /// </summary>
+    [Fact]
+    public async Task RememberAsync_ListPageAfterAnUnknownCursor_CursorNotRecordedOnThatBackend()
+    {
+        var options = new ProxyOptions
+        {
+            Backends = [new BackendOptions("a", new Uri("http://127.0.0.1:1/"), ProxyOptions.DefaultPriority, ProxyOptions.DefaultWeight)],
+        };
+        using var affinity = new ObjectAffinity(options, new InMemoryObjectStore(), new FakeTimeProvider(), NullLogger<ObjectAffinity>.Instance);
+        var router = new ObjectRouter(options, affinity, NullLogger.Instance);
+        var context = new DefaultHttpContext();
+        context.Request.Method = "GET";
+        var read = await RequestBody.ReadAsync(new MemoryStream(), 1 << 20, CancellationToken.None);
+        await using var body = read.Body!;
+        var route = await router.RouteAsync(context.Request, new ProxyPath("/openai/v1/files?after=file-x&limit=2", null, IsV1: true), body, CancellationToken.None);
+        using var list = new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new StringContent("""{"object":"list","data":[],"has_more":false}""") };
+
+        await router.RememberAsync(options.Backends[0], 1, route, null, list);
+
+        Assert.Null(affinity.Cached("file-x"));
+    }
+
     /// <summary>A store that never answers: every lookup ends at the caller's budget.</summary>
     private sealed class HangingStore : IObjectStore
     {
