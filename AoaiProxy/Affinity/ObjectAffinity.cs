@@ -44,6 +44,9 @@ internal sealed class ObjectAffinity : IDisposable
     /// <summary>Writes waiting for the store (for tests and status).</summary>
     internal int PendingWrites => _pending.Count;
 
+    /// <summary>False since a lookup or write found the store not answering, until one succeeds again.</summary>
+    public bool StoreAvailable => Volatile.Read(ref _unavailable) == 0;
+
     /// <summary>The backend holding <paramref name="id"/> if this instance has it cached; no I/O.</summary>
     public string? Cached(string id) =>
         _local.TryGetValue(id, out var record) && record.Expires > _time.GetUtcNow() ? record.Backend : null;

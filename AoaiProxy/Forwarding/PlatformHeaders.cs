@@ -22,6 +22,10 @@ internal static class PlatformHeaders
         "X-Original-URL", "X-WAWS-Unencoded-URL", "X-Client-IP", "X-Client-Port", "Client-IP", "DISGUISED-HOST",
         "X-SITE-DEPLOYMENT-ID", "WAS-DEFAULT-HOSTNAME", "X-AppService-Proto", "X-Forwarded", "Forwarded",
 
+        // App Service authentication's session token (the header form of its session cookie): a credential for the
+        // proxy's own origin.
+        "X-ZUMO-AUTH",
+
         // The caller's cookies belong to the proxy's origin.
         "Cookie",
     }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);

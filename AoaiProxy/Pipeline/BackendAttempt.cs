@@ -118,6 +118,9 @@ internal sealed class BackendAttempt
             return (new AttemptOutcome(index, AttemptError.Transport), null);
         }
 
+        // Any answer proves the connection: the backend-wide rate (fed by connection failures above) must count it too,
+        // or a few sporadic resets among thousands of answers read as a 100% failure rate and cool every deployment.
+        await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Success).ConfigureAwait(false);
         var status = (int)response.StatusCode;
         Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, ElapsedMs(started));
         _metrics?.AttemptCompleted(request.Context, backend.Name, request.Deployment, attempt, status, started);

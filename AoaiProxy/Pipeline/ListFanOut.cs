@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Compression;
 using AoaiProxy.Affinity;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
@@ -93,15 +94,42 @@ internal sealed class ListFanOut
         return true;
     }
 
-    /// <summary>A list page's body, or null when it broke off (the backend is then reported missing from the list).</summary>
+    /// <summary>
+    /// A list page's body as JSON text, or null when it broke off or is in an encoding the proxy cannot read (the backend
+    /// is then reported missing from the list). A caller that accepts gzip (httpx, the Python SDK's client, does by
+    /// default) gets each page compressed: the merged page is built from the decoded pages and answered uncompressed.
+    /// </summary>
     private static async Task<byte[]?> PageOfAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try
         {
-            return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            var encodings = response.Content.Headers.ContentEncoding;
+            if (encodings.Count == 0 || (encodings.Count == 1 && encodings.First().Equals("identity", StringComparison.OrdinalIgnoreCase)))
+            {
+                return bytes;
+            }
+
+            using var source = new MemoryStream(bytes, writable: false);
+            using Stream? decoder = encodings.Count != 1 ? null : encodings.First().ToLowerInvariant() switch
+            {
+                "gzip" => new GZipStream(source, CompressionMode.Decompress),
+                "deflate" => new ZLibStream(source, CompressionMode.Decompress),
+                "br" => new BrotliStream(source, CompressionMode.Decompress),
+                _ => null,
+            };
+            if (decoder is null)
+            {
+                return null;
+            }
+
+            using var decoded = new MemoryStream();
+            await decoder.CopyToAsync(decoded, cancellationToken).ConfigureAwait(false);
+            return decoded.ToArray();
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is HttpRequestException or IOException or InvalidDataException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
+            // InvalidDataException: a compressed page that does not decode.
             return null;
         }
     }

@@ -64,16 +64,28 @@ internal sealed class ObjectRouter
             }
         }
 
+        string? listCursor = null;
         if (ListMerge.Cursor(path.PathAndQuery) is { } cursor && ObjectReferences.IsId(cursor) && !ids.Contains(cursor))
         {
             // A later page of a list continues on the backend whose object the cursor names.
             ids.Add(cursor);
+            listCursor = cursor;
         }
 
         var route = new RequestRoute(kind, ids, ObjectReferences.Creates(request.Method, operation), ObjectReferences.DeletedId(request.Method, operation),
-            MergesList: ListMerge.Applies(request.Method, operation, path.PathAndQuery));
+            MergesList: ListMerge.Applies(request.Method, operation, path.PathAndQuery), Cursor: listCursor);
+        var lookups = 0;
         foreach (var id in ids)
         {
+            // While the store does not answer, a request waits for it once (Proxy:State:TimeoutMilliseconds), not once
+            // per id it names: the ids left are taken from this instance's cache, and an unknown one is probed for.
+            var cached = _affinity.Cached(id) is not null;
+            if (!cached && lookups > 0 && !_affinity.StoreAvailable)
+            {
+                continue;
+            }
+
+            lookups += cached ? 0 : 1;
             if (await _affinity.OwnerAsync(id, aborted).ConfigureAwait(false) is not { } name)
             {
                 continue;
@@ -167,7 +179,7 @@ internal sealed class ObjectRouter
             return;
         }
 
-        if (route.Probing)
+        if (route.Probing && !route.Ids[0].Equals(route.Cursor, StringComparison.Ordinal))
         {
             Log.ObjectFound(_logger, route.Ids[0], backend.Name, attempt);
         }
@@ -175,7 +187,8 @@ internal sealed class ObjectRouter
         // Every object a good answer involved is on this backend (a run's assistant lives beside its thread).
         foreach (var id in route.Ids)
         {
-            if (_affinity.Cached(id) is null)
+            // A list answers 200 whether or not the backend holds the cursor's object: that proves nothing about it.
+            if (_affinity.Cached(id) is null && !id.Equals(route.Cursor, StringComparison.Ordinal))
             {
                 await _affinity.RecordAsync(id, backend.Name).ConfigureAwait(false);
             }

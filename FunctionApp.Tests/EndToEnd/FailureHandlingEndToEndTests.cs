@@ -148,6 +148,47 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Single(proxy.Logs.WithEventId(64));
     }
 
+    /// <summary>
+    /// Review finding 1: a connection dropped before the answer is counted backend-wide, so the backend-wide rate must
+    /// also count the answers that backend gave. Otherwise a few sporadic resets among many served requests read as a
+    /// 100% failure rate and cool the whole backend, for every deployment.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_FewTransportFailuresAmongManyServed_DoesNotCoolTheWholeBackend()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:Backends:0:Priority"] = "1";
+            s["Proxy:Backends:1:Priority"] = "2";
+            s["Proxy:FailureRate:MinimumRequests"] = "4";
+            s["Proxy:FailureRate:Ratio"] = "0.5";
+            s["Proxy:Cooldown:FailureSeconds"] = "60";
+        });
+        backends[0].Handler = async (context, request) =>
+        {
+            if (Encoding.UTF8.GetString(request.Body).Contains("reset", StringComparison.Ordinal))
+            {
+                context.Abort();
+                return;
+            }
+
+            await FakeResponses.AzureLike("a")(context, request);
+        };
+
+        // Twelve requests to a, four of them dropped (failed over to b): a third failed, below the ratio of a half.
+        for (var i = 0; i < 12; i++)
+        {
+            using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json(i % 3 == 2 ? """{"reset":true}""" : "{}"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using var next = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+
+        Assert.False(proxy.Services.GetRequiredService<SharedState>().Cooldowns.ContainsKey(CooldownKeys.ForBackend("a")));
+        Assert.Equal("a", next.Headers.GetValues("x-proxy-backend").Single());
+    }
+
     /// <summary>Point 3: a 429 on a request without a deployment does not make the backend's deployments look throttled.</summary>
     [Fact]
     public async Task ProxyAsync_ThrottleWithoutDeployment_DeploymentsOfThatBackendStillServed()

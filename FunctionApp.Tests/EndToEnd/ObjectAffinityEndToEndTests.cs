@@ -309,6 +309,45 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(uploaded.Order(StringComparer.Ordinal), listed.Value.Select(f => f.Id).Order(StringComparer.Ordinal));
     }
 
+    /// <summary>
+    /// Review finding 2: a caller that accepts gzip (the Python SDK's httpx does by default) gets each backend's page
+    /// compressed; the merged list must be built from the decoded pages, not relayed as one backend's gzip bytes
+    /// labelled plain JSON.
+    /// </summary>
+    [Fact]
+    public async Task ListFiles_BackendsCompressTheirPages_OneMergedPlainJsonList()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        foreach (var backend in backends.All)
+        {
+            var page = System.Text.Encoding.UTF8.GetBytes(
+                $$"""{"object":"list","data":[{"id":"file-{{backend.Name}}","object":"file","created_at":1}],"has_more":false}""");
+            backend.Handler = async (context, _) =>
+            {
+                using var compressed = new MemoryStream();
+                await using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+                {
+                    await gzip.WriteAsync(page);
+                }
+
+                context.Response.ContentType = "application/json";
+                context.Response.Headers.ContentEncoding = "gzip";
+                await context.Response.Body.WriteAsync(compressed.ToArray());
+            };
+        }
+
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "openai/v1/files");
+        request.Headers.AcceptEncoding.ParseAdd("gzip");
+
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(response.Content.Headers.ContentEncoding);
+        using var list = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(["file-a", "file-b"], list.RootElement.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()).Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public async Task ListFiles_OneBackendCooling_ListOfTheOthersNamingTheMissingOne()
     {

@@ -23,6 +23,8 @@ public class PlatformHeadersTests
     [InlineData("Cookie")]
     [InlineData("DISGUISED-HOST")]
     [InlineData("X-Client-IP")]
+    [InlineData("X-ZUMO-AUTH")]
+    [InlineData("x-zumo-auth")]
     public void IsPlatform_PlatformOrAuthHeader_True(string name) => Assert.True(PlatformHeaders.IsPlatform(name));
 
     [Theory]
