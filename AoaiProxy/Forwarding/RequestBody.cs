@@ -34,6 +34,7 @@ internal sealed class RequestBody : IAsyncDisposable
     // Guarded by _gate: attempts still writing the body, and whether it was released meanwhile.
     private int _writers;
     private bool _released;
+    private bool _freed;
 
     private RequestBody() { }
 
@@ -160,10 +161,15 @@ internal sealed class RequestBody : IAsyncDisposable
         lock (_gate)
         {
             _released = true;
-            if (_writers > 0)
+
+            // Whoever frees claims it under the lock: the last writer finishing and the request ending can both get here
+            // at once, and a second Return of the same pooled arrays would hand them to two other requests.
+            if (_writers > 0 || _freed)
             {
                 return ValueTask.CompletedTask;
             }
+
+            _freed = true;
         }
 
         return FreeAsync();
@@ -281,7 +287,8 @@ internal sealed class RequestBody : IAsyncDisposable
             bool free;
             lock (_gate)
             {
-                free = --_writers == 0 && _released;
+                free = --_writers == 0 && _released && !_freed;
+                _freed |= free;
             }
 
             if (free)
