@@ -78,10 +78,7 @@ internal sealed class TableObjectStore : IObjectStore
     public static TableObjectStore Create(StorageConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var options = new TableClientOptions();
-        options.Retry.MaxRetries = 0;
-        var table = connection.CreateServiceClient(options).GetTableClient(connection.TableName);
-        return new TableObjectStore(table, $"Azure Table Storage {connection}");
+        return new TableObjectStore(TableCalls.CreateClient(connection), $"Azure Table Storage {connection}");
     }
 
     public Task<ObjectRecord?> GetAsync(string id, CancellationToken cancellationToken) => CallAsync("read object", async token =>
@@ -118,19 +115,6 @@ internal sealed class TableObjectStore : IObjectStore
     }, cancellationToken);
 
     /// <summary>As <see cref="TableStateStore"/>: a failure names the operation and status, never the SDK's message.</summary>
-    private async Task<T> CallAsync<T>(string operation, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await call(cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException e) when (e.Status != 0)
-        {
-            throw new StateStoreException($"{Description}: {operation} answered {e.Status} {e.ErrorCode}", e);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw new StateStoreException($"{Description}: {operation} got no answer ({e.GetBaseException().GetType().Name})", e);
-        }
-    }
+    private Task<T> CallAsync<T>(string operation, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken) =>
+        TableCalls.RunAsync(Description, operation, call, cancellationToken);
 }

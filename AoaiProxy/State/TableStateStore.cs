@@ -59,10 +59,7 @@ internal sealed class TableStateStore : IStateStore
     public static TableStateStore Create(StorageConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var options = new TableClientOptions();
-        options.Retry.MaxRetries = 0;
-        var table = connection.CreateServiceClient(options).GetTableClient(connection.TableName);
-        return new TableStateStore(table, $"Azure Table Storage {connection}");
+        return new TableStateStore(TableCalls.CreateClient(connection), $"Azure Table Storage {connection}");
     }
 
     /// <summary>
@@ -176,30 +173,8 @@ internal sealed class TableStateStore : IStateStore
         }, cancellationToken);
     }
 
-    /// <summary>
-    /// Runs one SDK call; anything but the caller's own cancellation that keeps an answer from arriving is a
-    /// <see cref="StateStoreException"/> naming the operation, the status and the service's error code, never the
-    /// SDK's message (which can quote request content).
-    /// </summary>
-    private async Task<T> CallAsync<T>(string operation, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await call(cancellationToken).ConfigureAwait(false);
-        }
-        catch (StateStoreException)
-        {
-            throw;
-        }
-        catch (RequestFailedException e) when (e.Status != 0)
-        {
-            throw new StateStoreException($"{Description}: {operation} answered {e.Status} {e.ErrorCode}", e);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw new StateStoreException($"{Description}: {operation} got no answer ({e.GetBaseException().GetType().Name})", e);
-        }
-    }
+    private Task<T> CallAsync<T>(string operation, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken) =>
+        TableCalls.RunAsync(Description, operation, call, cancellationToken);
 
     private async Task CallAsync(string operation, Func<CancellationToken, Task> call, CancellationToken cancellationToken) =>
         await CallAsync<bool>(operation, async token =>
