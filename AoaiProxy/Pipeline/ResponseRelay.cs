@@ -106,6 +106,12 @@ internal sealed class ResponseRelay
 
                             await wait.ConfigureAwait(false);
                         }
+                        else
+                        {
+                            // A ValueTask is consumed exactly once, also when it completed at once (a pooled source may
+                            // be reused only after its result was taken).
+                            _ = wait.Result;
+                        }
 
                         buffer ??= ArrayPool<byte>.Shared.Rent(RelayBufferSize);
                         read = await source.ReadAsync(buffer, token).ConfigureAwait(false);
