@@ -59,11 +59,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Batch_InputFileOnOneBackend_CreatedAndRetrievedThere()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
@@ -88,11 +84,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Responses_ChainedWithPreviousResponseId_EveryTurnOnTheBackendHoldingTheChain()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
@@ -116,11 +108,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task AssistantsThread_ClassicApiShape_EveryMessageOnTheThreadsBackend()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
@@ -147,11 +135,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task RecordedId_NewInstanceAfterRestart_FoundInTheStore()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         string id;
@@ -171,11 +155,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task ResponsesStreaming_IdFromTheFirstEvent_NextTurnThroughTheOtherInstanceOnTheSameBackend()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
@@ -290,11 +270,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task ListFiles_FilesOnEveryBackend_OneMergedListWithAllOfThem()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
 
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         var files = ClientFor(proxy).GetOpenAIFileClient();
@@ -370,11 +346,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task StoreDown_IdsRecordedMeanwhile_ServedLocallyAndWrittenWhenBack()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
 
         var store = new SwitchableObjectStore(new InMemoryObjectStore()) { Failing = true };
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
@@ -403,11 +375,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task SteadyState_CachedId_NoStoreOperation()
     {
-        await using var backends = await FakeBackends.StartAsync("a", "b");
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
+        await using var backends = await OwningBackendsAsync("a", "b");
 
         var store = new SwitchableObjectStore(new InMemoryObjectStore());
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
@@ -421,6 +389,18 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         }
 
         Assert.Equal(before, store.Lookups);
+    }
+
+    /// <summary>Fake backends that each know only the objects created on them (an unknown id gets 404).</summary>
+    private static async Task<FakeBackends> OwningBackendsAsync(params string[] names)
+    {
+        var backends = await FakeBackends.StartAsync(names);
+        foreach (var backend in backends.All)
+        {
+            FakeObjectStore.Serve(backend);
+        }
+
+        return backends;
     }
 
     private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table)
