@@ -62,14 +62,26 @@ internal static class ObjectReferences
     /// </summary>
     public static string OperationOf(ProxyPath path)
     {
-        var raw = path.PathAndQuery;
-        var query = raw.IndexOf('?', StringComparison.Ordinal);
-        var p = (query < 0 ? raw : raw[..query]).TrimEnd('/');
-        var segments = p.Split('/');
+        var raw = path.PathAndQuery.AsSpan();
+        var query = raw.IndexOf('?');
+        raw = (query < 0 ? raw : raw[..query]).TrimEnd('/');
 
-        // "", "openai", then "v1" | "deployments", "{d}" | the operation.
+        // "", "openai", then "v1" | "deployments", "{d}" | the operation: what follows the skip-th '/' (a span walk rather
+        // than split and join, which cost every request about half a kilobyte).
         var skip = path.IsV1 ? 3 : path.Deployment is not null ? 4 : 2;
-        return skip >= segments.Length ? "" : string.Join('/', segments, skip, segments.Length - skip);
+        var start = 0;
+        for (var n = 0; n < skip; n++)
+        {
+            var slash = raw[start..].IndexOf('/');
+            if (slash < 0)
+            {
+                return "";
+            }
+
+            start += slash + 1;
+        }
+
+        return raw[start..].ToString();
     }
 
     /// <summary>How a request of <paramref name="method"/> on <paramref name="operation"/> is treated (replay, recording).</summary>

@@ -18,6 +18,9 @@ namespace AoaiProxy.Pipeline;
 /// </summary>
 internal sealed class ObjectRouter
 {
+    /// <summary>The route of plain inference (chat, embeddings...): shared, it is nearly every request.</summary>
+    private static readonly RequestRoute PlainInference = new(RequestKind.Inference, [], Creates: false, Deleted: null);
+
     private readonly ProxyOptions _options;
     private readonly ObjectAffinity _affinity;
     private readonly ILogger _logger;
@@ -40,16 +43,24 @@ internal sealed class ObjectRouter
     /// The objects the request names (path segments, then body fields) and the backend holding the first one the proxy
     /// knows: a cached id costs nothing, an id this instance never saw one store lookup.
     /// </summary>
-    public async Task<RequestRoute> RouteAsync(HttpRequest request, ProxyPath path, RequestBody body, CancellationToken aborted)
+    public ValueTask<RequestRoute> RouteAsync(HttpRequest request, ProxyPath path, RequestBody body, CancellationToken aborted)
     {
         var operation = ObjectReferences.OperationOf(path);
         var kind = ObjectReferences.Classify(request.Method, operation);
         var isResponses = operation.Equals("responses", StringComparison.OrdinalIgnoreCase);
         if (kind == RequestKind.Inference && !isResponses)
         {
-            // Chat, completions, embeddings...: no object in the path, none created, nothing to look up.
-            return new RequestRoute(kind, [], Creates: false, Deleted: null);
+            // Chat, completions, embeddings...: no object in the path, none created, nothing to look up. One shared
+            // route and no task.
+            return ValueTask.FromResult(PlainInference);
         }
+
+        return new ValueTask<RequestRoute>(LookUpAsync(request, path, body, kind, operation, isResponses, aborted));
+    }
+
+    private async Task<RequestRoute> LookUpAsync(
+        HttpRequest request, ProxyPath path, RequestBody body, RequestKind kind, string operation, bool isResponses, CancellationToken aborted)
+    {
 
         var ids = ObjectReferences.FromOperation(operation);
         if (body.InMemory && body.Length > 0 && (kind != RequestKind.Inference || isResponses) &&

@@ -31,8 +31,9 @@ internal static class ProxyPathParser
             return Fail("The request target must be an origin-form path starting with /openai/.");
         }
 
+        // Spans throughout: this runs for every request, and the only string a valid target needs is the deployment's.
         var queryStart = rawTarget.IndexOf('?', StringComparison.Ordinal);
-        var rawPath = queryStart < 0 ? rawTarget : rawTarget[..queryStart];
+        var rawPath = queryStart < 0 ? rawTarget.AsSpan() : rawTarget.AsSpan(0, queryStart);
         if (!rawPath.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
         {
             return new ProxyPathResult(default, "Only paths under /openai/ are proxied.", NotUnderPrefix: true);
@@ -45,11 +46,12 @@ internal static class ProxyPathParser
             return Fail("The path contains an encoded slash (%2F).");
         }
 
-        if (!TryDecode(rawPath, out var decoded))
+        if (!TryDecode(rawPath, out var decodedString))
         {
             return Fail("The path contains an invalid percent-encoding.");
         }
 
+        var decoded = decodedString is null ? rawPath : decodedString.AsSpan();
         foreach (var c in decoded)
         {
             if (c == '\\' || char.IsControl(c))
@@ -69,58 +71,84 @@ internal static class ProxyPathParser
             return Fail("The path contains dot segments or empty segments.");
         }
 
-        var segments = decoded.Split('/');
-
-        // segments: "", "openai", ...
-        string? deployment = null;
-        var isV1 = false;
-        if (segments.Length > 2 && segments[2].Length > 0)
+        // Segments: "", "openai", then "deployments", "{d}" | "v1" | another operation.
+        ReadOnlySpan<char> third = default, fourth = default;
+        var index = 0;
+        foreach (var range in decoded.Split('/'))
         {
-            if (segments[2].Equals("deployments", StringComparison.OrdinalIgnoreCase))
+            if (index == 2)
             {
-                if (segments.Length < 4 || segments[3].Length == 0)
-                {
-                    return Fail("The path /openai/deployments/ must name a deployment.");
-                }
+                third = decoded[range];
+            }
+            else if (index == 3)
+            {
+                fourth = decoded[range];
+                break;
+            }
 
-                deployment = segments[3];
-            }
-            else if (segments[2].Equals("v1", StringComparison.OrdinalIgnoreCase))
-            {
-                isV1 = true;
-            }
+            index++;
         }
-        else
+
+        if (third.IsEmpty)
         {
             return Fail("The path must name an operation under /openai/.");
+        }
+
+        string? deployment = null;
+        var isV1 = false;
+        if (third.Equals("deployments", StringComparison.OrdinalIgnoreCase))
+        {
+            if (fourth.IsEmpty)
+            {
+                return Fail("The path /openai/deployments/ must name a deployment.");
+            }
+
+            deployment = fourth.ToString();
+        }
+        else if (third.Equals("v1", StringComparison.OrdinalIgnoreCase))
+        {
+            isV1 = true;
         }
 
         return new ProxyPathResult(new ProxyPath(rawTarget, deployment, isV1), null);
     }
 
     /// <summary>True when a segment (other than a single trailing one) is empty, "." or "..".</summary>
-    private static bool HasDotOrEmptySegment(string path)
+    private static bool HasDotOrEmptySegment(ReadOnlySpan<char> path)
     {
-        var segments = path.Split('/');
-
-        // Index 0 is the empty string before the leading '/'; the last may be empty for a trailing slash.
-        for (var i = 1; i < segments.Length; i++)
+        // The first segment is the empty one before the leading '/'; the last may be empty for a trailing slash.
+        var first = true;
+        var previousEmpty = false;
+        foreach (var range in path.Split('/'))
         {
-            var s = segments[i];
-            if (s is "." or ".." || (s.Length == 0 && i != segments.Length - 1))
+            if (first)
+            {
+                first = false;
+                continue;
+            }
+
+            if (previousEmpty)
             {
                 return true;
             }
+
+            var s = path[range];
+            if (s is "." or "..")
+            {
+                return true;
+            }
+
+            previousEmpty = s.IsEmpty;
         }
 
         return false;
     }
 
-    private static bool ContainsEncodedSeparatorOrDot(string decoded)
+    private static bool ContainsEncodedSeparatorOrDot(ReadOnlySpan<char> decoded)
     {
-        for (var i = decoded.IndexOf('%', StringComparison.Ordinal); i >= 0 && i + 2 < decoded.Length; i = decoded.IndexOf('%', i + 1))
+        for (var i = decoded.IndexOf('%'); i >= 0 && i + 2 < decoded.Length; i = NextPercent(decoded, i + 1))
         {
-            var code = decoded.AsSpan(i + 1, 2);
+            var code = decoded.Slice(i + 1, 2);
             if (code.Equals("2e", StringComparison.OrdinalIgnoreCase) || code.Equals("2f", StringComparison.OrdinalIgnoreCase) ||
                 code.Equals("5c", StringComparison.OrdinalIgnoreCase))
             {
@@ -131,10 +159,17 @@ internal static class ProxyPathParser
         return false;
     }
 
-    private static bool TryDecode(string value, out string decoded)
+    private static int NextPercent(ReadOnlySpan<char> value, int from)
     {
-        decoded = value;
-        if (!value.Contains('%', StringComparison.Ordinal))
+        var found = value[from..].IndexOf('%');
+        return found < 0 ? -1 : from + found;
+    }
+
+    /// <summary>Percent-decodes the path; <paramref name="decoded"/> is null when there was nothing to decode.</summary>
+    private static bool TryDecode(ReadOnlySpan<char> value, out string? decoded)
+    {
+        decoded = null;
+        if (!value.Contains('%'))
         {
             return true;
         }
