@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 using System.Text.Json;
 
@@ -110,11 +111,22 @@ internal sealed class TokenUsageReader : IDisposable
         }
     }
 
-    /// <summary>Releases the decoder's native state (zlib, brotli), if the body was compressed.</summary>
+    /// <summary>Releases the decoder's native state (zlib, brotli), if the body was compressed, and the pooled usage buffer.</summary>
     public void Dispose()
     {
         _decoder?.Dispose();
         _decoder = null;
+        if (_object is { } usageBuffer)
+        {
+            _object = null;
+            _length = 0;
+            if (_state == State.Capturing)
+            {
+                _state = State.Searching;
+            }
+
+            ArrayPool<byte>.Shared.Return(usageBuffer);
+        }
     }
 
     private void Scan(ReadOnlySpan<byte> chunk)
@@ -213,21 +225,25 @@ internal sealed class TokenUsageReader : IDisposable
 
     private int Capture(ReadOnlySpan<byte> chunk, int i)
     {
-        // A usual usage object (with its details) is 200-300 bytes: start there, grow up to the bound.
-        _object ??= new byte[InitialUsageBytes];
+        // A usual usage object (with its details) is 200-300 bytes: start there, grow up to the bound. Pooled: nearly every
+        // answer has one, and Dispose (at the request's end) gives it back.
+        _object ??= ArrayPool<byte>.Shared.Rent(InitialUsageBytes);
         for (; i < chunk.Length; i++)
         {
             var b = chunk[i];
             if (_length == _object.Length)
             {
-                if (_length == MaxUsageBytes)
+                if (_length >= MaxUsageBytes)
                 {
                     // Not a usage object after all: give up on this one and look for the next key.
                     _state = State.Searching;
                     return i;
                 }
 
-                Array.Resize(ref _object, Math.Min(_length * 2, MaxUsageBytes));
+                var larger = ArrayPool<byte>.Shared.Rent(Math.Min(_length * 2, MaxUsageBytes));
+                _object.AsSpan(0, _length).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_object);
+                _object = larger;
             }
 
             _object[_length++] = b;
