@@ -20,10 +20,10 @@ namespace AoaiProxy.Pipeline;
 /// <param name="Deployment">The request's deployment (null: none known).</param>
 /// <param name="Body">The buffered body, replayable.</param>
 /// <param name="HasBody">Whether the caller's request had a body (even an empty one).</param>
-/// <param name="Deadline">Fires when the request's deadline passes (shared by all attempts).</param>
+/// <param name="Cancellation">The request's one cancellation: the caller gone, or its deadline passed (shared by all attempts).</param>
 /// <param name="Model">Where a v1 body names the deployment ("model"), for backends that call it differently.</param>
 internal sealed record AttemptRequest(
-    HttpContext Context, ProxyPath Path, string? Deployment, RequestBody Body, bool HasBody, CancellationTokenSource Deadline,
+    HttpContext Context, ProxyPath Path, string? Deployment, RequestBody Body, bool HasBody, RequestCancellation Cancellation,
     ModelLocation Model = default)
 {
     /// <summary>
@@ -60,12 +60,14 @@ internal sealed class BackendAttempt
     private readonly FailureRate _failures;
     private readonly ILogger _logger;
     private readonly ProxyMetrics? _metrics;
+    private readonly TargetUris _targets;
 
     public BackendAttempt(
         ProxyOptions options, SharedState state, HttpMessageInvoker client, FailureRate failures, TimeProvider time, ILogger logger,
         ProxyMetrics? metrics = null)
     {
         _metrics = metrics;
+        _targets = new TargetUris(options.Backends);
         _options = options;
         _state = state;
         _client = client;
@@ -81,25 +83,25 @@ internal sealed class BackendAttempt
         var deploymentLabel = request.Deployment ?? CooldownKeys.AnyDeployment;
         var aborted = request.Context.RequestAborted;
         var (path, edit) = request.TargetFor(backend);
-        using var upstream = UpstreamRequest.Create(request.Context.Request, backend, path, request.Body, request.HasBody, credential, edit);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, request.Deadline.Token);
+        using var upstream = UpstreamRequest.Create(request.Context.Request, backend, path, request.Body, request.HasBody, credential, edit,
+            _targets.For(index, path.PathAndQuery));
         var started = _time.GetTimestamp();
 
         HttpResponseMessage response;
         try
         {
-            response = await _client.SendAsync(upstream, linked.Token).ConfigureAwait(false);
+            response = await _client.SendAsync(upstream, request.Cancellation.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
             Log.CallerCancelled(_logger, attempt, backend.Name);
             return (new AttemptOutcome(index, AttemptError.CallerGone), null);
         }
-        catch (OperationCanceledException) when (request.Deadline.IsCancellationRequested)
+        catch (OperationCanceledException) when (request.Cancellation.DeadlinePassed)
         {
             Log.AttemptDeadlineExceeded(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), (long)_options.RequestTimeout.TotalMilliseconds);
             _metrics?.AttemptTimedOut(backend.Name, request.Deployment, attempt);
-            await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, request.Deployment), HealthSample.TimedOut).ConfigureAwait(false);
+            await _failures.RecordAsync(backend.Name, CooldownScope.Of(request.Deployment), HealthSample.TimedOut).ConfigureAwait(false);
             return (new AttemptOutcome(index, AttemptError.DeadlineExceeded), null);
         }
         catch (Exception ex) when (IsNotStarted(ex))
@@ -107,20 +109,20 @@ internal sealed class BackendAttempt
             // No connection: the backend never saw the request, and the fault is the backend's as a whole.
             Log.AttemptNotStarted(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
             _metrics?.AttemptFailed(backend.Name, request.Deployment, attempt);
-            await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Failure).ConfigureAwait(false);
+            await _failures.RecordAsync(backend.Name, CooldownKeys.AnyDeployment, HealthSample.Failure).ConfigureAwait(false);
             return (new AttemptOutcome(index, AttemptError.NotStarted), null);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
             Log.AttemptTransportFailed(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), ex.Message);
             _metrics?.AttemptFailed(backend.Name, request.Deployment, attempt);
-            await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Failure).ConfigureAwait(false);
+            await _failures.RecordAsync(backend.Name, CooldownKeys.AnyDeployment, HealthSample.Failure).ConfigureAwait(false);
             return (new AttemptOutcome(index, AttemptError.Transport), null);
         }
 
         // Any answer proves the connection: the backend-wide rate (fed by connection failures above) must count it too,
         // or a few sporadic resets among thousands of answers read as a 100% failure rate and cool every deployment.
-        await _failures.RecordAsync(CooldownKeys.ForBackend(backend.Name), HealthSample.Success).ConfigureAwait(false);
+        await _failures.RecordAsync(backend.Name, CooldownKeys.AnyDeployment, HealthSample.Success).ConfigureAwait(false);
         var status = (int)response.StatusCode;
         Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, ElapsedMs(started));
         _metrics?.AttemptCompleted(request.Context, backend.Name, request.Deployment, attempt, status, started);
@@ -144,7 +146,7 @@ internal sealed class BackendAttempt
                 return (new AttemptOutcome(index, AttemptError.Throttled, status), null);
             }
 
-            await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, request.Deployment), HealthSample.Failure).ConfigureAwait(false);
+            await _failures.RecordAsync(backend.Name, CooldownScope.Of(request.Deployment), HealthSample.Failure).ConfigureAwait(false);
             return (new AttemptOutcome(index, AttemptError.FailureStatus, status), null);
         }
     }

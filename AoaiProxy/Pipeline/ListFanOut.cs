@@ -59,11 +59,11 @@ internal sealed class ListFanOut
             var name = _options.Backends[outcome.Backend].Name;
             using (response)
             {
-                if (response is not null && response.IsSuccessStatusCode && await PageOfAsync(response, request.Deadline.Token).ConfigureAwait(false) is { } page)
+                if (response is not null && response.IsSuccessStatusCode && await PageOfAsync(response, request.Cancellation.Token).ConfigureAwait(false) is { } page)
                 {
                     pages.Add(page);
                     answered.Add(name);
-                    await _failures.RecordAsync(CooldownScope.KeyFor(name, request.Deployment), HealthSample.Success).ConfigureAwait(false);
+                    await _failures.RecordAsync(name, CooldownScope.Of(request.Deployment), HealthSample.Success).ConfigureAwait(false);
                     continue;
                 }
             }

@@ -66,7 +66,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _time = time;
         _logger = logger;
         _attempt = new BackendAttempt(options, state, client.Invoker, failures, time, logger, metrics);
-        _relay = new ResponseRelay(options, time, logger, metrics);
+        _relay = new ResponseRelay(options, logger, metrics);
         _router = new ObjectRouter(options, affinity, logger);
         _lists = new ListFanOut(options, _attempt, credentials, failures);
     }
@@ -210,8 +210,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Attempts, under one deadline for the whole request.
         var remaining = _options.RequestTimeout - _time.GetElapsedTime(started);
-        using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1), _time);
-        var attemptRequest = new AttemptRequest(context, path, deployment, body, hasBody, deadline, model);
+        using var cancellation = new RequestCancellation(remaining, _time, aborted);
+        var attemptRequest = new AttemptRequest(context, path, deployment, body, hasBody, cancellation, model);
         var outcomes = new List<AttemptOutcome>(plan.Attempts.Count);
         var sent = 0;
         BackendCredential? unavailable = null;
@@ -271,7 +271,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             {
                 using (response)
                 {
-                    await RelayAsync(context, body, deadline, backend, deployment, response, sent, route).ConfigureAwait(false);
+                    await RelayAsync(context, body, cancellation, backend, deployment, response, sent, route).ConfigureAwait(false);
                 }
 
                 return;
@@ -322,10 +322,10 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// held for the whole stream. The relay's end is the attempt's verdict for the failure rate.
     /// </summary>
     private async Task RelayAsync(
-        HttpContext context, RequestBody body, CancellationTokenSource deadline, BackendOptions backend, string? deployment,
+        HttpContext context, RequestBody body, RequestCancellation cancellation, BackendOptions backend, string? deployment,
         HttpResponseMessage response, int attempt, RequestRoute route)
     {
-        deadline.CancelAfter(Timeout.InfiniteTimeSpan);
+        cancellation.StartRelay(_options.RelayIdleTimeout);
         await body.ReleaseAsync().ConfigureAwait(false);
         var succeeded = (int)response.StatusCode is >= StatusCodes.Status200OK and < StatusCodes.Status300MultipleChoices;
         CapturedContent? captured = null;
@@ -334,10 +334,10 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             response.Content = captured = new CapturedContent(response.Content);
         }
 
-        var result = await _relay.RelayAsync(context, backend, response, attempt).ConfigureAwait(false);
+        var result = await _relay.RelayAsync(context, backend, response, attempt, cancellation).ConfigureAwait(false);
         if (result != RelayResult.CallerFailed)
         {
-            await _failures.RecordAsync(CooldownScope.KeyFor(backend.Name, deployment),
+            await _failures.RecordAsync(backend.Name, CooldownScope.Of(deployment),
                 result == RelayResult.Completed ? HealthSample.Success : HealthSample.Failure).ConfigureAwait(false);
         }
 
@@ -360,6 +360,11 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// </summary>
     private Cooldown? CooldownFor(ImmutableDictionary<string, Cooldown> cooldowns, int index, string? deployment)
     {
+        if (cooldowns.Count == 0)
+        {
+            return null;
+        }
+
         var name = _options.Backends[index].Name;
         cooldowns.TryGetValue(CooldownKeys.ForBackend(name), out var wide);
         if (cooldowns.TryGetValue(CooldownScope.KeyFor(name, deployment), out var own))

@@ -36,23 +36,28 @@ internal sealed class ResponseRelay
     private const string AltSvcHeader = "Alt-Svc";
 
     private readonly ProxyOptions _options;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ProxyMetrics? _metrics;
 
-    public ResponseRelay(ProxyOptions options, TimeProvider time, ILogger logger, ProxyMetrics? metrics = null)
+    public ResponseRelay(ProxyOptions options, ILogger logger, ProxyMetrics? metrics = null)
     {
         _options = options;
-        _time = time;
         _logger = logger;
         _metrics = metrics;
     }
 
-    public async Task<RelayResult> RelayAsync(HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt)
+    /// <summary>Relays <paramref name="upstream"/> to the caller and says how it ended.</summary>
+    /// <param name="context">The caller's request.</param>
+    /// <param name="backend">The backend that answered.</param>
+    /// <param name="upstream">Its answer, headers received.</param>
+    /// <param name="attempt">Which attempt it was (x-proxy-attempts).</param>
+    /// <param name="cancellation">The request's; <see cref="RequestCancellation.StartRelay"/> has been called (the idle timeout runs).</param>
+    public async Task<RelayResult> RelayAsync(HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt, RequestCancellation cancellation)
     {
         var response = context.Response;
         response.StatusCode = (int)upstream.StatusCode;
-        var connection = upstream.Headers.Connection.Count == 0 ? null : string.Join(',', upstream.Headers.Connection);
+        // NonValidated: the typed Connection property would parse the whole header collection on every answer.
+        var connection = upstream.Headers.NonValidated.TryGetValues("Connection", out var named) ? named.ToString() : null;
         CopyHeaders(upstream.Headers, response.Headers, connection, skipContentLength: false);
 
         // A message with both is framed by Transfer-Encoding (RFC 9112 §6.3): relaying the Content-Length as well would
@@ -73,10 +78,8 @@ internal sealed class ResponseRelay
 
         var usage = ProxyMetrics.RelayStarted(context, backend.Name);
 
-        // As YARP's activity timeout: every read and every write re-arms it, so only a stall ends a long stream.
-        using var idle = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, idle.Token);
-        var token = linked.Token;
+        // As YARP's activity timeout: every read and every write counts as activity, so only a stall ends a long stream.
+        var token = cancellation.Token;
         var reading = true;
         byte[]? buffer = null;
         try
@@ -91,7 +94,7 @@ internal sealed class ResponseRelay
                     try
                     {
                         reading = true;
-                        idle.CancelAfter(_options.RelayIdleTimeout);
+                        cancellation.Touch();
 
                         // A zero-byte read waits for data without a buffer: a stream idling between events holds none.
                         // Streams that cannot wait that way complete it at once, which costs nothing.
@@ -116,7 +119,7 @@ internal sealed class ResponseRelay
                         buffer ??= ArrayPool<byte>.Shared.Rent(RelayBufferSize);
                         read = await source.ReadAsync(buffer, token).ConfigureAwait(false);
                     }
-                    catch (Exception ex) when (!aborted.IsCancellationRequested && !idle.IsCancellationRequested && ex is HttpRequestException or IOException)
+                    catch (Exception ex) when (!aborted.IsCancellationRequested && !cancellation.IdleTimedOut && ex is HttpRequestException or IOException)
                     {
                         // Bytes may already be with the caller: no failover, no fake ending.
                         Log.RelayFailed(_logger, backend.Name, ex.Message);
@@ -131,7 +134,7 @@ internal sealed class ResponseRelay
                     }
 
                     reading = false;
-                    idle.CancelAfter(_options.RelayIdleTimeout);
+                    cancellation.Touch();
                     _metrics?.FirstByte(context, backend.Name);
 
                     // Token usage read from the bytes as they pass: nothing is held back or copied.
@@ -141,7 +144,7 @@ internal sealed class ResponseRelay
                 }
             }
         }
-        catch (Exception ex) when (idle.IsCancellationRequested && !aborted.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
+        catch (Exception ex) when (cancellation.IdleTimedOut && !aborted.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
         {
             Log.RelayIdleTimedOut(_logger, backend.Name, (long)_options.RelayIdleTimeout.TotalMilliseconds, reading ? "backend" : "caller");
             if (reading)

@@ -20,6 +20,9 @@ internal static class CooldownScope
     public static string? Usable(string? deployment) =>
         deployment is CooldownKeys.AnyDeployment or NoDeployment ? null : deployment;
 
+    /// <summary>The request's own scope: its deployment, or the no-deployment scope.</summary>
+    public static string Of(string? deployment) => deployment ?? NoDeployment;
+
     /// <summary>The key of the request's own scope (its deployment, or the no-deployment scope).</summary>
-    public static string KeyFor(string backend, string? deployment) => CooldownKeys.For(backend, deployment ?? NoDeployment);
+    public static string KeyFor(string backend, string? deployment) => CooldownKeys.For(backend, Of(deployment));
 }

@@ -43,7 +43,12 @@ internal sealed class FailureRate
     /// </summary>
     internal const int MaxTrackedKeys = 4096;
 
-    private readonly ConcurrentDictionary<string, ResiliencePipeline<HealthSample>> _breakers = new(StringComparer.Ordinal);
+    /// <summary>
+    /// By backend and scope (a deployment, <see cref="CooldownScope.NoDeployment"/>, or <see cref="CooldownKeys.AnyDeployment"/>
+    /// for the backend as a whole): a pair rather than the cooldown key's string, which every recorded success would
+    /// otherwise build (twice per request) only to look it up.
+    /// </summary>
+    private readonly ConcurrentDictionary<(string Backend, string Scope), ResiliencePipeline<HealthSample>> _breakers = new();
     private readonly ProxyOptions _options;
     private readonly SharedState _state;
     private readonly TimeProvider _time;
@@ -59,9 +64,16 @@ internal sealed class FailureRate
         _logger = logger;
     }
 
-    /// <summary>Counts one outcome for <paramref name="key"/> (a <see cref="CooldownKeys"/> key) and cools it when the ratio is reached.</summary>
-    public async ValueTask RecordAsync(string key, HealthSample sample)
+    /// <summary>
+    /// Counts one outcome for <paramref name="backend"/> in <paramref name="scope"/> (its cooldown key is
+    /// <c>CooldownKeys.For(backend, scope)</c>) and cools that key when the ratio is reached.
+    /// </summary>
+    /// <param name="backend">The backend's name.</param>
+    /// <param name="scope">A deployment, <see cref="CooldownScope.NoDeployment"/>, or <see cref="CooldownKeys.AnyDeployment"/> (the whole backend).</param>
+    /// <param name="sample">The outcome.</param>
+    public async ValueTask RecordAsync(string backend, string scope, HealthSample sample)
     {
+        var key = (backend, string.IsNullOrEmpty(scope) ? CooldownKeys.AnyDeployment : scope);
         if (!_breakers.TryGetValue(key, out var breaker))
         {
             if (_breakers.Count >= MaxTrackedKeys)
@@ -69,7 +81,7 @@ internal sealed class FailureRate
                 _breakers.Clear();
             }
 
-            breaker = _breakers.GetOrAdd(key, static (k, self) => self.Create(k), this);
+            breaker = _breakers.GetOrAdd(key, static (k, self) => self.Create(k.Backend, k.Scope), this);
         }
 
         var context = ResilienceContextPool.Shared.Get();
@@ -86,28 +98,31 @@ internal sealed class FailureRate
         }
     }
 
-    private ResiliencePipeline<HealthSample> Create(string key) => new ResiliencePipelineBuilder<HealthSample>
+    private ResiliencePipeline<HealthSample> Create(string backend, string scope)
     {
-        TimeProvider = _time,
-    }
-    .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HealthSample>
-    {
-        FailureRatio = _options.FailureRatio,
-        MinimumThroughput = _options.FailureMinimumRequests,
-        SamplingDuration = _options.FailureSamplingDuration,
-        BreakDuration = _options.FailureCooldown,
-        ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Result != HealthSample.Success),
-        OnOpened = args =>
+        var key = CooldownKeys.For(backend, scope);
+        return new ResiliencePipelineBuilder<HealthSample>
         {
-            var reason = args.Outcome.Result == HealthSample.TimedOut ? CooldownReason.TimedOut : CooldownReason.Failed;
-            var cooldown = new Cooldown(_time.GetUtcNow() + args.BreakDuration, reason);
-            _state.RecordCooldown(key, cooldown);
-            var slash = key.IndexOf('/', StringComparison.Ordinal);
-            _metrics?.CooldownStarted(slash < 0 ? key : key[..slash], slash < 0 ? null : key[(slash + 1)..], reason);
-            Log.FailureRateReached(_logger, key, _options.FailureRatio, _options.FailureMinimumRequests,
-                args.BreakDuration.TotalSeconds, reason.ToString());
-            return ValueTask.CompletedTask;
-        },
-    })
-    .Build();
+            TimeProvider = _time,
+        }
+        .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HealthSample>
+        {
+            FailureRatio = _options.FailureRatio,
+            MinimumThroughput = _options.FailureMinimumRequests,
+            SamplingDuration = _options.FailureSamplingDuration,
+            BreakDuration = _options.FailureCooldown,
+            ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Result != HealthSample.Success),
+            OnOpened = args =>
+            {
+                var reason = args.Outcome.Result == HealthSample.TimedOut ? CooldownReason.TimedOut : CooldownReason.Failed;
+                var cooldown = new Cooldown(_time.GetUtcNow() + args.BreakDuration, reason);
+                _state.RecordCooldown(key, cooldown);
+                _metrics?.CooldownStarted(backend, scope, reason);
+                Log.FailureRateReached(_logger, key, _options.FailureRatio, _options.FailureMinimumRequests,
+                    args.BreakDuration.TotalSeconds, reason.ToString());
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
+    }
 }

@@ -23,7 +23,7 @@ public sealed class ResponseRelayTests
         var source = new ScriptedStream("data: one\n\n", "data: two\n\n");
         var (context, lifetime) = Context();
 
-        var result = await Relay().RelayAsync(context, Backend, Answer(source), 1);
+        var result = await Relay().RelayAsync(context, Backend, Answer(source), 1, Relaying(context));
 
         Assert.Equal(RelayResult.Completed, result);
         Assert.Equal("data: one\n\ndata: two\n\n", Encoding.UTF8.GetString(((MemoryStream)context.Response.Body).ToArray()));
@@ -40,7 +40,7 @@ public sealed class ResponseRelayTests
         var source = new ScriptedStream("data: one\n\n") { StallAtEnd = true };
         var (context, lifetime) = Context();
 
-        var relay = Relay().RelayAsync(context, Backend, Answer(source), 1);
+        var relay = Relay().RelayAsync(context, Backend, Answer(source), 1, Relaying(context));
         await source.Stalled.Task.WaitAsync(Patience);
         _time.Advance(_options.RelayIdleTimeout - TimeSpan.FromSeconds(1));
         Assert.False(relay.IsCompleted);
@@ -60,7 +60,7 @@ public sealed class ResponseRelayTests
         context.Response.Body = sink;
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(sink));
 
-        var relay = Relay().RelayAsync(context, Backend, Answer(source), 1);
+        var relay = Relay().RelayAsync(context, Backend, Answer(source), 1, Relaying(context));
         await sink.Stalled.Task.WaitAsync(Patience);
         _time.Advance(_options.RelayIdleTimeout);
 
@@ -77,13 +77,21 @@ public sealed class ResponseRelayTests
         answer.Content.Headers.ContentLength = 99;
         var (context, _) = Context();
 
-        await Relay().RelayAsync(context, Backend, answer, 1);
+        await Relay().RelayAsync(context, Backend, answer, 1, Relaying(context));
 
         Assert.Null(context.Response.ContentLength);
         Assert.False(context.Response.Headers.ContainsKey("Transfer-Encoding"));
     }
 
-    private ResponseRelay Relay() => new(_options, _time, NullLogger.Instance);
+    private ResponseRelay Relay() => new(_options, NullLogger.Instance);
+
+    /// <summary>The request's cancellation as the handler hands it over: relaying, the idle timeout on the test clock.</summary>
+    private RequestCancellation Relaying(HttpContext context)
+    {
+        var cancellation = new RequestCancellation(TimeSpan.FromMinutes(10), _time, context.RequestAborted);
+        cancellation.StartRelay(_options.RelayIdleTimeout);
+        return cancellation;
+    }
 
     private static HttpResponseMessage Answer(Stream body) => new(HttpStatusCode.OK) { Content = new StreamContent(body) };
 

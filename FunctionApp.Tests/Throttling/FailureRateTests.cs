@@ -30,7 +30,7 @@ public sealed class FailureRateTests : IAsyncDisposable
     [Fact]
     public async Task RecordAsync_OneFailure_CoolsNothing()
     {
-        await _rate.RecordAsync(Key, HealthSample.Failure);
+        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
 
         Assert.Empty(_state.Cooldowns);
     }
@@ -40,7 +40,7 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 3; i++)
         {
-            await _rate.RecordAsync(Key, HealthSample.Failure);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
         Assert.Empty(_state.Cooldowns);
@@ -49,10 +49,10 @@ public sealed class FailureRateTests : IAsyncDisposable
     [Fact]
     public async Task RecordAsync_RatioReachedAtMinimumThroughput_CoolsThatKeyForTheFailureCooldown()
     {
-        await _rate.RecordAsync(Key, HealthSample.Success);
-        await _rate.RecordAsync(Key, HealthSample.Success);
-        await _rate.RecordAsync(Key, HealthSample.Failure);
-        await _rate.RecordAsync(Key, HealthSample.Failure);
+        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
+        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
+        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
 
         var cooldown = Assert.Single(_state.Cooldowns);
         Assert.Equal(Key, cooldown.Key);
@@ -64,12 +64,12 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 7; i++)
         {
-            await _rate.RecordAsync(Key, HealthSample.Success);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
         }
 
         for (var i = 0; i < 3; i++)
         {
-            await _rate.RecordAsync(Key, HealthSample.Failure);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
         Assert.Empty(_state.Cooldowns);
@@ -80,9 +80,9 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync(Key, HealthSample.Failure);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
             _time.Advance(TimeSpan.FromSeconds(31));
-            await _rate.RecordAsync(Key, HealthSample.Success);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
         }
 
         Assert.Empty(_state.Cooldowns);
@@ -93,7 +93,7 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync(Key, HealthSample.TimedOut);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.TimedOut);
         }
 
         Assert.Equal(CooldownReason.TimedOut, _state.Cooldowns[Key].Reason);
@@ -104,11 +104,11 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync(Key, HealthSample.Failure);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
         _time.Advance(_options.FailureCooldown + TimeSpan.FromSeconds(1));
-        await _rate.RecordAsync(Key, HealthSample.Failure);
+        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
 
         Assert.Equal(_time.GetUtcNow() + _options.FailureCooldown, _state.Cooldowns[Key].Until);
     }
@@ -118,10 +118,10 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync(Key, HealthSample.Failure);
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
-        await _rate.RecordAsync("a/other", HealthSample.Failure);
+        await _rate.RecordAsync("a", "other", HealthSample.Failure);
 
         Assert.Equal([Key], _state.Cooldowns.Keys);
     }
