@@ -10,7 +10,68 @@ namespace AoaiProxy.Forwarding;
 /// </summary>
 internal sealed class TraceContextPropagator(DistributedContextPropagator inner) : DistributedContextPropagator
 {
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
+
+    /// <summary>The W3C header that names the parent span.</summary>
+    public const string TraceparentHeader = "traceparent";
+
     public override IReadOnlyCollection<string> Fields => inner.Fields;
+
+    /// <summary>
+    /// The traceparent an attempt sends when no activity is current (nothing traces this process, and the host made no
+    /// activity for the request): a span id of the proxy's own under the caller's trace, or a new trace when the caller
+    /// sent none or an invalid one. That is what the activity-based propagation sends, without the two activities
+    /// (server and client) per request that only exist to carry it.
+    /// </summary>
+    /// <param name="caller">The caller's traceparent, if any.</param>
+    public static string ChildTraceparent(string? caller)
+    {
+        // Written out rather than through ActivityContext.TryParse and ActivityTraceId/SpanId.CreateRandom: each of
+        // those holds its id as a hex string of its own, three strings per request for the one this returns.
+        var parent = IsValidTraceparent(caller) ? caller : null;
+        return string.Create(55, parent, static (chars, parent) =>
+        {
+            Span<byte> random = stackalloc byte[24];
+            Random.Shared.NextBytes(random);
+            random[0] |= 1;
+            random[16] |= 1;
+            "00-".CopyTo(chars);
+            if (parent is null)
+            {
+                // A new trace (not all zeros: the lowest bit of its first byte is set), not sampled.
+                Convert.TryToHexStringLower(random[..16], chars.Slice(3, 32), out _);
+                "00".CopyTo(chars[53..]);
+            }
+            else
+            {
+                parent.AsSpan(3, 32).CopyTo(chars[3..]);
+                parent.AsSpan(53, 2).CopyTo(chars[53..]);
+            }
+
+            chars[35] = '-';
+            Convert.TryToHexStringLower(random[16..], chars.Slice(36, 16), out _);
+            chars[52] = '-';
+        });
+    }
+
+    /// <summary>
+    /// A version-00 traceparent (W3C Trace Context §3.2): "00-" 32 lowercase hex digits, not all zero, "-" 16, not all
+    /// zero, "-" 2.
+    /// </summary>
+    private static bool IsValidTraceparent([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? value)
+    {
+        if (value is not { Length: 55 } || !value.StartsWith("00-", StringComparison.Ordinal) || value[35] != '-' || value[52] != '-')
+        {
+            return false;
+        }
+
+        var traceId = value.AsSpan(3, 32);
+        var spanId = value.AsSpan(36, 16);
+        return IsLowerHex(traceId) && IsLowerHex(spanId) && IsLowerHex(value.AsSpan(53, 2)) &&
+            traceId.ContainsAnyExcept('0') && spanId.ContainsAnyExcept('0');
+    }
+
+    private static bool IsLowerHex(ReadOnlySpan<char> value) => !value.ContainsAnyExcept(LowerHex);
 
     public override void Inject(Activity? activity, object? carrier, PropagatorSetterCallback? setter)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
@@ -9,17 +10,24 @@ namespace AoaiProxy.Forwarding;
 /// <summary>Builds the request one attempt sends: the caller's target, method, body and end-to-end headers.</summary>
 internal static class UpstreamRequest
 {
+    /// <param name="request">The caller's request.</param>
+    /// <param name="backend">The backend to send to.</param>
+    /// <param name="path">The target, possibly rewritten for the backend.</param>
+    /// <param name="body">The buffered body.</param>
+    /// <param name="hasBody">Whether the caller's request had a body.</param>
+    /// <param name="credential">How the backend is called.</param>
+    /// <param name="edit">A change to the body while sending (a v1 "model" renamed), if any.</param>
+    /// <param name="target">The absolute target, when the caller has it already (<see cref="TargetUris"/>).</param>
     public static HttpRequestMessage Create(
         HttpRequest request, BackendOptions backend, ProxyPath path, RequestBody body, bool hasBody, BackendCredential credential,
-        BodyEdit? edit = null)
+        BodyEdit? edit = null, Uri? target = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(body);
 
-        // Endpoint ends with '/', the path starts with '/': join without doubling and without re-encoding.
-        var target = new Uri(string.Concat(backend.Endpoint.AbsoluteUri.AsSpan(0, backend.Endpoint.AbsoluteUri.Length - 1), path.PathAndQuery), UriKind.Absolute);
-        var upstream = new HttpRequestMessage(new HttpMethod(request.Method), target)
+        target ??= TargetUris.Join(backend.Endpoint, path.PathAndQuery);
+        var upstream = new HttpRequestMessage(HttpMethod.Parse(request.Method), target)
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
@@ -30,11 +38,15 @@ internal static class UpstreamRequest
             upstream.Content = body.CreateContent(edit);
         }
 
+        // Without a current activity HttpClient injects no trace context: the proxy's own span id goes under the caller's
+        // trace here (TraceContextPropagator.ChildTraceparent). With one, HttpClient's propagation replaces the header.
+        var ownTraceparent = Activity.Current is null;
         var connection = request.Headers.Connection.ToString();
         foreach (var header in request.Headers)
         {
             var name = header.Key;
-            if (HopByHopHeaders.IsHopByHop(name, connection) ||
+            if ((ownTraceparent && name.Equals(TraceContextPropagator.TraceparentHeader, StringComparison.OrdinalIgnoreCase)) ||
+                HopByHopHeaders.IsHopByHop(name, connection) ||
                 PlatformHeaders.IsPlatform(name) ||
                 name.Equals("Host", StringComparison.OrdinalIgnoreCase) ||
                 name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) ||
@@ -62,6 +74,12 @@ internal static class UpstreamRequest
             {
                 ContentOf(upstream).Headers.TryAddWithoutValidation(name, values);
             }
+        }
+
+        if (ownTraceparent)
+        {
+            var caller = request.Headers.TryGetValue(TraceContextPropagator.TraceparentHeader, out var values) && values.Count == 1 ? values[0] : null;
+            upstream.Headers.TryAddWithoutValidation(TraceContextPropagator.TraceparentHeader, TraceContextPropagator.ChildTraceparent(caller));
         }
 
         credential.ApplyTo(upstream);

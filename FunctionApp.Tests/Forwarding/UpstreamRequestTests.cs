@@ -43,6 +43,40 @@ public sealed class UpstreamRequestTests
         Assert.Equal(["abc"], upstream.Headers.GetValues("x-ms-client-request-id"));
     }
 
+    /// <summary>Issue 9: with no activity for the request, the proxy's own span id still goes under the caller's trace.</summary>
+    [Fact]
+    public async Task Create_NoCurrentActivity_CallersTraceparentReplacedByAChildSpan()
+    {
+        Assert.Null(System.Diagnostics.Activity.Current);
+        var caller = new DefaultHttpContext().Request;
+        caller.Method = "POST";
+        caller.Headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        caller.Headers["tracestate"] = "caller=1";
+        await using var body = await EmptyBodyAsync();
+
+        using var upstream = UpstreamRequest.Create(caller, Backend, Path, body, hasBody: false, BackendCredential.PassThrough);
+
+        var sent = Assert.Single(upstream.Headers.GetValues("traceparent"));
+        Assert.StartsWith("00-0af7651916cd43dd8448eb211c80319c-", sent, StringComparison.Ordinal);
+        Assert.DoesNotContain("b7ad6b7169203331", sent, StringComparison.Ordinal);
+        Assert.Equal(["caller=1"], upstream.Headers.GetValues("tracestate"));
+    }
+
+    /// <summary>With an activity, HttpClient's propagation (TraceContextPropagator) replaces the header: it is copied as is here.</summary>
+    [Fact]
+    public async Task Create_CurrentActivity_TraceparentLeftToHttpClientsPropagation()
+    {
+        using var activity = new System.Diagnostics.Activity("in").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start();
+        var caller = new DefaultHttpContext().Request;
+        caller.Method = "POST";
+        caller.Headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        await using var body = await EmptyBodyAsync();
+
+        using var upstream = UpstreamRequest.Create(caller, Backend, Path, body, hasBody: false, BackendCredential.PassThrough);
+
+        Assert.Equal(["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"], upstream.Headers.GetValues("traceparent"));
+    }
+
     [Theory]
     [InlineData("x-ms-invocation-id")]
     [InlineData("X-Original-Host")]
