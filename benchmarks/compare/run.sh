@@ -2,12 +2,12 @@
 # Side-by-side benchmark: direct, nginx round robin, a minimal YARP 2.3.0 round-robin proxy and our standalone host
 # (default settings), measured in one interleaved run. Not part of CI. Linux only (taskset, /proc).
 #
-#   benchmarks/compare/run.sh              # everything, about 15 minutes on 2 cores
+#   benchmarks/compare/run.sh              # everything, about 17 minutes on 2 cores
 #   benchmarks/compare/run.sh --table      # also our host with the Table store on Azurite (needs `npm ci` first)
 #   benchmarks/compare/run.sh --old-logging  # also our host at the log levels before production defaults (3 lines/request)
 #   benchmarks/compare/run.sh --quick      # 1 round of 5 s, 200 streams, 2 uploads: checks the script, not the numbers
 #
-# Options: --rounds N (3)  --duration S (10, per wrk run)  --connections "16 64"  --streams N (1000)  --chunks N (50)
+# Options: --rounds N (3)  --duration S (10, per wrk run)  --warmup S (40, once per target)  --connections "16 64"  --streams N (1000)  --chunks N (50)
 #          --gap-ms N (200)  --upload-mib N (50)  --uploads N (5)  --no-streaming  --no-upload  --no-wrk
 #          --port-base N (18100; uses the 20 ports from there)
 #
@@ -24,12 +24,13 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-rounds=3 duration=10 connections="16 64" streams=1000 chunks=50 gap_ms=200 upload_mib=50 uploads=5
+rounds=3 duration=10 warmup=40 connections="16 64" streams=1000 chunks=50 gap_ms=200 upload_mib=50 uploads=5
 with_table=0 with_old_logging=0 do_wrk=1 do_streaming=1 do_upload=1 port_base=18100
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
     --streams) streams="$2"; shift 2 ;;
     --chunks) chunks="$2"; shift 2 ;;
@@ -42,7 +43,7 @@ while [[ $# -gt 0 ]]; do
     --no-wrk) do_wrk=0; shift ;;
     --no-streaming) do_streaming=0; shift ;;
     --no-upload) do_upload=0; shift ;;
-    --quick) rounds=1 duration=5 streams=200 uploads=2; shift ;;
+    --quick) rounds=1 duration=5 warmup=10 streams=200 uploads=2; shift ;;
     -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -197,7 +198,7 @@ dotnet publish "$work/yarp-src/YarpProxy.csproj" -c Release -o "$work/yarp" -nol
   echo "node	$(node --version)"
   echo "commit	$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "load_average_start	$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "settings	rounds=$rounds duration=${duration}s connections=[$connections] streams=$streams chunks=$chunks gap=${gap_ms}ms upload=${upload_mib}MiBx$uploads"
+  echo "settings	rounds=$rounds duration=${duration}s warmup=${warmup}s connections=[$connections] streams=$streams chunks=$chunks gap=${gap_ms}ms upload=${upload_mib}MiBx$uploads"
 } >"$results/machine.tsv"
 
 # ------------------------------------------------------------------------------------------------------ backends
@@ -328,9 +329,12 @@ if [[ $do_wrk -eq 1 ]]; then
     grep -q 'Azure Table Storage .* is ready' "$work/ours-table.log" || { cat "$work/ours-table.log" >&2; die "ours-table: the Table store did not become ready"; }
   fi
 
-  # JIT tiering and connection pools: every target once under load before anything is measured.
-  log "warming up every target (10 s each)"
-  for t in "${targets[@]}"; do "${pin_load[@]}" wrk -t1 -c64 -d10s -s "$here/post.lua" "${url[$t]}" >/dev/null; done
+  # JIT tiering and connection pools: every target once under load before anything is measured. On one CPU, .NET's
+  # tiered compilation (tier 0, then instrumented, then tier 1) needs 20-40 s of load before the hot path runs fully
+  # optimized, YARP's as ours (seen with DOTNET_PerfMapEnabled=1: no tier-1 method before about 20 s of load); a shorter
+  # warm-up measures the JIT, and whichever proxy happens to tier up first.
+  log "warming up every target (${warmup} s each)"
+  for t in "${targets[@]}"; do "${pin_load[@]}" wrk -t1 -c64 -d"${warmup}s" -s "$here/post.lua" "${url[$t]}" >/dev/null; done
 
   printf 'round\tconnections\ttarget\trps\tp50_ms\tp99_ms\tcpu_us_per_req\trss_mib\terrors\trequests\n' >"$results/wrk.tsv"
   for round in $(seq "$rounds"); do
