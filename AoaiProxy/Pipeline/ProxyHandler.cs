@@ -50,6 +50,9 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly ObjectRouter _router;
     private readonly ListFanOut _lists;
 
+    /// <summary>What the planner reads when nothing cools (nearly always): one array for every request. Never written.</summary>
+    private readonly IReadOnlyList<Cooldown?> _noCooldowns;
+
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
         CallerAuthenticator callers, BackendCredentials credentials, FailureRate failures, ProxyMetrics metrics,
@@ -69,6 +72,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _relay = new ResponseRelay(options, logger, metrics);
         _router = new ObjectRouter(options, affinity, logger);
         _lists = new ListFanOut(options, _attempt, credentials, failures);
+        _noCooldowns = Array.AsReadOnly(new Cooldown?[options.Backends.Count]);
     }
 
     public async Task ProxyAsync(HttpContext context)
@@ -202,7 +206,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // Route: pure planning over this instance's view of the shared state.
         var claim = await _state.ClaimAsync(aborted).ConfigureAwait(false);
-        var plan = AttemptPlanner.Plan(_options.Backends, CooldownsFor(claim.Cooldowns, deployment), claim.Turn, _time.GetUtcNow(), eligible);
+        var plan = AttemptPlanner.Plan(_options.Backends, claim.Cooldowns.Count == 0 ? _noCooldowns : CooldownsFor(claim.Cooldowns, deployment),
+            claim.Turn, _time.GetUtcNow(), eligible);
         if (plan.Panic)
         {
             Log.Panic(_logger, deployment ?? CooldownScope.NoDeployment, _options.Backends[plan.Attempts[0]].Name);
@@ -280,10 +285,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             if (route.Kind == RequestKind.Stateful && outcome.MayHaveRun && outcome.Error != AttemptError.CallerGone && !_options.ReplayStatefulRequests)
             {
                 // It may exist now: a replay could make a second batch, job or message. The caller decides.
-                var refused = ExhaustedAnswer.NotReplayed(_options.Backends, outcome, sent);
-                Log.StatefulNotReplayed(_logger, backend.Name, refused.Message);
-                context.Response.Headers[ProxyHeaders.Attempts] = sent.ToString(CultureInfo.InvariantCulture);
-                await ErrorResponse.WriteAsync(context, refused.Outcome, refused.Message).ConfigureAwait(false);
+                await RefuseReplayAsync(context, backend, outcome, sent).ConfigureAwait(false);
                 return;
             }
 
@@ -306,14 +308,32 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
-        // Exhausted: one pure decision over the plan, the outcomes and the cooldowns as they are now.
+        await AnswerExhaustedAsync(context, plan, outcomes, deployment, eligible, route).ConfigureAwait(false);
+    }
+
+    // The rare endings live in methods of their own: their locals would otherwise be fields of HandleAsync's state machine,
+    // which every request allocates once its first attempt is awaited.
+
+    /// <summary>A stateful request that may have run on the backend is not replayed elsewhere: the caller decides.</summary>
+    private Task RefuseReplayAsync(HttpContext context, BackendOptions backend, AttemptOutcome outcome, int sent)
+    {
+        var refused = ExhaustedAnswer.NotReplayed(_options.Backends, outcome, sent);
+        Log.StatefulNotReplayed(_logger, backend.Name, refused.Message);
+        context.Response.Headers[ProxyHeaders.Attempts] = sent.ToString(CultureInfo.InvariantCulture);
+        return ErrorResponse.WriteAsync(context, refused.Outcome, refused.Message);
+    }
+
+    /// <summary>Exhausted: one pure decision over the plan, the outcomes and the cooldowns as they are now.</summary>
+    private Task AnswerExhaustedAsync(
+        HttpContext context, AttemptPlan plan, List<AttemptOutcome> outcomes, string? deployment, bool[]? eligible, RequestRoute route)
+    {
         var now = _time.GetUtcNow();
         var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, ObjectRouter.Masked(CooldownsFor(_state.Cooldowns, deployment), eligible), now, deployment,
             eligible is null ? null : eligible.Count(e => e), route.Owner is null ? null : route.Holder);
         Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
             answer.RetryAfter is { } r ? CooldownPolicy.RetryAfterMilliseconds(r) : 0);
         context.Response.Headers[ProxyHeaders.Attempts] = answer.Attempts.ToString(CultureInfo.InvariantCulture);
-        await ErrorResponse.WriteAsync(context, answer.Outcome, answer.Message, answer.RetryAfter).ConfigureAwait(false);
+        return ErrorResponse.WriteAsync(context, answer.Outcome, answer.Message, answer.RetryAfter);
     }
 
     /// <summary>
