@@ -1,5 +1,8 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
+using System.Runtime.ExceptionServices;
+using Microsoft.AspNetCore.Http;
 
 namespace AoaiProxy.Forwarding;
 
@@ -13,6 +16,10 @@ internal readonly record struct RequestBodyResult(RequestBody? Body, bool TooLar
 /// The caller's request body, buffered so that failover can replay it byte for byte. Small bodies (every chat
 /// completion) stay in pooled memory; past <see cref="MemoryThreshold"/> the body spills to a temporary file that is
 /// deleted when the request ends, so a 100 MB upload does not hold 100 MB of memory per request.
+/// A body announced (Content-Length) over the threshold, that nothing reads before routing, is not received before the
+/// first attempt but streamed through it (<see cref="ReceiveAsync"/>): the attempt pulls each chunk from the caller, appends
+/// it to the file and sends it on, so an upload is not received whole and then sent whole. A later attempt replays the
+/// file and pulls the rest itself if the body is still arriving.
 /// </summary>
 internal sealed class RequestBody : IAsyncDisposable
 {
@@ -31,6 +38,15 @@ internal sealed class RequestBody : IAsyncDisposable
     private string? _filePath;
     private FileStream? _file;
 
+    // A streamed body (see ReceiveAsync): the caller's stream still being read, and one puller at a time. The pull lock
+    // is held only while reading the caller and appending to the file, never while writing to a backend, so an attempt
+    // whose backend stopped reading cannot hold up the next one.
+    private readonly SemaphoreSlim? _pull;
+    private Stream? _source;
+    private long _received;
+    private ExceptionDispatchInfo? _failure;
+    private bool _pullCancelled;
+
     // Guarded by _gate: attempts still writing the body, and whether it was released meanwhile.
     private int _writers;
     private bool _released;
@@ -38,11 +54,52 @@ internal sealed class RequestBody : IAsyncDisposable
 
     private RequestBody() { }
 
-    /// <summary>Total bytes buffered.</summary>
+    private RequestBody(Stream source, long length)
+    {
+        _source = source;
+        _pull = new SemaphoreSlim(1, 1);
+        Length = length;
+        CreateFile(buffered: false);
+    }
+
+    /// <summary>Total bytes of the body (of a streamed body: its Content-Length, also while it is still arriving).</summary>
     public long Length { get; private set; }
+
+    /// <summary>True when the body is streamed from the caller through the first attempt (see <see cref="ReceiveAsync"/>).</summary>
+    public bool Streamed => _pull is not null;
+
+    /// <summary>
+    /// Why a streamed body could not be received or stored whole (the caller went away, sent fewer bytes than announced,
+    /// or the temporary file failed): the request ends as it would have if the body had been read before the attempts,
+    /// and no backend is blamed. Null while the body is fine.
+    /// </summary>
+    public ExceptionDispatchInfo? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>
+    /// True when the last pull from the caller was cancelled while it waited for the caller's bytes (the deadline passed
+    /// while the caller was still sending): slowness of the caller, not of the backend.
+    /// </summary>
+    public bool WaitingForCaller => Volatile.Read(ref _pullCancelled);
 
     /// <summary>True when the whole body is in memory (see <see cref="AsSequence"/>).</summary>
     public bool InMemory => _file is null;
+
+    /// <summary>
+    /// The caller's body for the attempts. When <paramref name="mayStream"/> (nothing needs the whole body before the
+    /// first attempt) and the caller announced a length over <see cref="MemoryThreshold"/>, the body is streamed through the
+    /// attempts as it arrives; everything else is read whole first (<see cref="ReadAsync"/>). The announced length must
+    /// already be checked against the limit; the server ends a body at its Content-Length.
+    /// </summary>
+    public static Task<RequestBodyResult> ReceiveAsync(Stream source, long? contentLength, bool mayStream, long limit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (mayStream && contentLength is { } length && length > MemoryThreshold && length <= limit)
+        {
+            return Task.FromResult(new RequestBodyResult(new RequestBody(source, length), false));
+        }
+
+        return ReadAsync(source, limit, cancellationToken);
+    }
 
     /// <summary>
     /// Reads the stream to its end. A body over <paramref name="limit"/> is refused (and everything buffered is
@@ -138,15 +195,22 @@ internal sealed class RequestBody : IAsyncDisposable
             throw new InvalidOperationException("The body is in memory; use AsSequence.");
         }
 
-        await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
-        return new FileStream(_filePath!, new FileStreamOptions
+        if (Streamed)
         {
-            Mode = FileMode.Open,
-            Access = FileAccess.Read,
-            Share = FileShare.ReadWrite | FileShare.Delete,
-            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
-        });
+            throw new InvalidOperationException("A streamed body is read only by its attempts' contents.");
+        }
+
+        await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return OpenReader();
     }
+
+    private FileStream OpenReader() => new(_filePath!, new FileStreamOptions
+    {
+        Mode = FileMode.Open,
+        Access = FileAccess.Read,
+        Share = FileShare.ReadWrite | FileShare.Delete,
+        Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+    });
 
     /// <summary>A fresh content for one attempt. Attempts never share a read position.</summary>
     public HttpContent CreateContent(BodyEdit? edit = null) => new BufferedContent(this, edit);
@@ -191,6 +255,10 @@ internal sealed class RequestBody : IAsyncDisposable
             await _file.DisposeAsync().ConfigureAwait(false);
             _file = null;
         }
+
+        // No writer is left, so nobody holds or waits for the pull lock.
+        _pull?.Dispose();
+        _source = null;
     }
 
     /// <summary>Swaps the read segment of a small body (see <see cref="CompactBelow"/>) for a pooled array of about its size.</summary>
@@ -233,16 +301,32 @@ internal sealed class RequestBody : IAsyncDisposable
         return _segments[^1];
     }
 
-    private async Task SpillAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The temporary file. A streamed body's is unbuffered: each chunk appended must be visible at once to the readers of
+    /// other attempts, which read up to <see cref="_received"/> through their own handles.
+    /// </summary>
+    [MemberNotNull(nameof(_file), nameof(_filePath))]
+    private void CreateFile(bool buffered)
     {
         _filePath = Path.Combine(Path.GetTempPath(), "aoaiproxy-body-" + Guid.NewGuid().ToString("N"));
-        _file = new FileStream(_filePath, new FileStreamOptions
+        var options = new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
             Access = FileAccess.Write,
             Share = FileShare.Read | FileShare.Delete,
             Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous,
-        });
+        };
+        if (!buffered)
+        {
+            options.BufferSize = 0;
+        }
+
+        _file = new FileStream(_filePath, options);
+    }
+
+    private async Task SpillAsync(CancellationToken cancellationToken)
+    {
+        CreateFile(buffered: true);
 
         var remaining = Length;
         foreach (var segment in _segments)
@@ -271,7 +355,17 @@ internal sealed class RequestBody : IAsyncDisposable
 
         try
         {
-            if (edit is null)
+            if (Streamed)
+            {
+                // Only requests whose body nothing reads are streamed (never a v1 body, the only one edited).
+                if (edit is not null)
+                {
+                    throw new InvalidOperationException("A streamed body is never edited.");
+                }
+
+                await StreamToAsync(target, cancellationToken).ConfigureAwait(false);
+            }
+            else if (edit is null)
             {
                 await CopyToAsync(target, cancellationToken).ConfigureAwait(false);
             }
@@ -317,6 +411,108 @@ internal sealed class RequestBody : IAsyncDisposable
         await using (reader.ConfigureAwait(false))
         {
             await reader.CopyToAsync(target, SegmentSize, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Sends a streamed body: what is in the file first, then each chunk this attempt pulls from the caller (or another
+    /// attempt pulled meanwhile), until <see cref="Length"/> bytes are sent. Each attempt has its own buffer and reader.
+    /// </summary>
+    private async Task StreamToAsync(Stream target, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(SegmentSize);
+        FileStream? reader = null;
+        try
+        {
+            long position = 0;
+            while (position < Length)
+            {
+                var received = Volatile.Read(ref _received);
+                int count;
+                if (position < received)
+                {
+                    // Positioning is free (reads are positional); the reader may lag behind chunks this attempt pulled itself.
+                    reader ??= OpenReader();
+                    reader.Position = position;
+                    count = await reader.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, received - position)), cancellationToken).ConfigureAwait(false);
+                    if (count == 0)
+                    {
+                        throw new InvalidOperationException("The body's temporary file ended before the bytes appended to it.");
+                    }
+                }
+                else
+                {
+                    count = await PullAsync(buffer, position, cancellationToken).ConfigureAwait(false);
+                    if (count == 0)
+                    {
+                        // Another attempt pulled the next chunk first: it is in the file now.
+                        continue;
+                    }
+                }
+
+                await target.WriteAsync(buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+                position += count;
+            }
+        }
+        finally
+        {
+            if (reader is not null)
+            {
+                await reader.DisposeAsync().ConfigureAwait(false);
+            }
+
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Reads the next chunk of a streamed body from the caller into <paramref name="buffer"/> and appends it to the file;
+    /// 0 when another attempt got past <paramref name="position"/> meanwhile. A failure of the caller or of the file is
+    /// kept (<see cref="Failure"/>) and thrown to every attempt; a cancellation is this attempt's only (its deadline, its
+    /// backend resetting the stream): the caller's stream stays readable for the next.
+    /// </summary>
+    private async Task<int> PullAsync(byte[] buffer, long position, CancellationToken cancellationToken)
+    {
+        await _pull!.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _failure?.Throw();
+            if (_received > position)
+            {
+                return 0;
+            }
+
+            int count;
+            try
+            {
+                Volatile.Write(ref _pullCancelled, false);
+                count = await _source!.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, Length - _received)), cancellationToken).ConfigureAwait(false);
+                if (count == 0)
+                {
+                    throw new BadHttpRequestException(
+                        $"The request body ended after {_received} of the {Length} bytes its Content-Length announced.");
+                }
+
+                await _file!.WriteAsync(buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                Volatile.Write(ref _pullCancelled, true);
+                throw;
+            }
+            catch (Exception ex)
+            {
+                // Also an OperationCanceledException that is not this attempt's (Kestrel's ConnectionAbortedException).
+                Volatile.Write(ref _failure, ExceptionDispatchInfo.Capture(ex));
+                throw;
+            }
+
+            Volatile.Write(ref _received, _received + count);
+            return count;
+        }
+        finally
+        {
+            _pull.Release();
         }
     }
 
