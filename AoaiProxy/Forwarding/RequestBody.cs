@@ -1,8 +1,8 @@
 using System.Buffers;
-using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Runtime.ExceptionServices;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Win32.SafeHandles;
 
 namespace AoaiProxy.Forwarding;
 
@@ -27,6 +27,13 @@ internal sealed class RequestBody : IAsyncDisposable
     private const int SegmentSize = 64 * 1024;
 
     /// <summary>
+    /// The most a streamed body moves per pull (see <see cref="ReceiveAsync"/>): one buffer per attempt in flight. Larger
+    /// than a segment because the caller's bytes usually wait in the server's buffer (up to 1 MiB) while the proxy sends:
+    /// fewer, larger reads, file writes and socket writes per MiB.
+    /// </summary>
+    private const int StreamChunkSize = 256 * 1024;
+
+    /// <summary>
     /// A body up to this size moves from its 64 KiB read segment to a pooled array of its own size once read: the body is
     /// held until the request ends, which for a streamed completion is its whole stream, and 1,000 concurrent streams
     /// would otherwise hold 64 MiB of segments for bodies of about 1 KB.
@@ -40,8 +47,11 @@ internal sealed class RequestBody : IAsyncDisposable
 
     // A streamed body (see ReceiveAsync): the caller's stream still being read, and one puller at a time. The pull lock
     // is held only while reading the caller and appending to the file, never while writing to a backend, so an attempt
-    // whose backend stopped reading cannot hold up the next one.
+    // whose backend stopped reading cannot hold up the next one. Its file is written and read at explicit offsets through
+    // one handle, synchronously: a chunk goes to or comes from the page cache, and FileStream's asynchronous file I/O
+    // (a thread-pool work item per call on Linux) would add two thread hops per chunk on the upload's path.
     private readonly SemaphoreSlim? _pull;
+    private SafeFileHandle? _handle;
     private Stream? _source;
     private long _received;
     private ExceptionDispatchInfo? _failure;
@@ -59,7 +69,8 @@ internal sealed class RequestBody : IAsyncDisposable
         _source = source;
         _pull = new SemaphoreSlim(1, 1);
         Length = length;
-        CreateFile(buffered: false);
+        _filePath = TempFilePath();
+        _handle = File.OpenHandle(_filePath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
     }
 
     /// <summary>Total bytes of the body (of a streamed body: its Content-Length, also while it is still arriving).</summary>
@@ -82,7 +93,7 @@ internal sealed class RequestBody : IAsyncDisposable
     public bool WaitingForCaller => Volatile.Read(ref _pullCancelled);
 
     /// <summary>True when the whole body is in memory (see <see cref="AsSequence"/>).</summary>
-    public bool InMemory => _file is null;
+    public bool InMemory => _file is null && !Streamed;
 
     /// <summary>
     /// The caller's body for the attempts. When <paramref name="mayStream"/> (nothing needs the whole body before the
@@ -190,14 +201,14 @@ internal sealed class RequestBody : IAsyncDisposable
     /// <summary>A new read stream over a body spilled to a file (see <see cref="InMemory"/>); each reader has its own position.</summary>
     public async Task<Stream> OpenFileAsync(CancellationToken cancellationToken)
     {
-        if (_file is null)
-        {
-            throw new InvalidOperationException("The body is in memory; use AsSequence.");
-        }
-
         if (Streamed)
         {
             throw new InvalidOperationException("A streamed body is read only by its attempts' contents.");
+        }
+
+        if (_file is null)
+        {
+            throw new InvalidOperationException("The body is in memory; use AsSequence.");
         }
 
         await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -256,7 +267,9 @@ internal sealed class RequestBody : IAsyncDisposable
             _file = null;
         }
 
-        // No writer is left, so nobody holds or waits for the pull lock.
+        // No writer is left, so nobody reads the file or holds or waits for the pull lock.
+        _handle?.Dispose();
+        _handle = null;
         _pull?.Dispose();
         _source = null;
     }
@@ -301,32 +314,18 @@ internal sealed class RequestBody : IAsyncDisposable
         return _segments[^1];
     }
 
-    /// <summary>
-    /// The temporary file. A streamed body's is unbuffered: each chunk appended must be visible at once to the readers of
-    /// other attempts, which read up to <see cref="_received"/> through their own handles.
-    /// </summary>
-    [MemberNotNull(nameof(_file), nameof(_filePath))]
-    private void CreateFile(bool buffered)
+    private static string TempFilePath() => Path.Combine(Path.GetTempPath(), "aoaiproxy-body-" + Guid.NewGuid().ToString("N"));
+
+    private async Task SpillAsync(CancellationToken cancellationToken)
     {
-        _filePath = Path.Combine(Path.GetTempPath(), "aoaiproxy-body-" + Guid.NewGuid().ToString("N"));
-        var options = new FileStreamOptions
+        _filePath = TempFilePath();
+        _file = new FileStream(_filePath, new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
             Access = FileAccess.Write,
             Share = FileShare.Read | FileShare.Delete,
             Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous,
-        };
-        if (!buffered)
-        {
-            options.BufferSize = 0;
-        }
-
-        _file = new FileStream(_filePath, options);
-    }
-
-    private async Task SpillAsync(CancellationToken cancellationToken)
-    {
-        CreateFile(buffered: true);
+        });
 
         var remaining = Length;
         foreach (var segment in _segments)
@@ -416,12 +415,11 @@ internal sealed class RequestBody : IAsyncDisposable
 
     /// <summary>
     /// Sends a streamed body: what is in the file first, then each chunk this attempt pulls from the caller (or another
-    /// attempt pulled meanwhile), until <see cref="Length"/> bytes are sent. Each attempt has its own buffer and reader.
+    /// attempt pulled meanwhile), until <see cref="Length"/> bytes are sent. Each attempt has its own buffer and position.
     /// </summary>
     private async Task StreamToAsync(Stream target, CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(SegmentSize);
-        FileStream? reader = null;
+        var buffer = ArrayPool<byte>.Shared.Rent(StreamChunkSize);
         try
         {
             long position = 0;
@@ -431,10 +429,7 @@ internal sealed class RequestBody : IAsyncDisposable
                 int count;
                 if (position < received)
                 {
-                    // Positioning is free (reads are positional); the reader may lag behind chunks this attempt pulled itself.
-                    reader ??= OpenReader();
-                    reader.Position = position;
-                    count = await reader.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, received - position)), cancellationToken).ConfigureAwait(false);
+                    count = RandomAccess.Read(_handle!, buffer.AsSpan(0, (int)Math.Min(buffer.Length, received - position)), position);
                     if (count == 0)
                     {
                         throw new InvalidOperationException("The body's temporary file ended before the bytes appended to it.");
@@ -456,11 +451,6 @@ internal sealed class RequestBody : IAsyncDisposable
         }
         finally
         {
-            if (reader is not null)
-            {
-                await reader.DisposeAsync().ConfigureAwait(false);
-            }
-
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
@@ -493,7 +483,7 @@ internal sealed class RequestBody : IAsyncDisposable
                         $"The request body ended after {_received} of the {Length} bytes its Content-Length announced.");
                 }
 
-                await _file!.WriteAsync(buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+                RandomAccess.Write(_handle!, buffer.AsSpan(0, count), _received);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
