@@ -1,5 +1,8 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.ExceptionServices;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Win32.SafeHandles;
 
 namespace AoaiProxy.Forwarding;
 
@@ -13,11 +16,22 @@ internal readonly record struct RequestBodyResult(RequestBody? Body, bool TooLar
 /// The caller's request body, buffered so that failover can replay it byte for byte. Small bodies (every chat
 /// completion) stay in pooled memory; past <see cref="MemoryThreshold"/> the body spills to a temporary file that is
 /// deleted when the request ends, so a 100 MB upload does not hold 100 MB of memory per request.
+/// A body announced (Content-Length) over the threshold, that nothing reads before routing, is not received before the
+/// first attempt but streamed through it (<see cref="ReceiveAsync"/>): the attempt pulls each chunk from the caller, appends
+/// it to the file and sends it on, so an upload is not received whole and then sent whole. A later attempt replays the
+/// file and pulls the rest itself if the body is still arriving.
 /// </summary>
 internal sealed class RequestBody : IAsyncDisposable
 {
     internal const int MemoryThreshold = 4 * 1024 * 1024;
     private const int SegmentSize = 64 * 1024;
+
+    /// <summary>
+    /// The most a streamed body moves per pull (see <see cref="ReceiveAsync"/>): one buffer per attempt in flight. Larger
+    /// than a segment because the caller's bytes usually wait in the server's buffer (up to 1 MiB) while the proxy sends:
+    /// fewer, larger reads, file writes and socket writes per MiB.
+    /// </summary>
+    private const int StreamChunkSize = 256 * 1024;
 
     /// <summary>
     /// A body up to this size moves from its 64 KiB read segment to a pooled array of its own size once read: the body is
@@ -31,6 +45,18 @@ internal sealed class RequestBody : IAsyncDisposable
     private string? _filePath;
     private FileStream? _file;
 
+    // A streamed body (see ReceiveAsync): the caller's stream still being read, and one puller at a time. The pull lock
+    // is held only while reading the caller and appending to the file, never while writing to a backend, so an attempt
+    // whose backend stopped reading cannot hold up the next one. Its file is written and read at explicit offsets through
+    // one handle, synchronously: a chunk goes to or comes from the page cache, and FileStream's asynchronous file I/O
+    // (a thread-pool work item per call on Linux) would add two thread hops per chunk on the upload's path.
+    private readonly SemaphoreSlim? _pull;
+    private SafeFileHandle? _handle;
+    private Stream? _source;
+    private long _received;
+    private ExceptionDispatchInfo? _failure;
+    private bool _pullCancelled;
+
     // Guarded by _gate: attempts still writing the body, and whether it was released meanwhile.
     private int _writers;
     private bool _released;
@@ -38,11 +64,53 @@ internal sealed class RequestBody : IAsyncDisposable
 
     private RequestBody() { }
 
-    /// <summary>Total bytes buffered.</summary>
+    private RequestBody(Stream source, long length)
+    {
+        _source = source;
+        _pull = new SemaphoreSlim(1, 1);
+        Length = length;
+        _filePath = TempFilePath();
+        _handle = File.OpenHandle(_filePath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+    }
+
+    /// <summary>Total bytes of the body (of a streamed body: its Content-Length, also while it is still arriving).</summary>
     public long Length { get; private set; }
 
+    /// <summary>True when the body is streamed from the caller through the first attempt (see <see cref="ReceiveAsync"/>).</summary>
+    public bool Streamed => _pull is not null;
+
+    /// <summary>
+    /// Why a streamed body could not be received or stored whole (the caller went away, sent fewer bytes than announced,
+    /// or the temporary file failed): the request ends as it would have if the body had been read before the attempts,
+    /// and no backend is blamed. Null while the body is fine.
+    /// </summary>
+    public ExceptionDispatchInfo? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>
+    /// True when the last pull from the caller was cancelled while it waited for the caller's bytes (the deadline passed
+    /// while the caller was still sending): slowness of the caller, not of the backend.
+    /// </summary>
+    public bool WaitingForCaller => Volatile.Read(ref _pullCancelled);
+
     /// <summary>True when the whole body is in memory (see <see cref="AsSequence"/>).</summary>
-    public bool InMemory => _file is null;
+    public bool InMemory => _file is null && !Streamed;
+
+    /// <summary>
+    /// The caller's body for the attempts. When <paramref name="mayStream"/> (nothing needs the whole body before the
+    /// first attempt) and the caller announced a length over <see cref="MemoryThreshold"/>, the body is streamed through the
+    /// attempts as it arrives; everything else is read whole first (<see cref="ReadAsync"/>). The announced length must
+    /// already be checked against the limit; the server ends a body at its Content-Length.
+    /// </summary>
+    public static Task<RequestBodyResult> ReceiveAsync(Stream source, long? contentLength, bool mayStream, long limit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (mayStream && contentLength is { } length && length > MemoryThreshold && length <= limit)
+        {
+            return Task.FromResult(new RequestBodyResult(new RequestBody(source, length), false));
+        }
+
+        return ReadAsync(source, limit, cancellationToken);
+    }
 
     /// <summary>
     /// Reads the stream to its end. A body over <paramref name="limit"/> is refused (and everything buffered is
@@ -133,20 +201,27 @@ internal sealed class RequestBody : IAsyncDisposable
     /// <summary>A new read stream over a body spilled to a file (see <see cref="InMemory"/>); each reader has its own position.</summary>
     public async Task<Stream> OpenFileAsync(CancellationToken cancellationToken)
     {
+        if (Streamed)
+        {
+            throw new InvalidOperationException("A streamed body is read only by its attempts' contents.");
+        }
+
         if (_file is null)
         {
             throw new InvalidOperationException("The body is in memory; use AsSequence.");
         }
 
         await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
-        return new FileStream(_filePath!, new FileStreamOptions
-        {
-            Mode = FileMode.Open,
-            Access = FileAccess.Read,
-            Share = FileShare.ReadWrite | FileShare.Delete,
-            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
-        });
+        return OpenReader();
     }
+
+    private FileStream OpenReader() => new(_filePath!, new FileStreamOptions
+    {
+        Mode = FileMode.Open,
+        Access = FileAccess.Read,
+        Share = FileShare.ReadWrite | FileShare.Delete,
+        Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+    });
 
     /// <summary>A fresh content for one attempt. Attempts never share a read position.</summary>
     public HttpContent CreateContent(BodyEdit? edit = null) => new BufferedContent(this, edit);
@@ -191,6 +266,12 @@ internal sealed class RequestBody : IAsyncDisposable
             await _file.DisposeAsync().ConfigureAwait(false);
             _file = null;
         }
+
+        // No writer is left, so nobody reads the file or holds or waits for the pull lock.
+        _handle?.Dispose();
+        _handle = null;
+        _pull?.Dispose();
+        _source = null;
     }
 
     /// <summary>Swaps the read segment of a small body (see <see cref="CompactBelow"/>) for a pooled array of about its size.</summary>
@@ -233,9 +314,11 @@ internal sealed class RequestBody : IAsyncDisposable
         return _segments[^1];
     }
 
+    private static string TempFilePath() => Path.Combine(Path.GetTempPath(), "aoaiproxy-body-" + Guid.NewGuid().ToString("N"));
+
     private async Task SpillAsync(CancellationToken cancellationToken)
     {
-        _filePath = Path.Combine(Path.GetTempPath(), "aoaiproxy-body-" + Guid.NewGuid().ToString("N"));
+        _filePath = TempFilePath();
         _file = new FileStream(_filePath, new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
@@ -271,7 +354,17 @@ internal sealed class RequestBody : IAsyncDisposable
 
         try
         {
-            if (edit is null)
+            if (Streamed)
+            {
+                // Only requests whose body nothing reads are streamed (never a v1 body, the only one edited).
+                if (edit is not null)
+                {
+                    throw new InvalidOperationException("A streamed body is never edited.");
+                }
+
+                await StreamToAsync(target, cancellationToken).ConfigureAwait(false);
+            }
+            else if (edit is null)
             {
                 await CopyToAsync(target, cancellationToken).ConfigureAwait(false);
             }
@@ -317,6 +410,99 @@ internal sealed class RequestBody : IAsyncDisposable
         await using (reader.ConfigureAwait(false))
         {
             await reader.CopyToAsync(target, SegmentSize, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Sends a streamed body: what is in the file first, then each chunk this attempt pulls from the caller (or another
+    /// attempt pulled meanwhile), until <see cref="Length"/> bytes are sent. Each attempt has its own buffer and position.
+    /// </summary>
+    private async Task StreamToAsync(Stream target, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(StreamChunkSize);
+        try
+        {
+            long position = 0;
+            while (position < Length)
+            {
+                var received = Volatile.Read(ref _received);
+                int count;
+                if (position < received)
+                {
+                    count = RandomAccess.Read(_handle!, buffer.AsSpan(0, (int)Math.Min(buffer.Length, received - position)), position);
+                    if (count == 0)
+                    {
+                        throw new InvalidOperationException("The body's temporary file ended before the bytes appended to it.");
+                    }
+                }
+                else
+                {
+                    count = await PullAsync(buffer, position, cancellationToken).ConfigureAwait(false);
+                    if (count == 0)
+                    {
+                        // Another attempt pulled the next chunk first: it is in the file now.
+                        continue;
+                    }
+                }
+
+                await target.WriteAsync(buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+                position += count;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Reads the next chunk of a streamed body from the caller into <paramref name="buffer"/> and appends it to the file;
+    /// 0 when another attempt got past <paramref name="position"/> meanwhile. A failure of the caller or of the file is
+    /// kept (<see cref="Failure"/>) and thrown to every attempt; a cancellation is this attempt's only (its deadline, its
+    /// backend resetting the stream): the caller's stream stays readable for the next.
+    /// </summary>
+    private async Task<int> PullAsync(byte[] buffer, long position, CancellationToken cancellationToken)
+    {
+        await _pull!.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _failure?.Throw();
+            if (_received > position)
+            {
+                return 0;
+            }
+
+            int count;
+            try
+            {
+                Volatile.Write(ref _pullCancelled, false);
+                count = await _source!.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, Length - _received)), cancellationToken).ConfigureAwait(false);
+                if (count == 0)
+                {
+                    throw new BadHttpRequestException(
+                        $"The request body ended after {_received} of the {Length} bytes its Content-Length announced.");
+                }
+
+                RandomAccess.Write(_handle!, buffer.AsSpan(0, count), _received);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                Volatile.Write(ref _pullCancelled, true);
+                throw;
+            }
+            catch (Exception ex)
+            {
+                // Also an OperationCanceledException that is not this attempt's (Kestrel's ConnectionAbortedException).
+                Volatile.Write(ref _failure, ExceptionDispatchInfo.Capture(ex));
+                throw;
+            }
+
+            Volatile.Write(ref _received, _received + count);
+            return count;
+        }
+        finally
+        {
+            _pull.Release();
         }
     }
 

@@ -97,11 +97,23 @@ internal sealed class BackendAttempt
             Log.CallerCancelled(_logger, attempt, backend.Name);
             return (new AttemptOutcome(index, AttemptError.CallerGone), null);
         }
+        catch (Exception) when (request.Body.Failure is { } failure)
+        {
+            // A streamed body could not be received from the caller (or stored): the same failure, thrown as reading the
+            // body before the attempts would have thrown it (ProxyHandler.ProxyAsync answers it), and no backend blamed.
+            failure.Throw();
+            throw;
+        }
         catch (OperationCanceledException) when (request.Cancellation.DeadlinePassed)
         {
             Log.AttemptDeadlineExceeded(_logger, attempt, backend.Name, deploymentLabel, ElapsedMs(started), (long)_options.RequestTimeout.TotalMilliseconds);
             _metrics?.AttemptTimedOut(backend.Name, request.Deployment, attempt);
-            await _failures.RecordAsync(backend.Name, CooldownScope.Of(request.Deployment), HealthSample.TimedOut).ConfigureAwait(false);
+            if (!request.Body.WaitingForCaller)
+            {
+                // Not when the deadline passed while the proxy waited for the caller's body bytes: the caller was slow.
+                await _failures.RecordAsync(backend.Name, CooldownScope.Of(request.Deployment), HealthSample.TimedOut).ConfigureAwait(false);
+            }
+
             return (new AttemptOutcome(index, AttemptError.DeadlineExceeded), null);
         }
         catch (Exception ex) when (IsNotStarted(ex))

@@ -162,7 +162,10 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
-        var read = await RequestBody.ReadAsync(request.Body, _options.MaxRequestBodyBytes, aborted).ConfigureAwait(false);
+        // A large body nothing reads before routing (not v1's, whose "model" names the deployment; an object router only
+        // scans bodies under RequestBody.MemoryThreshold) streams through the first attempt as it arrives.
+        var read = await RequestBody.ReceiveAsync(request.Body, request.ContentLength, mayStream: !target.Path.IsV1,
+            _options.MaxRequestBodyBytes, aborted).ConfigureAwait(false);
         if (read.TooLarge)
         {
             await RefuseBodyAsync(context).ConfigureAwait(false);

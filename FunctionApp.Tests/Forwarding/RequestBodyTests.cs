@@ -217,6 +217,206 @@ public class RequestBodyTests
         Assert.Equal(expected.Length, content.Headers.ContentLength);
     }
 
+    [Theory]
+    [InlineData(Threshold + 1, 4_093)]
+    [InlineData(Threshold + (3 * SegmentSize) + 17, SegmentSize + 1)]
+    [InlineData(2 * Threshold, SegmentSize)]
+    public async Task ReceiveAsync_AnnouncedOverThreshold_StreamedThroughTheAttemptsAndReplayedExactly(int length, int bytesPerRead)
+    {
+        var data = Data(length);
+        var source = new TrickleStream(data, bytesPerRead);
+
+        await using var body = await ReceiveAsync(source, length);
+
+        // Nothing is read before the first attempt, and no memory segment is held: the chunks go to the file.
+        Assert.True(body.Streamed);
+        Assert.Equal(0, source.TotalRead);
+        Assert.Equal(length, body.Length);
+        Assert.Equal(0, body.BufferedCapacity);
+        await AssertReplaysAsync(body, data);
+        Assert.Equal(length, source.TotalRead);
+    }
+
+    [Theory]
+    [InlineData(Threshold, (long)Threshold, true)]
+    [InlineData(Threshold + 10, (long)Threshold + 10, false)]
+    [InlineData(Threshold + 10, null, true)]
+    [InlineData(100, 100L, true)]
+    public async Task ReceiveAsync_SmallNotStreamableOrWithoutContentLength_ReadWholeFirst(int length, long? contentLength, bool mayStream)
+    {
+        var data = Data(length);
+        var source = new TrickleStream(data, SegmentSize);
+
+        var result = await RequestBody.ReceiveAsync(source, contentLength, mayStream, long.MaxValue, CancellationToken.None);
+        await using var body = Assert.IsType<RequestBody>(result.Body);
+
+        Assert.False(body.Streamed);
+        Assert.Equal(length, source.TotalRead);
+        Assert.Equal(length <= Threshold, body.InMemory);
+        await AssertReplaysAsync(body, data);
+    }
+
+    [Fact]
+    public async Task CreateContent_StreamedAttemptBreaksMidway_NextAttemptSendsEveryByteAndTheCallerIsReadOnce()
+    {
+        var data = Data((2 * Threshold) + 123);
+        var source = new TrickleStream(data, 10_000);
+        await using var body = await ReceiveAsync(source, data.Length);
+
+        var broken = await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(new BreakingStream(Threshold + 5)));
+
+        Assert.IsType<IOException>(broken.InnerException);
+        Assert.InRange(source.TotalRead, Threshold + 5, Threshold + 5 + 10_000);
+        Assert.Null(body.Failure);
+        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.Equal(data.Length, source.TotalRead);
+    }
+
+    [Fact]
+    public async Task CreateContent_TwoStreamedAttemptsAtOnce_BothSendEveryByteAndTheCallerIsReadOnce()
+    {
+        var data = Data((2 * Threshold) + 999);
+        var source = new TrickleStream(data, 7_000);
+        await using var body = await ReceiveAsync(source, data.Length);
+
+        var first = Task.Run(() => CopyAsync(body.CreateContent()));
+        var second = Task.Run(() => CopyAsync(body.CreateContent()));
+
+        Assert.Equal(data, await first);
+        Assert.Equal(data, await second);
+        Assert.Equal(data.Length, source.TotalRead);
+    }
+
+    [Theory]
+    [InlineData(false, typeof(Microsoft.AspNetCore.Http.BadHttpRequestException))]
+    [InlineData(true, typeof(IOException))]
+    public async Task CreateContent_CallerStreamEndsEarlyOrFails_FailureKeptAndEveryAttemptStops(bool failAtEnd, Type expected)
+    {
+        var data = Data(Threshold + 1_000);
+        await using var body = await ReceiveAsync(new TrickleStream(data, SegmentSize, failAtEnd: failAtEnd), data.Length + 500);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+
+        Assert.IsType(expected, body.Failure?.SourceException);
+        var again = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        Assert.Same(body.Failure!.SourceException, again.InnerException);
+    }
+
+    [Fact]
+    public async Task CreateContent_StreamedAttemptCancelledWhileWaitingForTheCaller_NoFailureAndTheNextAttemptContinues()
+    {
+        var data = Data(Threshold + 5_000);
+        var source = new GatedSource(data, Threshold);
+        await using var body = await ReceiveAsync(source, data.Length);
+        using var cancel = new CancellationTokenSource();
+
+        var first = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
+        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        Assert.True(body.WaitingForCaller);
+        Assert.Null(body.Failure);
+        source.Gate.SetResult();
+        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.False(body.WaitingForCaller);
+    }
+
+    [Fact]
+    public async Task ReleaseAsync_StreamedBodyWhileAnAttemptStillSends_ItCompletesIntactThenTheFileIsDeleted()
+    {
+        var before = TempFiles();
+        var data = Data(Threshold + 70_000);
+        var body = await ReceiveAsync(new MemoryStream(data), data.Length);
+        var file = Assert.Single(TempFiles().Except(before));
+        var target = new GatedStream();
+        var sending = body.CreateContent().CopyToAsync(target);
+        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        await body.ReleaseAsync();
+        Assert.True(File.Exists(file));
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(Stream.Null));
+        Assert.IsType<ObjectDisposedException>(refused.InnerException);
+        target.Gate.SetResult();
+        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(data, target.ToArray());
+        Assert.False(File.Exists(file));
+        await body.DisposeAsync();
+    }
+
+    private static async Task<RequestBody> ReceiveAsync(Stream source, long contentLength)
+    {
+        var result = await RequestBody.ReceiveAsync(source, contentLength, mayStream: true, long.MaxValue, CancellationToken.None);
+        Assert.False(result.TooLarge);
+        return Assert.IsType<RequestBody>(result.Body);
+    }
+
+    /// <summary>A backend connection that breaks after some bytes.</summary>
+    private sealed class BreakingStream(long after) : MemoryStream
+    {
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Length + buffer.Length > after)
+            {
+                throw new IOException("The backend's connection broke.");
+            }
+
+            return base.WriteAsync(buffer, cancellationToken);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    /// <summary>A caller that sends its first <paramref name="gateAt"/> bytes, then waits for <see cref="Gate"/> (or cancellation).</summary>
+    private sealed class GatedSource(byte[] data, int gateAt) : Stream
+    {
+        private int _position;
+
+        public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_position == gateAt && !Gate.Task.IsCompleted)
+            {
+                Waiting.TrySetResult();
+                await Gate.Task.WaitAsync(cancellationToken);
+            }
+
+            var limit = Gate.Task.IsCompleted ? data.Length : gateAt;
+            var count = Math.Min(buffer.Length, limit - _position);
+            data.AsMemory(_position, count).CopyTo(buffer);
+            _position += count;
+            return count;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Flush() => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     /// <summary>Blocks its first write until <see cref="Gate"/> opens.</summary>
     private sealed class GatedStream : MemoryStream
     {

@@ -37,6 +37,15 @@ internal sealed class FakeOpenAIBackend : IAsyncDisposable
     /// <summary>Programs the answer; null restores the default Azure-like behaviour.</summary>
     public Func<HttpContext, RecordedRequest, Task>? Handler { get; set; }
 
+    /// <summary>
+    /// Runs before the body is read and answers the request itself when it returns true: a backend that stops reading
+    /// an upload midway (answers 429 early, drops the connection).
+    /// </summary>
+    public Func<HttpContext, Task<bool>>? BeforeBody { get; set; }
+
+    /// <summary>Completes when the first bytes of a request body arrive, before the rest is read (streamed uploads).</summary>
+    public TaskCompletionSource FirstBodyBytes { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public IReadOnlyCollection<RecordedRequest> Requests => _requests;
 
     public int RequestCount => _requests.Count;
@@ -87,8 +96,20 @@ internal sealed class FakeOpenAIBackend : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        if (BeforeBody is { } before && await before(context))
+        {
+            return;
+        }
+
         using var buffer = new MemoryStream();
-        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+        var chunk = new byte[64 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            FirstBodyBytes.TrySetResult();
+            buffer.Write(chunk, 0, read);
+        }
+
         var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
         var recorded = new RecordedRequest(
             context.Request.Method,
