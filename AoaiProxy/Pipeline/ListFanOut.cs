@@ -33,7 +33,7 @@ internal sealed class ListFanOut
     /// outcomes, when no backend answered well. A backend that is cooling or failed is named in x-proxy-list-incomplete
     /// rather than failing the whole list.
     /// </summary>
-    public async Task<bool> ListAsync(HttpContext context, AttemptPlan plan, AttemptRequest request, CallerCheck caller, List<AttemptOutcome> outcomes)
+    public async Task<bool> ListAsync(HttpContext context, AttemptPlan plan, AttemptRequest request, bool callerByClientKey, List<AttemptOutcome> outcomes)
     {
         var aborted = context.RequestAborted;
         var sends = new List<Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)>>(plan.Attempts.Count);
@@ -41,7 +41,7 @@ internal sealed class ListFanOut
         {
             var index = plan.Attempts[n];
             var credential = await _credentials.ForAsync(_options.Backends[index], aborted).ConfigureAwait(false);
-            credential = credential.Kind == BackendCredentialKind.PassThrough && caller.ByClientKey ? BackendCredential.Withheld : credential;
+            credential = credential.Kind == BackendCredentialKind.PassThrough && callerByClientKey ? BackendCredential.Withheld : credential;
             if (credential.Kind == BackendCredentialKind.Unavailable)
             {
                 outcomes.Add(new AttemptOutcome(index, AttemptError.NoCredential));

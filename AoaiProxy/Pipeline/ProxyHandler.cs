@@ -131,21 +131,33 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         }
 
         // Before the body is read and before any backend is contacted.
-        var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
-        ProxyMetrics.CallerIdentified(context, caller);
-        if (!caller.IsAllowed)
+        // Only what later steps need is kept: a local that lives across an await is a field of this method's state
+        // machine, allocated for every request.
+        var byClientKey = false;
         {
-            await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);
-            return;
+            var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
+            ProxyMetrics.CallerIdentified(context, caller);
+            if (!caller.IsAllowed)
+            {
+                await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);
+                return;
+            }
+
+            byClientKey = caller.ByClientKey;
         }
 
-        var target = ProxyPathParser.Parse(RawTarget(context));
-        if (!target.IsValid)
+        ProxyPath path;
         {
-            Log.PathRejected(_logger, target.Error!);
-            var outcome = target.NotUnderPrefix ? ProxyOutcome.NotProxied : ProxyOutcome.InvalidPath;
-            await ErrorResponse.WriteAsync(context, outcome, target.Error!).ConfigureAwait(false);
-            return;
+            var target = ProxyPathParser.Parse(RawTarget(context));
+            if (!target.IsValid)
+            {
+                Log.PathRejected(_logger, target.Error!);
+                var outcome = target.NotUnderPrefix ? ProxyOutcome.NotProxied : ProxyOutcome.InvalidPath;
+                await ErrorResponse.WriteAsync(context, outcome, target.Error!).ConfigureAwait(false);
+                return;
+            }
+
+            path = target.Path;
         }
 
         if (!AllowedMethods.Contains(request.Method))
@@ -164,7 +176,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
         // A large body nothing reads before routing (not v1's, whose "model" names the deployment; an object router only
         // scans bodies under RequestBody.MemoryThreshold) streams through the first attempt as it arrives.
-        var read = await RequestBody.ReceiveAsync(request.Body, request.ContentLength, mayStream: !target.Path.IsV1,
+        var read = await RequestBody.ReceiveAsync(request.Body, request.ContentLength, mayStream: !path.IsV1,
             _options.MaxRequestBodyBytes, aborted).ConfigureAwait(false);
         if (read.TooLarge)
         {
@@ -173,7 +185,6 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         }
 
         await using var body = read.Body!;
-        var path = target.Path;
         var deployment = path.Deployment ?? (path.IsV1 ? await ModelOfAsync(body, aborted).ConfigureAwait(false) : null);
         if (deployment is { Length: > MaxDeploymentNameLength })
         {
@@ -227,7 +238,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         {
             // A first list page: every available backend answers, merged (ListMerge). Only when none could is there
             // an exhausted answer below; the failover loop is skipped.
-            if (await _lists.ListAsync(context, plan, attemptRequest, caller, outcomes).ConfigureAwait(false))
+            if (await _lists.ListAsync(context, plan, attemptRequest, byClientKey, outcomes).ConfigureAwait(false))
             {
                 return;
             }
@@ -249,7 +260,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             }
 
             var credential = await _credentials.ForAsync(backend, aborted).ConfigureAwait(false);
-            if (credential.Kind == BackendCredentialKind.PassThrough && caller.ByClientKey)
+            if (credential.Kind == BackendCredentialKind.PassThrough && byClientKey)
             {
                 credential = BackendCredential.Withheld;
             }
