@@ -20,6 +20,9 @@ internal sealed class TraceContextPropagator(DistributedContextPropagator inner)
     /// <summary>The W3C header that names the parent span.</summary>
     public const string TraceparentHeader = "traceparent";
 
+    /// <summary>The W3C header of vendor-specific trace data, which belongs to the trace its traceparent names.</summary>
+    public const string TracestateHeader = "tracestate";
+
     public override IReadOnlyCollection<string> Fields => inner.Fields;
 
     /// <summary>
