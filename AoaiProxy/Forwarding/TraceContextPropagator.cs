@@ -29,7 +29,8 @@ internal sealed class TraceContextPropagator(DistributedContextPropagator inner)
     /// The traceparent an attempt sends when no activity is current (nothing traces this process, and the host made no
     /// activity for the request): a span id of the proxy's own under the caller's trace, or a new trace when the caller
     /// sent none or an invalid one. That is what the activity-based propagation sends, without the two activities
-    /// (server and client) per request that only exist to carry it.
+    /// (server and client) per request that only exist to carry it, except that reserved trace-flags bits are zeroed as
+    /// W3C requires (an activity passes them on).
     /// </summary>
     /// <param name="caller">The caller's traceparent, if any.</param>
     public static string ChildTraceparent(string? caller) => ChildTraceparent(caller, out _);
