@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 
 namespace AoaiProxy.Forwarding;
 
@@ -10,10 +12,16 @@ namespace AoaiProxy.Forwarding;
 /// </summary>
 internal sealed class TraceContextPropagator(DistributedContextPropagator inner) : DistributedContextPropagator
 {
+    /// <summary>The trace-flags version 00 defines: sampled (01) and, since Trace Context Level 2, random trace id (02).</summary>
+    private const int KnownFlags = 0x03;
+
     private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
 
     /// <summary>The W3C header that names the parent span.</summary>
     public const string TraceparentHeader = "traceparent";
+
+    /// <summary>The W3C header of vendor-specific trace data, which belongs to the trace its traceparent names.</summary>
+    public const string TracestateHeader = "tracestate";
 
     public override IReadOnlyCollection<string> Fields => inner.Fields;
 
@@ -21,54 +29,76 @@ internal sealed class TraceContextPropagator(DistributedContextPropagator inner)
     /// The traceparent an attempt sends when no activity is current (nothing traces this process, and the host made no
     /// activity for the request): a span id of the proxy's own under the caller's trace, or a new trace when the caller
     /// sent none or an invalid one. That is what the activity-based propagation sends, without the two activities
-    /// (server and client) per request that only exist to carry it.
+    /// (server and client) per request that only exist to carry it, except that reserved trace-flags bits are zeroed as
+    /// W3C requires (an activity passes them on).
     /// </summary>
     /// <param name="caller">The caller's traceparent, if any.</param>
-    public static string ChildTraceparent(string? caller)
+    public static string ChildTraceparent(string? caller) => ChildTraceparent(caller, out _);
+
+    /// <inheritdoc cref="ChildTraceparent(string?)"/>
+    /// <param name="caller">The caller's traceparent, if any.</param>
+    /// <param name="continued">
+    /// True when the caller's trace goes on; false for a new trace, to which the caller's tracestate does not belong
+    /// (W3C Trace Context, processing model: it is then discarded).
+    /// </param>
+    public static string ChildTraceparent(string? caller, out bool continued)
     {
         // Written out rather than through ActivityContext.TryParse and ActivityTraceId/SpanId.CreateRandom: each of
         // those holds its id as a hex string of its own, three strings per request for the one this returns.
-        var parent = IsValidTraceparent(caller) ? caller : null;
-        return string.Create(55, parent, static (chars, parent) =>
+        continued = TryParseParent(caller, out var flags);
+        return string.Create(55, (Parent: continued ? caller : null, Flags: flags), static (chars, state) =>
         {
             Span<byte> random = stackalloc byte[24];
             Random.Shared.NextBytes(random);
             random[0] |= 1;
             random[16] |= 1;
             "00-".CopyTo(chars);
-            if (parent is null)
+            if (state.Parent is null)
             {
                 // A new trace (not all zeros: the lowest bit of its first byte is set), not sampled.
                 Convert.TryToHexStringLower(random[..16], chars.Slice(3, 32), out _);
-                "00".CopyTo(chars[53..]);
             }
             else
             {
-                parent.AsSpan(3, 32).CopyTo(chars[3..]);
-                parent.AsSpan(53, 2).CopyTo(chars[53..]);
+                state.Parent.AsSpan(3, 32).CopyTo(chars[3..]);
             }
 
             chars[35] = '-';
             Convert.TryToHexStringLower(random[16..], chars.Slice(36, 16), out _);
             chars[52] = '-';
+            chars[53] = '0';
+            chars[54] = (char)('0' + state.Flags);
         });
     }
 
     /// <summary>
-    /// A version-00 traceparent (W3C Trace Context §3.2): "00-" 32 lowercase hex digits, not all zero, "-" 16, not all
-    /// zero, "-" 2.
+    /// A traceparent whose trace goes on (W3C Trace Context §3.2): version "00" and exactly 55 characters, or a higher
+    /// version ("01" to "fe", never "ff") read by the rules of "00" ("Versioning of traceparent": at least 55
+    /// characters, a dash after the flags if more follow); then 32 lowercase hex digits, not all zero, "-", 16, not all
+    /// zero, "-", 2. <paramref name="flags"/> keeps only the flags version 00 defines (sampled, random trace id):
+    /// "Vendors MUST set those [other flags] to zero".
     /// </summary>
-    private static bool IsValidTraceparent([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? value)
+    private static bool TryParseParent([NotNullWhen(true)] string? value, out int flags)
     {
-        if (value is not { Length: 55 } || !value.StartsWith("00-", StringComparison.Ordinal) || value[35] != '-' || value[52] != '-')
+        flags = 0;
+        if (value is not { Length: >= 55 } || !IsLowerHex(value.AsSpan(0, 2)) || value.StartsWith("ff", StringComparison.Ordinal) ||
+            value[2] != '-' || value[35] != '-' || value[52] != '-' ||
+            (value.Length > 55 && (value.StartsWith("00", StringComparison.Ordinal) || value[55] != '-')))
         {
             return false;
         }
 
         var traceId = value.AsSpan(3, 32);
         var spanId = value.AsSpan(36, 16);
-        return IsLowerHex(traceId) && IsLowerHex(spanId) && IsLowerHex(value.AsSpan(53, 2)) &&
-            traceId.ContainsAnyExcept('0') && spanId.ContainsAnyExcept('0');
+        var traceFlags = value.AsSpan(53, 2);
+        if (!IsLowerHex(traceId) || !IsLowerHex(spanId) || !IsLowerHex(traceFlags) ||
+            !traceId.ContainsAnyExcept('0') || !spanId.ContainsAnyExcept('0'))
+        {
+            return false;
+        }
+
+        flags = byte.Parse(traceFlags, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture) & KnownFlags;
+        return true;
     }
 
     private static bool IsLowerHex(ReadOnlySpan<char> value) => !value.ContainsAnyExcept(LowerHex);

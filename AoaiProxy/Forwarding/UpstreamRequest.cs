@@ -40,12 +40,22 @@ internal static class UpstreamRequest
 
         // Without a current activity HttpClient injects no trace context: the proxy's own span id goes under the caller's
         // trace here (TraceContextPropagator.ChildTraceparent). With one, HttpClient's propagation replaces the header.
+        // A trace started anew (the caller sent no valid traceparent) does not carry the caller's tracestate (W3C).
         var ownTraceparent = Activity.Current is null;
+        string? traceparent = null;
+        var continued = false;
+        if (ownTraceparent)
+        {
+            var caller = request.Headers.TryGetValue(TraceContextPropagator.TraceparentHeader, out var callers) && callers.Count == 1 ? callers[0] : null;
+            traceparent = TraceContextPropagator.ChildTraceparent(caller, out continued);
+        }
+
         var connection = request.Headers.Connection.ToString();
         foreach (var header in request.Headers)
         {
             var name = header.Key;
-            if ((ownTraceparent && name.Equals(TraceContextPropagator.TraceparentHeader, StringComparison.OrdinalIgnoreCase)) ||
+            if ((ownTraceparent && (name.Equals(TraceContextPropagator.TraceparentHeader, StringComparison.OrdinalIgnoreCase) ||
+                    (!continued && name.Equals(TraceContextPropagator.TracestateHeader, StringComparison.OrdinalIgnoreCase)))) ||
                 HopByHopHeaders.IsHopByHop(name, connection) ||
                 PlatformHeaders.IsPlatform(name) ||
                 name.Equals("Host", StringComparison.OrdinalIgnoreCase) ||
@@ -76,10 +86,9 @@ internal static class UpstreamRequest
             }
         }
 
-        if (ownTraceparent)
+        if (traceparent is not null)
         {
-            var caller = request.Headers.TryGetValue(TraceContextPropagator.TraceparentHeader, out var values) && values.Count == 1 ? values[0] : null;
-            upstream.Headers.TryAddWithoutValidation(TraceContextPropagator.TraceparentHeader, TraceContextPropagator.ChildTraceparent(caller));
+            upstream.Headers.TryAddWithoutValidation(TraceContextPropagator.TraceparentHeader, traceparent);
         }
 
         credential.ApplyTo(upstream);

@@ -54,4 +54,39 @@ public sealed class TraceContextPropagatorTests
         Assert.NotEqual(default, parsed.TraceId);
         Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-00$", child);
     }
+
+    /// <summary>
+    /// Review finding 1. W3C Trace Context, "Versioning of traceparent": a higher version (01-fe) is parsed by the rules of
+    /// version 00 (what follows the flags after a dash is ignored) and continued, and the activity-based propagation this
+    /// replaces continued it too. Only the flags this version defines (sampled, random trace id) go on; "Other Flags":
+    /// "Vendors MUST set those to zero". The header sent is always version 00.
+    /// </summary>
+    [Theory]
+    [InlineData("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "01")]
+    [InlineData("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-the-future-will-be-like", "01")]
+    [InlineData("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-09", "01")]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-ff", "03")]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02", "02")]
+    public void ChildTraceparent_HigherVersionOrUnknownFlags_SameTraceVersion00KnownFlagsOnly(string caller, string flags)
+    {
+        var child = TraceContextPropagator.ChildTraceparent(caller);
+
+        Assert.Matches("^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-" + flags + "$", child);
+        Assert.DoesNotContain("b7ad6b7169203331", child, StringComparison.Ordinal);
+    }
+
+    /// <summary>What the versioning rules still refuse: version ff, a version 00 longer than 55, no dash after the flags.</summary>
+    [Theory]
+    [InlineData("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra")]
+    [InlineData("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x")]
+    [InlineData("0g-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    [InlineData("cc-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01")]
+    public void ChildTraceparent_InvalidVersionOrLayout_NewTrace(string caller)
+    {
+        var child = TraceContextPropagator.ChildTraceparent(caller);
+
+        Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-00$", child);
+        Assert.DoesNotContain("0af7651916cd43dd8448eb211c80319c", child, StringComparison.OrdinalIgnoreCase);
+    }
 }

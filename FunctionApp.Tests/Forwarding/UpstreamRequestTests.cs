@@ -62,6 +62,34 @@ public sealed class UpstreamRequestTests
         Assert.Equal(["caller=1"], upstream.Headers.GetValues("tracestate"));
     }
 
+    /// <summary>
+    /// Review finding 2. W3C Trace Context, processing model: a tracestate without a traceparent "MUST be discarded", and
+    /// one whose traceparent could not be parsed is deleted with the restart. The activity-based propagation this replaces
+    /// sent no tracestate when the caller sent no traceparent; here it went on next to a trace it does not belong to.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("00-00000000000000000000000000000000-b7ad6b7169203331-01")]
+    [InlineData("garbage")]
+    public async Task Create_NoCurrentActivityNoValidCallerTraceparent_NewTraceWithoutTheCallersTracestate(string? traceparent)
+    {
+        Assert.Null(System.Diagnostics.Activity.Current);
+        var caller = new DefaultHttpContext().Request;
+        caller.Method = "POST";
+        if (traceparent is not null)
+        {
+            caller.Headers["traceparent"] = traceparent;
+        }
+
+        caller.Headers["tracestate"] = "caller=1";
+        await using var body = await EmptyBodyAsync();
+
+        using var upstream = UpstreamRequest.Create(caller, Backend, Path, body, hasBody: false, BackendCredential.PassThrough);
+
+        Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-00$", Assert.Single(upstream.Headers.GetValues("traceparent")));
+        Assert.False(upstream.Headers.Contains("tracestate"));
+    }
+
     /// <summary>With an activity, HttpClient's propagation (TraceContextPropagator) replaces the header: it is copied as is here.</summary>
     [Fact]
     public async Task Create_CurrentActivity_TraceparentLeftToHttpClientsPropagation()
