@@ -21,6 +21,10 @@ try
     if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
     {
         otel.WithLogging().UseOtlpExporter();
+
+        // Log records pushed over OTLP carry the trace of the request they belong to only if the request has an Activity,
+        // which ASP.NET Core creates while this category logs at any level (appsettings.json turns it off for speed).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Critical);
     }
 
     var app = builder.Build();

@@ -14,6 +14,9 @@ internal sealed class TargetUris
     internal const int MaxPerBackend = 1024;
 
     private readonly ConcurrentDictionary<string, Uri>[] _byBackend;
+
+    /// <summary>Entries per backend, counted here: ConcurrentDictionary.Count takes every lock of the dictionary.</summary>
+    private readonly int[] _counts;
     private readonly IReadOnlyList<BackendOptions> _backends;
 
     public TargetUris(IReadOnlyList<BackendOptions> backends)
@@ -21,6 +24,7 @@ internal sealed class TargetUris
         ArgumentNullException.ThrowIfNull(backends);
         _backends = backends;
         _byBackend = new ConcurrentDictionary<string, Uri>[backends.Count];
+        _counts = new int[backends.Count];
         for (var i = 0; i < _byBackend.Length; i++)
         {
             _byBackend[i] = new ConcurrentDictionary<string, Uri>(StringComparer.Ordinal);
@@ -37,9 +41,9 @@ internal sealed class TargetUris
         }
 
         uri = Join(_backends[index].Endpoint, pathAndQuery);
-        if (known.Count < MaxPerBackend)
+        if (Volatile.Read(ref _counts[index]) < MaxPerBackend && known.TryAdd(pathAndQuery, uri))
         {
-            known.TryAdd(pathAndQuery, uri);
+            Interlocked.Increment(ref _counts[index]);
         }
 
         return uri;
