@@ -33,10 +33,6 @@ internal sealed class TraceContextPropagator(DistributedContextPropagator inner)
     /// W3C requires (an activity passes them on).
     /// </summary>
     /// <param name="caller">The caller's traceparent, if any.</param>
-    public static string ChildTraceparent(string? caller) => ChildTraceparent(caller, out _);
-
-    /// <inheritdoc cref="ChildTraceparent(string?)"/>
-    /// <param name="caller">The caller's traceparent, if any.</param>
     /// <param name="continued">
     /// True when the caller's trace goes on; false for a new trace, to which the caller's tracestate does not belong
     /// (W3C Trace Context, processing model: it is then discarded).

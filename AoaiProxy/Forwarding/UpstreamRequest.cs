@@ -41,10 +41,9 @@ internal static class UpstreamRequest
         // Without a current activity HttpClient injects no trace context: the proxy's own span id goes under the caller's
         // trace here (TraceContextPropagator.ChildTraceparent). With one, HttpClient's propagation replaces the header.
         // A trace started anew (the caller sent no valid traceparent) does not carry the caller's tracestate (W3C).
-        var ownTraceparent = Activity.Current is null;
         string? traceparent = null;
         var continued = false;
-        if (ownTraceparent)
+        if (Activity.Current is null)
         {
             var caller = request.Headers.TryGetValue(TraceContextPropagator.TraceparentHeader, out var callers) && callers.Count == 1 ? callers[0] : null;
             traceparent = TraceContextPropagator.ChildTraceparent(caller, out continued);
@@ -54,7 +53,7 @@ internal static class UpstreamRequest
         foreach (var header in request.Headers)
         {
             var name = header.Key;
-            if ((ownTraceparent && (name.Equals(TraceContextPropagator.TraceparentHeader, StringComparison.OrdinalIgnoreCase) ||
+            if ((traceparent is not null && (name.Equals(TraceContextPropagator.TraceparentHeader, StringComparison.OrdinalIgnoreCase) ||
                     (!continued && name.Equals(TraceContextPropagator.TracestateHeader, StringComparison.OrdinalIgnoreCase)))) ||
                 HopByHopHeaders.IsHopByHop(name, connection) ||
                 PlatformHeaders.IsPlatform(name) ||

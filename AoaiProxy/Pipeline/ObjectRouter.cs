@@ -61,7 +61,6 @@ internal sealed class ObjectRouter
     private async Task<RequestRoute> LookUpAsync(
         HttpRequest request, ProxyPath path, RequestBody body, RequestKind kind, string operation, bool isResponses, CancellationToken aborted)
     {
-
         var ids = ObjectReferences.FromOperation(operation);
         if (body.InMemory && body.Length > 0 && (kind != RequestKind.Inference || isResponses) &&
             (request.ContentType ?? "").Contains("json", StringComparison.OrdinalIgnoreCase))

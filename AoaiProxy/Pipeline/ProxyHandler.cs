@@ -351,15 +351,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     }
 
     /// <summary>
-    /// Relays a good answer. Nothing can be replayed from here on, so the deadline is disarmed (a stream may outlive it;
-    /// the idle timeout governs it now) and the buffered body is released before the first byte is copied rather than
+    /// Relays a good answer. Nothing can be replayed from here on, so the relay disarms the deadline (a stream may outlive
+    /// it; the idle timeout governs it now) and the buffered body is released before the first byte is copied rather than
     /// held for the whole stream. The relay's end is the attempt's verdict for the failure rate.
     /// </summary>
     private async Task RelayAsync(
         HttpContext context, RequestBody body, RequestCancellation cancellation, BackendOptions backend, string? deployment,
         HttpResponseMessage response, int attempt, RequestRoute route)
     {
-        cancellation.StartRelay(_options.RelayIdleTimeout);
         await body.ReleaseAsync().ConfigureAwait(false);
         var succeeded = (int)response.StatusCode is >= StatusCodes.Status200OK and < StatusCodes.Status300MultipleChoices;
         CapturedContent? captured = null;

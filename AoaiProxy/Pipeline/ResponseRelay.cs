@@ -51,9 +51,10 @@ internal sealed class ResponseRelay
     /// <param name="backend">The backend that answered.</param>
     /// <param name="upstream">Its answer, headers received.</param>
     /// <param name="attempt">Which attempt it was (x-proxy-attempts).</param>
-    /// <param name="cancellation">The request's; <see cref="RequestCancellation.StartRelay"/> has been called (the idle timeout runs).</param>
+    /// <param name="cancellation">The request's: from here on its deadline no longer applies, the idle timeout does.</param>
     public async Task<RelayResult> RelayAsync(HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt, RequestCancellation cancellation)
     {
+        cancellation.StartRelay(_options.RelayIdleTimeout);
         var response = context.Response;
         response.StatusCode = (int)upstream.StatusCode;
         // NonValidated: the typed Connection property would parse the whole header collection on every answer.

@@ -1,5 +1,6 @@
 using System.Buffers;
 using AoaiProxy.Forwarding;
+using AoaiProxy.Tests.TestSupport;
 
 namespace AoaiProxy.Tests.Forwarding;
 
@@ -370,23 +371,13 @@ public class RequestBodyTests
     }
 
     /// <summary>A caller that sends its first <paramref name="gateAt"/> bytes, then waits for <see cref="Gate"/> (or cancellation).</summary>
-    private sealed class GatedSource(byte[] data, int gateAt) : Stream
+    private sealed class GatedSource(byte[] data, int gateAt) : ReadOnlyTestStream
     {
         private int _position;
 
         public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -402,19 +393,6 @@ public class RequestBodyTests
             _position += count;
             return count;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush() => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Blocks its first write until <see cref="Gate"/> opens.</summary>
@@ -476,21 +454,11 @@ public class RequestBodyTests
     private static HashSet<string> TempFiles() => [.. Directory.EnumerateFiles(Path.GetTempPath(), TempFilePrefix + "*")];
 
     /// <summary>A source that gives at most a few bytes per read, optionally forever or failing at its end.</summary>
-    private sealed class TrickleStream(byte[] data, int maxPerRead, bool endless = false, bool failAtEnd = false) : Stream
+    private sealed class TrickleStream(byte[] data, int maxPerRead, bool endless = false, bool failAtEnd = false) : ReadOnlyTestStream
     {
         private int _position;
 
         public long TotalRead { get; private set; }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -523,16 +491,5 @@ public class RequestBodyTests
             cancellationToken.ThrowIfCancellationRequested();
             return ValueTask.FromResult(Read(buffer.Span));
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush() => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -33,7 +33,7 @@ public sealed class TraceContextPropagatorTests
     {
         const string caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-        var child = TraceContextPropagator.ChildTraceparent(caller);
+        var child = TraceContextPropagator.ChildTraceparent(caller, out _);
 
         Assert.True(ActivityContext.TryParse(child, null, out var parsed), child);
         Assert.Equal("0af7651916cd43dd8448eb211c80319c", parsed.TraceId.ToHexString());
@@ -48,7 +48,7 @@ public sealed class TraceContextPropagatorTests
     [InlineData("00-00000000000000000000000000000000-b7ad6b7169203331-01")]
     public void ChildTraceparent_NoValidCallerTraceparent_NewTrace(string? caller)
     {
-        var child = TraceContextPropagator.ChildTraceparent(caller);
+        var child = TraceContextPropagator.ChildTraceparent(caller, out _);
 
         Assert.True(ActivityContext.TryParse(child, null, out var parsed), child);
         Assert.NotEqual(default, parsed.TraceId);
@@ -69,7 +69,7 @@ public sealed class TraceContextPropagatorTests
     [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02", "02")]
     public void ChildTraceparent_HigherVersionOrUnknownFlags_SameTraceVersion00KnownFlagsOnly(string caller, string flags)
     {
-        var child = TraceContextPropagator.ChildTraceparent(caller);
+        var child = TraceContextPropagator.ChildTraceparent(caller, out _);
 
         Assert.Matches("^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-" + flags + "$", child);
         Assert.DoesNotContain("b7ad6b7169203331", child, StringComparison.Ordinal);
@@ -84,7 +84,7 @@ public sealed class TraceContextPropagatorTests
     [InlineData("cc-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01")]
     public void ChildTraceparent_InvalidVersionOrLayout_NewTrace(string caller)
     {
-        var child = TraceContextPropagator.ChildTraceparent(caller);
+        var child = TraceContextPropagator.ChildTraceparent(caller, out _);
 
         Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-00$", child);
         Assert.DoesNotContain("0af7651916cd43dd8448eb211c80319c", child, StringComparison.OrdinalIgnoreCase);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using AoaiProxy.Configuration;
 using AoaiProxy.Pipeline;
+using AoaiProxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -85,13 +86,8 @@ public sealed class ResponseRelayTests
 
     private ResponseRelay Relay() => new(_options, NullLogger.Instance);
 
-    /// <summary>The request's cancellation as the handler hands it over: relaying, the idle timeout on the test clock.</summary>
-    private RequestCancellation Relaying(HttpContext context)
-    {
-        var cancellation = new RequestCancellation(TimeSpan.FromMinutes(10), _time, context.RequestAborted);
-        cancellation.StartRelay(_options.RelayIdleTimeout);
-        return cancellation;
-    }
+    /// <summary>The request's cancellation as the handler hands it over, its timers on the test clock.</summary>
+    private RequestCancellation Relaying(HttpContext context) => new(TimeSpan.FromMinutes(10), _time, context.RequestAborted);
 
     private static HttpResponseMessage Answer(Stream body) => new(HttpStatusCode.OK) { Content = new StreamContent(body) };
 
@@ -114,7 +110,7 @@ public sealed class ResponseRelayTests
     }
 
     /// <summary>Gives one chunk per non-empty read; zero-byte reads complete at once while data remains.</summary>
-    private sealed class ScriptedStream(params string[] chunks) : Stream
+    private sealed class ScriptedStream(params string[] chunks) : ReadOnlyTestStream
     {
         private int _next;
 
@@ -123,16 +119,6 @@ public sealed class ResponseRelayTests
         public bool StallAtEnd { get; init; }
 
         public TaskCompletionSource Stalled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -152,19 +138,6 @@ public sealed class ResponseRelayTests
             bytes.CopyTo(buffer);
             return bytes.Length;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush() => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>A caller that never takes what is written.</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using AoaiProxy.Routing;
+using AoaiProxy.Tests.TestSupport;
 
 namespace AoaiProxy.Tests.Routing;
 
@@ -252,17 +253,11 @@ public class ModelNameTests
     }
 
     /// <summary>Prefix, then <c>count</c> bytes of 'A' made up on the fly, then suffix; remembers the largest read asked for.</summary>
-    private sealed class GeneratedStream(byte[] prefix, long count, byte[] suffix) : Stream
+    private sealed class GeneratedStream(byte[] prefix, long count, byte[] suffix) : ReadOnlyTestStream
     {
         private long _position;
 
         public int LargestRead { get; private set; }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
 
         public override long Length => prefix.Length + count + suffix.Length;
 
@@ -287,14 +282,6 @@ public class ModelNameTests
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             ValueTask.FromResult(Read(buffer.Span));
-
-        public override void Flush() => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Returns at most <c>chunk</c> bytes per read, so tokens are cut at every possible place.</summary>
