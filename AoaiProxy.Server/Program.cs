@@ -1,4 +1,5 @@
 using AoaiProxy;
+using AoaiProxy.Server;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -7,6 +8,9 @@ using OpenTelemetry.Metrics;
 // Configuration comes from appsettings.json (committed: production log levels), environment variables
 // (Proxy__Backends__0__Endpoint=...) and the command line (--Proxy:Backends:0:Endpoint=...): exactly the settings the
 // Functions app reads.
+
+// Before anything opens a socket: completions run on the epoll threads unless the operator chose (see SocketDefaults).
+SocketDefaults.PreferInlineCompletions();
 try
 {
     // appsettings.json (production log levels) is read from next to the host's dll, not from the working directory, so

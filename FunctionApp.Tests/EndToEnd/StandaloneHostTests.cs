@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using AoaiProxy.Server;
 using AoaiProxy.Tests.TestSupport;
 
 namespace AoaiProxy.Tests.EndToEnd;
@@ -208,6 +209,43 @@ public sealed class StandaloneHostTests
         }
     }
 
+    [Theory]
+    [InlineData(null, 3)]
+    [InlineData("0", 1)]
+    public async Task Main_InlineCompletionsVariable_OneEpollThreadPerCpuUnlessOperatorSetIt(string? operatorValue, int expectedEpollThreads)
+    {
+        // The runtime runs socket completions on its epoll threads only with the variable at 1, and then starts one such
+        // thread (".NET Sockets") per CPU instead of one per 30 CPUs: with 3 CPUs the count tells which mode the host runs in.
+        await using var backends = await FakeBackends.StartAsync("a");
+        var port = FreePort();
+        var environment = new Dictionary<string, string>
+        {
+            ["Proxy__Backends__0__Endpoint"] = backends[0].Endpoint.ToString(),
+            ["DOTNET_PROCESSOR_COUNT"] = "3",
+        };
+        if (operatorValue is not null)
+        {
+            environment[SocketDefaults.InlineCompletionsVariable] = operatorValue;
+        }
+
+        using var process = Start(environment, "--urls", $"http://127.0.0.1:{port}");
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            using var served = await PostUntilUpAsync(process, client, key: null);
+
+            var threadNames = Directory.GetDirectories($"/proc/{process.Id}/task")
+                .Select(task => File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n'))
+                .ToList();
+            Assert.Equal(expectedEpollThreads, threadNames.Count(name => name == ".NET Sockets"));
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
     /// <summary>Posts a chat completion until the host answers (it is starting), then returns that answer.</summary>
     private static async Task<HttpResponseMessage> PostUntilUpAsync(Process process, HttpClient client, string? key)
     {
@@ -258,7 +296,7 @@ public sealed class StandaloneHostTests
             info.ArgumentList.Add(arg);
         }
 
-        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("Proxy__", StringComparison.Ordinal) || k.StartsWith("AzureWebJobsStorage", StringComparison.Ordinal) || k.StartsWith("OTEL_", StringComparison.Ordinal)).ToList())
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("Proxy__", StringComparison.Ordinal) || k.StartsWith("AzureWebJobsStorage", StringComparison.Ordinal) || k.StartsWith("OTEL_", StringComparison.Ordinal) || k.StartsWith("DOTNET_SYSTEM_NET_SOCKETS_", StringComparison.Ordinal)).ToList())
         {
             info.Environment.Remove(key);
         }

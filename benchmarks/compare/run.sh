@@ -5,6 +5,7 @@
 #   benchmarks/compare/run.sh              # everything, about 17 minutes on 2 cores
 #   benchmarks/compare/run.sh --table      # also our host with the Table store on Azurite (needs `npm ci` first)
 #   benchmarks/compare/run.sh --old-logging  # also our host at the log levels before production defaults (3 lines/request)
+#   benchmarks/compare/run.sh --yarp-inline  # also YARP with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, which our host sets
 #   benchmarks/compare/run.sh --quick      # 1 round of 5 s, 200 streams, 2 uploads: checks the script, not the numbers
 #
 # Options: --rounds N (3)  --duration S (10, per wrk run)  --warmup S (40, once per target)  --connections "16 64"  --streams N (1000)  --chunks N (50)
@@ -25,7 +26,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
 rounds=3 duration=10 warmup=40 connections="16 64" streams=1000 chunks=50 gap_ms=200 upload_mib=50 uploads=5
-with_table=0 with_old_logging=0 do_wrk=1 do_streaming=1 do_upload=1 port_base=18100
+with_table=0 with_old_logging=0 with_yarp_inline=0 do_wrk=1 do_streaming=1 do_upload=1 port_base=18100
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -40,6 +41,7 @@ while [[ $# -gt 0 ]]; do
     --port-base) port_base="$2"; shift 2 ;;
     --table) with_table=1; shift ;;
     --old-logging) with_old_logging=1; shift ;;
+    --yarp-inline) with_yarp_inline=1; shift ;;
     --no-wrk) do_wrk=0; shift ;;
     --no-streaming) do_streaming=0; shift ;;
     --no-upload) do_upload=0; shift ;;
@@ -93,7 +95,7 @@ clk_tck=$(getconf CLK_TCK)
 p=$port_base
 port_backend1=$p port_backend2=$((p + 1)) port_backend3=$((p + 2)) port_nginx=$((p + 3)) port_yarp=$((p + 4))
 port_ours=$((p + 5)) port_ours_table=$((p + 6)) port_azurite=$((p + 7)) port_node_backend=$((p + 8))
-port_yarp2=$((p + 9)) port_ours2=$((p + 10)) port_ours_old=$((p + 11))
+port_yarp2=$((p + 9)) port_ours2=$((p + 10)) port_ours_old=$((p + 11)) port_yarp_inline=$((p + 12))
 for port in $(seq "$p" $((p + 19))); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is in use; pick others with --port-base"; fi
 done
@@ -274,9 +276,10 @@ start_ours() {
   start "$name" env "${env[@]}" dotnet "$work/ours/AoaiProxy.Server.dll" --urls "http://127.0.0.1:$port" "${extra[@]}"
 }
 start_yarp() {
-  local name=$1 port=$2 destinations=$3
-  # Its appsettings.json is read from the content root, which is the working directory unless given.
-  start "$name" dotnet "$work/yarp/YarpProxy.dll" --contentRoot "$work/yarp" --urls "http://127.0.0.1:$port" --Destinations "$destinations"
+  local name=$1 port=$2 destinations=$3; shift 3
+  # Its appsettings.json is read from the content root, which is the working directory unless given. Further arguments
+  # are environment variables (NAME=value).
+  start "$name" env "$@" dotnet "$work/yarp/YarpProxy.dll" --contentRoot "$work/yarp" --urls "http://127.0.0.1:$port" --Destinations "$destinations"
 }
 
 # ----------------------------------------------------------------------------------------------- request/response
@@ -302,6 +305,14 @@ if [[ $do_wrk -eq 1 ]]; then
     pid_of[ours-old-logging]=$started_pid
     url[ours-old-logging]="http://127.0.0.1:$port_ours_old$chat"
     targets+=(ours-old-logging)
+  fi
+  if [[ $with_yarp_inline -eq 1 ]]; then
+    # The same YARP with the runtime setting our host sets for itself (AoaiProxy.Server/SocketDefaults.cs): shows how much
+    # of the difference is that setting.
+    start_yarp yarp-inline "$port_yarp_inline" "$backends_csv" DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
+    pid_of[yarp-inline]=$started_pid
+    url[yarp-inline]="http://127.0.0.1:$port_yarp_inline$chat"
+    targets+=(yarp-inline)
   fi
   if [[ $with_table -eq 1 ]]; then
     azurite="$repo/node_modules/.bin/azurite-table"
@@ -365,7 +376,7 @@ if [[ $do_wrk -eq 1 ]]; then
   echo "load_average_after_wrk	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.tsv"
   # What each proxy wrote to its console over all of the runs above (start-up lines included).
   lines=""
-  for t in yarp ours ours-old-logging ours-table; do [[ -f "$work/$t.log" ]] && lines+="$t $(wc -l <"$work/$t.log"), "; done
+  for t in yarp yarp-inline ours ours-old-logging ours-table; do [[ -f "$work/$t.log" ]] && lines+="$t $(wc -l <"$work/$t.log"), "; done
   echo "console_log_lines_during_request_runs	${lines%, }" >>"$results/machine.tsv"
   if [[ $with_table -eq 1 ]]; then
     if grep -q -E 'unavailable|did not answer|could not be initialized' "$work/ours-table.log"; then

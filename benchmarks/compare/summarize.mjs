@@ -25,6 +25,7 @@ const labels = {
   direct: 'direct to one nginx backend (no proxy)',
   nginx: 'nginx round robin',
   yarp: 'minimal YARP 2.3.0 round-robin proxy',
+  'yarp-inline': 'minimal YARP 2.3.0, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 (as our host sets it)',
   ours: 'our standalone host, default settings (in-memory state)',
   'ours-table': 'our standalone host, default settings, Table store on Azurite',
   'ours-old-logging': 'our standalone host, log levels before this change (request lines + attempt line)',
@@ -69,6 +70,19 @@ if (wrk.length > 0) {
     }
   }
   out.push('');
+  if (targets.includes('yarp-inline')) {
+    out.push('Against YARP with the same socket setting as our host (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1):', '');
+    out.push('| ours | connections | req/s | CPU/request | p99 |');
+    out.push('|---|---:|---:|---:|---:|');
+    for (const c of conns) {
+      for (const t of targets.filter((x) => x.startsWith('ours'))) {
+        const m = med[`${t}/${c}`];
+        const y = med[`yarp-inline/${c}`] ?? {};
+        out.push(`| ${t} | ${c} | ${ratio(m.rps, y.rps)} | ${ratio(m.cpu, y.cpu)} | ${ratio(m.p99, y.p99)} |`);
+      }
+    }
+    out.push('');
+  }
 }
 
 const stream = read('stream.tsv');
