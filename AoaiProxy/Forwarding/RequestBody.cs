@@ -48,8 +48,9 @@ internal sealed class RequestBody : IAsyncDisposable
     // A streamed body (see ReceiveAsync): the caller's stream still being read, and one puller at a time. The pull lock
     // is held only while reading the caller and appending to the file, never while writing to a backend, so an attempt
     // whose backend stopped reading cannot hold up the next one. Its file is written and read at explicit offsets through
-    // one handle, synchronously: a chunk goes to or comes from the page cache, and FileStream's asynchronous file I/O
-    // (a thread-pool work item per call on Linux) would add two thread hops per chunk on the upload's path.
+    // one handle, asynchronously (on Linux a thread-pool work item per 256 KiB chunk): the attempt resumes from its
+    // backend's socket, which with inline socket completions (the standalone host's default) is an epoll thread serving
+    // every other connection of its share, and a write can wait for the disk once dirty pages pile up (many 50 MiB uploads).
     private readonly SemaphoreSlim? _pull;
     private SafeFileHandle? _handle;
     private Stream? _source;
@@ -429,7 +430,8 @@ internal sealed class RequestBody : IAsyncDisposable
                 int count;
                 if (position < received)
                 {
-                    count = RandomAccess.Read(_handle!, buffer.AsSpan(0, (int)Math.Min(buffer.Length, received - position)), position);
+                    count = await RandomAccess.ReadAsync(_handle!, buffer.AsMemory(0, (int)Math.Min(buffer.Length, received - position)), position,
+                        cancellationToken).ConfigureAwait(false);
                     if (count == 0)
                     {
                         throw new InvalidOperationException("The body's temporary file ended before the bytes appended to it.");
@@ -483,7 +485,8 @@ internal sealed class RequestBody : IAsyncDisposable
                         $"The request body ended after {_received} of the {Length} bytes its Content-Length announced.");
                 }
 
-                RandomAccess.Write(_handle!, buffer.AsSpan(0, count), _received);
+                // Not cancellable: a cancellation here would read as the caller being slow (below), and the chunk is read.
+                await RandomAccess.WriteAsync(_handle!, buffer.AsMemory(0, count), _received, CancellationToken.None).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

@@ -103,7 +103,10 @@ internal sealed class ListFanOut
     {
         try
         {
-            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            // Decoding and merging (up to 10,000 files per backend, parsed, cloned, sorted, written) continue on the pool:
+            // the page's last bytes arrive on a socket thread, which with inline socket completions (the standalone host's
+            // default) is an epoll thread serving every other connection of its share. A list is rare; the hop costs nothing.
+            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
             var encodings = response.Content.Headers.ContentEncoding;
             if (encodings.Count == 0 || (encodings.Count == 1 && encodings.First().Equals("identity", StringComparison.OrdinalIgnoreCase)))
             {

@@ -246,6 +246,63 @@ public sealed class StandaloneHostTests
         }
     }
 
+    /// <summary>
+    /// A failover storm logs a line per request at Information or Warning (attempt answered 500, no backend could serve).
+    /// When nobody drains the host's stdout fast enough (a stalled log collector, a paused terminal), the console logger's
+    /// queue fills, and by default (QueueFullMode Wait) every logging call then blocks its thread until there is room. With
+    /// inline socket completions that thread is the epoll thread the backend's answer arrived on, so every connection it
+    /// serves stops with it; here the pipe is never read, so the requests would stop for good. The committed appsettings.json
+    /// drops log lines instead (and the logger says how many it dropped once it can write again). The queue is shortened
+    /// only to fill it with fewer requests.
+    /// </summary>
+    [Fact]
+    public async Task Main_StdoutNotReadDuringAFailoverStorm_RequestsStillAnswered()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = FakeResponses.Json(500, new { error = new { code = "InternalServerError", message = "The backend failed." } });
+        var port = FreePort();
+        var info = StartInfo(
+            new Dictionary<string, string> { ["Proxy__Backends__0__Endpoint"] = backends[0].Endpoint.ToString() },
+            quiet: false, "--urls", $"http://127.0.0.1:{port}", "--Logging:Console:MaxQueueLength=16");
+        using var process = Process.Start(info)!;
+        try
+        {
+            // Far more lines than the pipe (64 KiB on Linux) and the queue hold; each request waits for its answer.
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Patience };
+            await WaitUntilListeningAsync(process, port);
+            for (var i = 0; i < 1_500; i++)
+            {
+                using var response = await client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                Assert.True((int)response.StatusCode >= 500, $"request {i} answered {response.StatusCode}");
+            }
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Waits until the host accepts connections (it is starting), without sending a request.</summary>
+    private static async Task WaitUntilListeningAsync(Process process, int port)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            Assert.False(process.HasExited, "the host exited");
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
     /// <summary>Posts a chat completion until the host answers (it is starting), then returns that answer.</summary>
     private static async Task<HttpResponseMessage> PostUntilUpAsync(Process process, HttpClient client, string? key)
     {
@@ -287,6 +344,21 @@ public sealed class StandaloneHostTests
     /// </summary>
     private static Process Start(Dictionary<string, string> environment, System.Collections.Concurrent.ConcurrentQueue<string>? stdout, params string[] args)
     {
+        var process = Process.Start(StartInfo(environment, quiet: stdout is null, args))!;
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                stdout?.Enqueue(e.Data);
+            }
+        };
+        process.BeginOutputReadLine();
+        return process;
+    }
+
+    /// <summary>How the host's dll is started: quiet (at Warning), or at the log levels of its committed appsettings.json.</summary>
+    private static ProcessStartInfo StartInfo(Dictionary<string, string> environment, bool quiet, params string[] args)
+    {
         // The host's build output sits next to the tests' (project reference): run the same dll `dotnet run` would.
         var dll = Path.Combine(AppContext.BaseDirectory, "AoaiProxy.Server.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
@@ -311,21 +383,12 @@ public sealed class StandaloneHostTests
             info.Environment.Remove(key);
         }
 
-        if (stdout is null)
+        if (quiet)
         {
             info.Environment["Logging__LogLevel__Default"] = "Warning";
         }
 
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                stdout?.Enqueue(e.Data);
-            }
-        };
-        process.BeginOutputReadLine();
-        return process;
+        return info;
     }
 
     private static int FreePort()

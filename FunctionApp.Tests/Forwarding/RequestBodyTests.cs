@@ -346,6 +346,29 @@ public class RequestBodyTests
         await body.DisposeAsync();
     }
 
+    [Fact]
+    public async Task CreateContent_StreamedBodyBackendWritesCompleteOnASocketThread_FileWorkLeavesThatThread()
+    {
+        // With inline socket completions (the standalone host's default) a backend connection completes each write on an
+        // epoll thread, and the attempt continues there: between two writes to the backend lies the file work of the next
+        // chunk (appending the caller's bytes, or reading them back for a replay), which must not run on that thread, as
+        // it serves every other connection of its share. A write issued from the socket thread means that work ran on it.
+        using var socket = new SocketThread();
+        var data = Data((2 * Threshold) + 4_321);
+        await using var body = await ReceiveAsync(new MemoryStream(data), data.Length);
+
+        var first = new SocketTarget(socket);
+        await body.CreateContent().CopyToAsync(first);
+        var replay = new SocketTarget(socket);
+        await body.CreateContent().CopyToAsync(replay);
+
+        Assert.Equal(data, first.ToArray());
+        Assert.Equal(data, replay.ToArray());
+        Assert.True(socket.Completions > 2);
+        Assert.DoesNotContain(true, first.WritesOnSocketThread);
+        Assert.DoesNotContain(true, replay.WritesOnSocketThread);
+    }
+
     private static async Task<RequestBody> ReceiveAsync(Stream source, long contentLength)
     {
         var result = await RequestBody.ReceiveAsync(source, contentLength, mayStream: true, long.MaxValue, CancellationToken.None);
@@ -393,6 +416,22 @@ public class RequestBodyTests
             _position += count;
             return count;
         }
+    }
+
+    /// <summary>A backend connection whose writes complete on the socket thread; records where each write was issued.</summary>
+    private sealed class SocketTarget(SocketThread socket) : MemoryStream
+    {
+        public List<bool> WritesOnSocketThread { get; } = [];
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            WritesOnSocketThread.Add(socket.IsCurrent);
+            Write(buffer.Span);
+            return new ValueTask(socket.CompleteOnThread(Task.FromResult(buffer.Length)));
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     /// <summary>Blocks its first write until <see cref="Gate"/> opens.</summary>
