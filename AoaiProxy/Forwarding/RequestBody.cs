@@ -34,6 +34,14 @@ internal sealed class RequestBody : IAsyncDisposable
     private const int StreamChunkSize = 256 * 1024;
 
     /// <summary>
+    /// The least a pull of a streamed body waits for (or what is left of the body). The caller's bytes come from the
+    /// server a few KiB per read, about as fast as they are sent on, and every pull costs a file write (a thread-pool
+    /// work item) and a socket write to the backend: taking each read as it came made about 5,000 of each per 50 MiB
+    /// (measured with strace: 10,500 file writes and 29,800 futex calls for two uploads), where 64 KiB makes at most 800.
+    /// </summary>
+    private const int MinimumPull = 64 * 1024;
+
+    /// <summary>
     /// A body up to this size moves from its 64 KiB read segment to a pooled array of its own size once read: the body is
     /// held until the request ends, which for a streamed completion is its whole stream, and 1,000 concurrent streams
     /// would otherwise hold 64 MiB of segments for bodies of about 1 KB.
@@ -474,19 +482,36 @@ internal sealed class RequestBody : IAsyncDisposable
                 return 0;
             }
 
-            int count;
+            var wanted = (int)Math.Min(buffer.Length, Length - _received);
+            var least = Math.Min(wanted, MinimumPull);
+            var count = 0;
             try
             {
                 Volatile.Write(ref _pullCancelled, false);
-                count = await _source!.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, Length - _received)), cancellationToken).ConfigureAwait(false);
-                if (count == 0)
+                try
                 {
-                    throw new BadHttpRequestException(
-                        $"The request body ended after {_received} of the {Length} bytes its Content-Length announced.");
+                    do
+                    {
+                        var read = await _source!.ReadAsync(buffer.AsMemory(count, wanted - count), cancellationToken).ConfigureAwait(false);
+                        if (read == 0)
+                        {
+                            throw new BadHttpRequestException(
+                                $"The request body ended after {_received + count} of the {Length} bytes its Content-Length announced.");
+                        }
+
+                        count += read;
+                    }
+                    while (count < least);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && count > 0)
+                {
+                    // Bytes already taken from the caller belong to the body whatever happens to this attempt: into the
+                    // file with them, so that the next attempt finds them, then this attempt ends as cancelled.
+                    await AppendAsync(buffer, count).ConfigureAwait(false);
+                    throw;
                 }
 
-                // Not cancellable: a cancellation here would read as the caller being slow (below), and the chunk is read.
-                await RandomAccess.WriteAsync(_handle!, buffer.AsMemory(0, count), _received, CancellationToken.None).ConfigureAwait(false);
+                await AppendAsync(buffer, count).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -500,13 +525,21 @@ internal sealed class RequestBody : IAsyncDisposable
                 throw;
             }
 
-            Volatile.Write(ref _received, _received + count);
             return count;
         }
         finally
         {
             _pull.Release();
         }
+    }
+
+    /// <summary>Appends the first <paramref name="count"/> bytes of <paramref name="buffer"/> to a streamed body's file.</summary>
+    private async Task AppendAsync(byte[] buffer, int count)
+    {
+        // Not cancellable: the chunk is already taken from the caller, and a cancellation here would read as the caller
+        // being slow.
+        await RandomAccess.WriteAsync(_handle!, buffer.AsMemory(0, count), _received, CancellationToken.None).ConfigureAwait(false);
+        Volatile.Write(ref _received, _received + count);
     }
 
     /// <summary>Copies bytes [<paramref name="from"/>, <paramref name="to"/>) of the body.</summary>

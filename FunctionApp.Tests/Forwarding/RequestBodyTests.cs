@@ -324,6 +324,40 @@ public class RequestBodyTests
     }
 
     [Fact]
+    public async Task CreateContent_StreamedAttemptCancelledWithPartOfAChunkRead_NextAttemptStillSendsThoseBytes()
+    {
+        // The caller's last 1,000 bytes before the gate are read into the first attempt's chunk, which then waits for more.
+        var data = Data(Threshold + 5_000);
+        var source = new GatedSource(data, Threshold + 1_000);
+        await using var body = await ReceiveAsync(source, data.Length);
+        using var cancel = new CancellationTokenSource();
+
+        var first = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
+        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        Assert.True(body.WaitingForCaller);
+        Assert.Null(body.Failure);
+        source.Gate.SetResult();
+        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+    }
+
+    [Fact]
+    public async Task CreateContent_CallerBytesArriveInSmallReads_BackendGetsChunksOfAtLeast64KiB()
+    {
+        var data = Data(Threshold + 100_000);
+        await using var body = await ReceiveAsync(new TrickleStream(data, 4_093), data.Length);
+        var target = new SizeRecordingStream();
+
+        await body.CreateContent().CopyToAsync(target);
+
+        Assert.Equal(data, target.ToArray());
+        Assert.All(target.Writes.SkipLast(1), size => Assert.True(size >= 64 * 1024, $"a write of {size} bytes"));
+        Assert.InRange(target.Writes.Count, 2, data.Length / (64 * 1024) + 1);
+    }
+
+    [Fact]
     public async Task ReleaseAsync_StreamedBodyWhileAnAttemptStillSends_ItCompletesIntactThenTheFileIsDeleted()
     {
         var before = TempFiles();
@@ -386,6 +420,21 @@ public class RequestBodyTests
                 throw new IOException("The backend's connection broke.");
             }
 
+            return base.WriteAsync(buffer, cancellationToken);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    /// <summary>A backend connection that records the size of each write.</summary>
+    private sealed class SizeRecordingStream : MemoryStream
+    {
+        public List<int> Writes { get; } = [];
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Writes.Add(buffer.Length);
             return base.WriteAsync(buffer, cancellationToken);
         }
 
