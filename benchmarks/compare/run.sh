@@ -2,7 +2,7 @@
 # Side-by-side benchmark: direct, nginx round robin, a minimal YARP 2.3.0 round-robin proxy and our standalone host
 # (default settings), measured in one interleaved run. Not part of CI. Linux only (taskset, /proc).
 #
-#   benchmarks/compare/run.sh              # everything, about 17 minutes on 2 cores
+#   benchmarks/compare/run.sh              # everything, about 15 minutes on 2 cores
 #   benchmarks/compare/run.sh --table      # also our host with the Table store on Azurite (needs `npm ci` first)
 #   benchmarks/compare/run.sh --old-logging  # also our host at the log levels before production defaults (3 lines/request)
 #   benchmarks/compare/run.sh --yarp-inline  # also YARP with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, which our host sets
@@ -117,6 +117,8 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  # The servers' console output stays with the results (what each proxy logged, e.g. the lines counted in machine.tsv).
+  if [[ -n "${results:-}" && -d "$results" ]]; then mkdir -p "$results/logs" && cp "$work"/*.log "$results/logs/" 2>/dev/null || true; fi
   rm -rf "$work"
   exit $status
 }
