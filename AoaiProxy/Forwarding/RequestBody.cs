@@ -64,7 +64,12 @@ internal sealed class RequestBody : IAsyncDisposable
     private Stream? _source;
     private long _received;
     private ExceptionDispatchInfo? _failure;
-    private bool _pullCancelled;
+
+    // Attempts that streamed the body so far (each takes the next number), and the highest number of an attempt cancelled
+    // while it waited for the caller (0: none). Numbers rather than a flag: over HTTP/2 an attempt's send may still be
+    // pulling when the next attempt starts, and its late cancellation must not speak for the attempt now in flight.
+    private int _attempts;
+    private int _cancelledWaitingForCaller;
 
     // Guarded by _gate: attempts still writing the body, and whether it was released meanwhile.
     private int _writers;
@@ -96,10 +101,18 @@ internal sealed class RequestBody : IAsyncDisposable
     public ExceptionDispatchInfo? Failure => Volatile.Read(ref _failure);
 
     /// <summary>
-    /// True when the last pull from the caller was cancelled while it waited for the caller's bytes (the deadline passed
-    /// while the caller was still sending): slowness of the caller, not of the backend.
+    /// True when the latest attempt was cancelled while it waited for the caller's bytes (the deadline passed while the
+    /// caller was still sending): slowness of the caller, not of the backend. Waiting for the pull of another attempt counts
+    /// (it is held only while that attempt reads the caller); an earlier attempt's cancellation does not.
     /// </summary>
-    public bool WaitingForCaller => Volatile.Read(ref _pullCancelled);
+    public bool WaitingForCaller
+    {
+        get
+        {
+            var cancelled = Volatile.Read(ref _cancelledWaitingForCaller);
+            return cancelled != 0 && cancelled == Volatile.Read(ref _attempts);
+        }
+    }
 
     /// <summary>True when the whole body is in memory (see <see cref="AsSequence"/>).</summary>
     public bool InMemory => _file is null && !Streamed;
@@ -428,6 +441,7 @@ internal sealed class RequestBody : IAsyncDisposable
     /// </summary>
     private async Task StreamToAsync(Stream target, CancellationToken cancellationToken)
     {
+        var attempt = Interlocked.Increment(ref _attempts);
         var buffer = ArrayPool<byte>.Shared.Rent(StreamChunkSize);
         try
         {
@@ -447,7 +461,7 @@ internal sealed class RequestBody : IAsyncDisposable
                 }
                 else
                 {
-                    count = await PullAsync(buffer, position, cancellationToken).ConfigureAwait(false);
+                    count = await PullAsync(buffer, position, attempt, cancellationToken).ConfigureAwait(false);
                     if (count == 0)
                     {
                         // Another attempt pulled the next chunk first: it is in the file now.
@@ -471,9 +485,21 @@ internal sealed class RequestBody : IAsyncDisposable
     /// kept (<see cref="Failure"/>) and thrown to every attempt; a cancellation is this attempt's only (its deadline, its
     /// backend resetting the stream): the caller's stream stays readable for the next.
     /// </summary>
-    private async Task<int> PullAsync(byte[] buffer, long position, CancellationToken cancellationToken)
+    private async Task<int> PullAsync(byte[] buffer, long position, int attempt, CancellationToken cancellationToken)
     {
-        await _pull!.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Cancelled before it waited for anything: whatever it waited on before (its backend) was the slow part.
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            await _pull!.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The pull is held only while another attempt reads the caller (or appends what it read): waiting for the caller.
+            CancelledWaitingForCaller(attempt);
+            throw;
+        }
+
         try
         {
             _failure?.Throw();
@@ -487,7 +513,6 @@ internal sealed class RequestBody : IAsyncDisposable
             var count = 0;
             try
             {
-                Volatile.Write(ref _pullCancelled, false);
                 try
                 {
                     do
@@ -515,7 +540,7 @@ internal sealed class RequestBody : IAsyncDisposable
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                Volatile.Write(ref _pullCancelled, true);
+                CancelledWaitingForCaller(attempt);
                 throw;
             }
             catch (Exception ex)
@@ -530,6 +555,22 @@ internal sealed class RequestBody : IAsyncDisposable
         finally
         {
             _pull.Release();
+        }
+    }
+
+    /// <summary>Records that <paramref name="attempt"/> was cancelled waiting for the caller, unless a later attempt already was.</summary>
+    private void CancelledWaitingForCaller(int attempt)
+    {
+        var recorded = Volatile.Read(ref _cancelledWaitingForCaller);
+        while (attempt > recorded)
+        {
+            var seen = Interlocked.CompareExchange(ref _cancelledWaitingForCaller, attempt, recorded);
+            if (seen == recorded)
+            {
+                return;
+            }
+
+            recorded = seen;
         }
     }
 

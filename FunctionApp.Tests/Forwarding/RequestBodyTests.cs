@@ -344,6 +344,81 @@ public class RequestBodyTests
     }
 
     [Fact]
+    public async Task CreateContent_NextAttemptSendsToItsBackendAfterACancelledPull_NotWaitingForCaller()
+    {
+        // The first attempt is cancelled while it waits for the caller (over HTTP/2 its backend answered 429 early); the
+        // next one replays the file to a backend that does not read. A deadline now is that backend's, not the caller's.
+        var data = Data(Threshold + 5_000);
+        var source = new GatedSource(data, Threshold);
+        await using var body = await ReceiveAsync(source, data.Length);
+        using var cancel = new CancellationTokenSource();
+        var first = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
+        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        var stalled = new GatedStream();
+
+        var second = body.CreateContent().CopyToAsync(stalled);
+        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.False(body.WaitingForCaller);
+        stalled.Gate.SetResult();
+        source.Gate.SetResult();
+        await second;
+        Assert.Equal(data, stalled.ToArray());
+    }
+
+    [Fact]
+    public async Task CreateContent_EarlierAttemptCancelledWhileTheNextSendsToItsBackend_NotWaitingForCaller()
+    {
+        // Over HTTP/2 an attempt's body may still be pulling from the caller when the next attempt starts; its send is
+        // cancelled later. That late cancellation says nothing about the attempt now in flight.
+        var data = Data(Threshold + 5_000);
+        var source = new GatedSource(data, Threshold);
+        await using var body = await ReceiveAsync(source, data.Length);
+        using var cancel = new CancellationTokenSource();
+        var first = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
+        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var stalled = new GatedStream();
+        var second = body.CreateContent().CopyToAsync(stalled);
+        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+
+        Assert.False(body.WaitingForCaller);
+        stalled.Gate.SetResult();
+        source.Gate.SetResult();
+        await second;
+        Assert.Equal(data, stalled.ToArray());
+    }
+
+    [Fact]
+    public async Task CreateContent_AttemptCancelledWhileAnotherPullsFromTheCaller_WaitingForCaller()
+    {
+        // The first attempt holds the pull while it waits for the caller's first bytes; the second waits for that pull
+        // (it is waiting from the moment CopyToAsync returns: nothing before the pull yields). Cancelled there, the second
+        // attempt was waiting for the caller too.
+        var data = Data(Threshold + 5_000);
+        var source = new GatedSource(data, 0);
+        await using var body = await ReceiveAsync(source, data.Length);
+        var first = body.CreateContent().CopyToAsync(Stream.Null);
+        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        using var cancel = new CancellationTokenSource();
+        var second = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second);
+
+        Assert.True(body.WaitingForCaller);
+        Assert.Null(body.Failure);
+        source.Gate.SetResult();
+        await first;
+        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.False(body.WaitingForCaller);
+    }
+
+    [Fact]
     public async Task CreateContent_CallerBytesArriveInSmallReads_BackendGetsChunksOfAtLeast64KiB()
     {
         var data = Data(Threshold + 100_000);
