@@ -283,6 +283,14 @@ internal sealed class RequestBody : IAsyncDisposable
         }
 
         _segments.Clear();
+        if (_file is not null || _handle is not null)
+        {
+            // Closing a deleted 50 MiB file frees its pages synchronously (2.6-3.3 ms here, about 10 ms for 200 MiB), and
+            // this runs right after a backend's answer arrived, which with inline socket completions is on an epoll
+            // thread serving other connections: the close goes to the pool.
+            await Task.Yield();
+        }
+
         if (_file is not null)
         {
             await _file.DisposeAsync().ConfigureAwait(false);
