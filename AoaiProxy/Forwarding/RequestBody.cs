@@ -71,9 +71,6 @@ internal sealed class RequestBody : IAsyncDisposable
     private int _attempts;
     private int _cancelledWaitingForCaller;
 
-    // Set by SendOnce: the plan has one backend, so the streamed chunks are not kept in the replay file.
-    private bool _sendOnce;
-
     // Guarded by _gate: attempts still writing the body, and whether it was released meanwhile.
     private int _writers;
     private bool _released;
@@ -116,26 +113,6 @@ internal sealed class RequestBody : IAsyncDisposable
             return cancelled != 0 && cancelled == Volatile.Read(ref _attempts);
         }
     }
-
-    /// <summary>
-    /// Tells a streamed body that no attempt will follow the first: the request's plan has a single backend (each backend
-    /// is tried at most once), typically a deployment that only one backend serves, such as a speech model in one region.
-    /// Its chunks then go from the caller to that backend without being appended to the replay file, the copy that made an
-    /// upload through the proxy slower than a plain pass-through (a 50 MiB page-cache write per upload). Sending it again
-    /// is possible only while nothing was taken from the caller (an HTTP/2 stream the server refused at once, which
-    /// HttpClient retries by itself); later it fails (<see cref="InvalidOperationException"/>) rather than send a partial
-    /// body. Call it before the first attempt; on a body that is not streamed it does nothing.
-    /// </summary>
-    public void SendOnce()
-    {
-        if (Streamed && Volatile.Read(ref _attempts) == 0)
-        {
-            _sendOnce = true;
-        }
-    }
-
-    /// <summary>The temporary file's path while the body has one (tests look at what reached the disk).</summary>
-    internal string? FilePath => _filePath;
 
     /// <summary>True when the whole body is in memory (see <see cref="AsSequence"/>).</summary>
     public bool InMemory => _file is null && !Streamed;
@@ -473,11 +450,6 @@ internal sealed class RequestBody : IAsyncDisposable
     private async Task StreamToAsync(Stream target, CancellationToken cancellationToken)
     {
         var attempt = Interlocked.Increment(ref _attempts);
-        if (_sendOnce && Volatile.Read(ref _received) > 0)
-        {
-            throw new InvalidOperationException("The request body was sent to its only backend without a replay copy; it cannot be sent again.");
-        }
-
         var buffer = ArrayPool<byte>.Shared.Rent(StreamChunkSize);
         try
         {
@@ -614,12 +586,8 @@ internal sealed class RequestBody : IAsyncDisposable
     private async Task AppendAsync(byte[] buffer, int count)
     {
         // Not cancellable: the chunk is already taken from the caller, and a cancellation here would read as the caller
-        // being slow. Without a replay copy (SendOnce) only the count moves on.
-        if (!_sendOnce)
-        {
-            await RandomAccess.WriteAsync(_handle!, buffer.AsMemory(0, count), _received, CancellationToken.None).ConfigureAwait(false);
-        }
-
+        // being slow.
+        await RandomAccess.WriteAsync(_handle!, buffer.AsMemory(0, count), _received, CancellationToken.None).ConfigureAwait(false);
         Volatile.Write(ref _received, _received + count);
     }
 

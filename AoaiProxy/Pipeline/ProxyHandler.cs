@@ -227,12 +227,6 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             Log.Panic(_logger, deployment ?? CooldownScope.NoDeployment, _options.Backends[plan.Attempts[0]].Name);
         }
 
-        if (plan.Attempts.Count == 1 && !route.MergesList)
-        {
-            // One possible backend, tried once: nothing to replay, so a streamed upload keeps no copy.
-            body.SendOnce();
-        }
-
         // Attempts, under one deadline for the whole request.
         var remaining = _options.RequestTimeout - _time.GetElapsedTime(started);
         using var cancellation = new RequestCancellation(remaining, _time, aborted);

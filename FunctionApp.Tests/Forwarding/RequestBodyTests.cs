@@ -433,64 +433,6 @@ public class RequestBodyTests
     }
 
     [Fact]
-    public async Task SendOnce_StreamedBody_SentWholeWithoutAnyByteInTheReplayFile()
-    {
-        var data = Data((2 * Threshold) + 4_321);
-        var source = new TrickleStream(data, 9_000);
-        await using var body = await ReceiveAsync(source, data.Length);
-
-        body.SendOnce();
-
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
-        Assert.Equal(data.Length, source.TotalRead);
-        Assert.Equal(0, new FileInfo(body.FilePath!).Length);
-    }
-
-    [Fact]
-    public async Task SendOnce_SecondAttemptAfterBytesWereTaken_RefusedRatherThanSendingPartOfTheBody()
-    {
-        var data = Data(Threshold + 70_000);
-        await using var body = await ReceiveAsync(new TrickleStream(data, 9_000), data.Length);
-        body.SendOnce();
-
-        await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(new BreakingStream(100_000)));
-
-        await Assert.ThrowsAsync<InvalidOperationException>(() => CopyAsync(body.CreateContent()));
-    }
-
-    [Fact]
-    public async Task SendOnce_SentAgainBeforeAnyByteWasTaken_SecondSendHasTheWholeBody()
-    {
-        // As HttpClient retries an HTTP/2 stream the server refused at once: the first send never got the caller's bytes.
-        var data = Data(Threshold + 5_000);
-        var source = new GatedSource(data, 0);
-        await using var body = await ReceiveAsync(source, data.Length);
-        body.SendOnce();
-        using var cancel = new CancellationTokenSource();
-
-        var first = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
-        await cancel.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
-        source.Gate.SetResult();
-
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
-    }
-
-    [Theory]
-    [InlineData(100)]
-    [InlineData(Threshold + 10)]
-    public async Task SendOnce_BodyReadWholeFirst_StillReplays(int length)
-    {
-        var data = Data(length);
-        await using var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
-
-        body.SendOnce();
-
-        await AssertReplaysAsync(body, data);
-    }
-
-    [Fact]
     public async Task ReleaseAsync_StreamedBodyWhileAnAttemptStillSends_ItCompletesIntactThenTheFileIsDeleted()
     {
         var before = TempFiles();
