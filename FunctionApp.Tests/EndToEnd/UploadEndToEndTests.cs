@@ -85,6 +85,41 @@ public sealed class UploadEndToEndTests
         Assert.Equal(SHA256.HashData(payload), SHA256.HashData(b.Requests.Single().Body));
     }
 
+    /// <summary>
+    /// With one possible backend a 429 in the middle of a streamed upload is the answer, with its wait: there is no other
+    /// backend to replay the body to, over HTTP/1.1 or HTTP/2.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ProxyAsync_OnlyBackendThrottlesMidUpload_CallerGets429WithRetryAfter(bool http2)
+    {
+        await using var a = await FakeOpenAIBackend.StartAsync("a", http2);
+        await using var proxy = await ProxyTestHost.StartAsync([a], services: http2 ? TestCertificate.TrustInProxy : null);
+        var payload = Payload(12 * MiB);
+        var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.BeforeBody = async context =>
+        {
+            var buffer = new byte[64 * 1024];
+            var read = 0;
+            while (read < MiB)
+            {
+                read += await context.Request.Body.ReadAsync(buffer);
+            }
+
+            await FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" })(context, null!);
+            gaveUp.TrySetResult();
+            return true;
+        };
+
+        using var content = new GatedUpload(payload, 6 * MiB, () => gaveUp.Task.WaitAsync(Patience));
+        using var response = await proxy.Client.PostAsync(UploadPath, content);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal("1", response.Headers.GetValues("x-proxy-attempts").Single());
+    }
+
     [Fact]
     public async Task ProxyAsync_CallerAbortsMidUpload_NoBackendBlamedAndRotationContinues()
     {
