@@ -56,7 +56,7 @@ internal sealed class RequestBody : IAsyncDisposable
     // A streamed body (see ReceiveAsync): the caller's stream still being read, and one puller at a time. The pull lock
     // is held only while reading the caller and appending to the file, never while writing to a backend, so an attempt
     // whose backend stopped reading cannot hold up the next one. Its file is written and read at explicit offsets through
-    // one handle, asynchronously (on Linux a thread-pool work item per 256 KiB chunk): the attempt resumes from its
+    // one handle, asynchronously (on Linux a thread-pool work item per pull of 64-256 KiB): the attempt resumes from its
     // backend's socket, which with inline socket completions (the standalone host's default) is an epoll thread serving
     // every other connection of its share, and a write can wait for the disk once dirty pages pile up (many 50 MiB uploads).
     private readonly SemaphoreSlim? _pull;

@@ -51,28 +51,7 @@ public sealed class UploadEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync([a, b], services: http2 ? TestCertificate.TrustInProxy : null);
         var payload = Payload(12 * MiB);
         var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        a.BeforeBody = async context =>
-        {
-            // Reads about a MiB of the upload, then answers 429 early or drops the connection.
-            var buffer = new byte[64 * 1024];
-            var read = 0;
-            while (read < MiB)
-            {
-                read += await context.Request.Body.ReadAsync(buffer);
-            }
-
-            if (throttles)
-            {
-                await FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" })(context, null!);
-            }
-            else
-            {
-                context.Abort();
-            }
-
-            gaveUp.TrySetResult();
-            return true;
-        };
+        a.BeforeBody = GiveUpAfterAMiB(throttles, gaveUp);
 
         // The rest of the body arrives only after the first backend gave up: the second attempt replays what was
         // received and then reads the rest from the caller itself.
@@ -98,19 +77,7 @@ public sealed class UploadEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync([a], services: http2 ? TestCertificate.TrustInProxy : null);
         var payload = Payload(12 * MiB);
         var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        a.BeforeBody = async context =>
-        {
-            var buffer = new byte[64 * 1024];
-            var read = 0;
-            while (read < MiB)
-            {
-                read += await context.Request.Body.ReadAsync(buffer);
-            }
-
-            await FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" })(context, null!);
-            gaveUp.TrySetResult();
-            return true;
-        };
+        a.BeforeBody = GiveUpAfterAMiB(throttles: true, gaveUp);
 
         using var content = new GatedUpload(payload, 6 * MiB, () => gaveUp.Task.WaitAsync(Patience));
         using var response = await proxy.Client.PostAsync(UploadPath, content);
@@ -185,6 +152,30 @@ public sealed class UploadEndToEndTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(payload, backends[0].Requests.Single().Body);
     }
+
+
+    /// <summary>A backend that reads about a MiB of the upload, then answers 429 early or drops the connection.</summary>
+    private static Func<HttpContext, Task<bool>> GiveUpAfterAMiB(bool throttles, TaskCompletionSource gaveUp) => async context =>
+    {
+        var buffer = new byte[64 * 1024];
+        var read = 0;
+        while (read < MiB)
+        {
+            read += await context.Request.Body.ReadAsync(buffer);
+        }
+
+        if (throttles)
+        {
+            await FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" })(context, null!);
+        }
+        else
+        {
+            context.Abort();
+        }
+
+        gaveUp.TrySetResult();
+        return true;
+    };
 
     private static byte[] Payload(int length)
     {
