@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using AoaiProxy.Configuration;
 using Azure;
 using Azure.Data.Tables;
 using AoaiProxy.State;

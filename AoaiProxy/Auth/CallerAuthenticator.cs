@@ -1,5 +1,6 @@
+using AoaiProxy.Answers;
+using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
-using AoaiProxy.Pipeline;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 

@@ -1,3 +1,4 @@
+using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Protocols;

@@ -1,3 +1,4 @@
+using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
 using Azure.Core;
 using Microsoft.Extensions.Logging;

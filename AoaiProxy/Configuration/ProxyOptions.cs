@@ -1,4 +1,3 @@
-using AoaiProxy.Auth;
 
 namespace AoaiProxy.Configuration;
 
@@ -107,7 +106,7 @@ internal sealed class ProxyOptions
     public TimeSpan StateSyncInterval { get; set; } = DefaultStateSyncInterval;
 
     /// <summary>The Functions app's own storage (AzureWebJobsStorage), or null for in-memory state on one instance.</summary>
-    public State.StorageConnection? Storage { get; set; }
+    public StorageConnection? Storage { get; set; }
 
     /// <summary>Origins whose pages may call the proxy from a browser (Proxy:Cors:AllowedOrigins); empty: no CORS.</summary>
     public IReadOnlyList<string> AllowedOrigins { get; set; } = [];

@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Net;
-using AoaiProxy.Auth;
-using AoaiProxy.State;
 using Microsoft.Extensions.Configuration;
 
 namespace AoaiProxy.Configuration;
@@ -58,7 +56,7 @@ internal static class ProxyOptionsReader
         options.AffinityExpiry = ReadDuration(section, "Affinity:ExpiryDays", ProxyOptions.DefaultAffinityExpiry, MaxAffinityDays, errors);
         options.ReplayStatefulRequests = ReadBool(section, "Replay:StatefulRequests", false, errors);
         options.Auth = AuthOptionsReader.Read(section, errors);
-        options.AllowedOrigins = Pipeline.CrossOriginPolicy.ReadOrigins(section, errors);
+        options.AllowedOrigins = AllowedOriginsReader.ReadOrigins(section, errors);
         var storage = StorageConnection.FromConfiguration(configuration);
         options.Storage = storage.Connection;
         if (storage.Error is not null)

@@ -1,5 +1,3 @@
-using System.Net;
-using AoaiProxy.Throttling;
 using Microsoft.Extensions.Logging;
 
 namespace AoaiProxy.Logging;
@@ -19,9 +17,8 @@ internal static partial class Log
     /// 408 or 5xx). A served request thus writes nothing at the production default (Information), while failovers stay
     /// visible; one event id for both, so a query over event 1 sees every attempt when Debug is on.
     /// </summary>
-    public static void AttemptCompleted(ILogger logger, int attempt, string backend, string deployment, int status, long elapsedMs) =>
-        AttemptCompleted(logger, CooldownPolicy.IsFailover((HttpStatusCode)status) ? LogLevel.Information : LogLevel.Debug,
-            attempt, backend, deployment, status, elapsedMs);
+    public static void AttemptCompleted(ILogger logger, int attempt, string backend, string deployment, int status, bool movesOn, long elapsedMs) =>
+        AttemptCompleted(logger, movesOn ? LogLevel.Information : LogLevel.Debug, attempt, backend, deployment, status, elapsedMs);
 
     [LoggerMessage(EventId = 1, Message = "Attempt {Attempt} to backend {Backend} for deployment {Deployment}: {Status} in {ElapsedMs} ms")]
     private static partial void AttemptCompleted(ILogger logger, LogLevel level, int attempt, string backend, string deployment, int status, long elapsedMs);

@@ -2,9 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
-using AoaiProxy.Pipeline;
 using AoaiProxy.State;
 using Microsoft.AspNetCore.Http;
 

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Reflection;
 using System.Text.Json;
+using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
-using AoaiProxy.Pipeline;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 

@@ -136,9 +136,10 @@ internal sealed class BackendAttempt
         // or a few sporadic resets among thousands of answers read as a 100% failure rate and cool every deployment.
         await _failures.RecordAsync(backend.Name, CooldownKeys.AnyDeployment, HealthSample.Success).ConfigureAwait(false);
         var status = (int)response.StatusCode;
-        Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, ElapsedMs(started));
+        var movesOn = CooldownPolicy.IsFailover(response.StatusCode);
+        Log.AttemptCompleted(_logger, attempt, backend.Name, deploymentLabel, status, movesOn, ElapsedMs(started));
         _metrics?.AttemptCompleted(request.Context, backend.Name, request.Deployment, attempt, status, started);
-        if (!CooldownPolicy.IsFailover(response.StatusCode))
+        if (!movesOn)
         {
             return (new AttemptOutcome(index, AttemptError.None, status), response);
         }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using AoaiProxy.Answers;
 using AoaiProxy.Configuration;
 using AoaiProxy.Planning;
 using AoaiProxy.State;
@@ -91,7 +92,7 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
         var message = new StringBuilder()
             .Append(subject)
             .Append(deployment is null ? "" : $" for deployment '{deployment}'")
-            .Append(shortest is { } s ? string.Create(CultureInfo.InvariantCulture, $"; retry after {CooldownPolicy.RetryAfterSeconds(s)} seconds") : "")
+            .Append(shortest is { } s ? string.Create(CultureInfo.InvariantCulture, $"; retry after {Answers.RetryAfter.Seconds(s)} seconds") : "")
             .Append(failures.Count == 0 ? " (every backend is cooling down)." : $" ({string.Join(", ", failures)}).")
             .ToString();
         return new ExhaustedAnswer(outcome, message, shortest, attempts);

@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.IO.Compression;
 using AoaiProxy.Affinity;
+using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Planning;
+using AoaiProxy.State;
 using AoaiProxy.Throttling;
 using Microsoft.AspNetCore.Http;
 

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using AoaiProxy.Affinity;
+using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
@@ -345,7 +346,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, ObjectRouter.Masked(CooldownsFor(_state.Cooldowns, deployment), eligible), now, deployment,
             eligible is null ? null : eligible.Count(e => e), route.Owner is null ? null : route.Holder);
         Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
-            answer.RetryAfter is { } r ? CooldownPolicy.RetryAfterMilliseconds(r) : 0);
+            answer.RetryAfter is { } r ? RetryAfter.Milliseconds(r) : 0);
         context.Response.Headers[ProxyHeaders.Attempts] = answer.Attempts.ToString(CultureInfo.InvariantCulture);
         return ErrorResponse.WriteAsync(context, answer.Outcome, answer.Message, answer.RetryAfter);
     }
@@ -402,7 +403,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         cooldowns.TryGetValue(CooldownKeys.ForBackend(name), out var wide);
         if (cooldowns.TryGetValue(CooldownScope.KeyFor(name, deployment), out var own))
         {
-            return CooldownPolicy.Merge(wide, own);
+            return Cooldown.Merge(wide, own);
         }
 
         return wide == default ? null : wide;

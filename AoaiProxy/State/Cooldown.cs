@@ -14,7 +14,11 @@ internal enum CooldownReason
 }
 
 /// <summary>A deadline until which a cooldown key is skipped, and why.</summary>
-internal readonly record struct Cooldown(DateTimeOffset Until, CooldownReason Reason);
+internal readonly record struct Cooldown(DateTimeOffset Until, CooldownReason Reason)
+{
+    /// <summary>A new cooldown never shortens a longer one already recorded: the one that ends later.</summary>
+    public static Cooldown Merge(Cooldown existing, Cooldown incoming) => incoming.Until > existing.Until ? incoming : existing;
+}
 
 /// <summary>Cooldown keys: throttling is per deployment, transport failures per backend.</summary>
 internal static class CooldownKeys

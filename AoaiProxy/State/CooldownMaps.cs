@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using AoaiProxy.Throttling;
 
 namespace AoaiProxy.State;
 
@@ -27,7 +26,7 @@ internal static class CooldownMaps
             {
                 merged = merged.Add(key, cooldown);
             }
-            else if (CooldownPolicy.Merge(mine, cooldown) != mine)
+            else if (Cooldown.Merge(mine, cooldown) != mine)
             {
                 merged = merged.SetItem(key, cooldown);
             }

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
-using AoaiProxy.Throttling;
 using Microsoft.Extensions.Logging;
 
 namespace AoaiProxy.State;
@@ -188,7 +187,7 @@ internal sealed class SharedState : IAsyncDisposable
     /// <summary>Records a cooldown locally at once (never shortening a longer one) and has it published in the background.</summary>
     public void RecordCooldown(string key, Cooldown cooldown)
     {
-        ImmutableInterlocked.AddOrUpdate(ref _cooldowns, key, cooldown, (_, existing) => CooldownPolicy.Merge(existing, cooldown));
+        ImmutableInterlocked.AddOrUpdate(ref _cooldowns, key, cooldown, (_, existing) => Cooldown.Merge(existing, cooldown));
         Volatile.Write(ref _publishPending, 1);
         Wake();
     }

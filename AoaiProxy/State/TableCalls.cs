@@ -1,3 +1,4 @@
+using AoaiProxy.Configuration;
 using Azure;
 using Azure.Data.Tables;
 

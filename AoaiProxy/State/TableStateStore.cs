@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Immutable;
 using System.Text;
+using AoaiProxy.Configuration;
 using Azure;
 using Azure.Data.Tables;
 

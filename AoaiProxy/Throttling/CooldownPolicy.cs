@@ -27,15 +27,4 @@ internal static class CooldownPolicy
 
         return new Cooldown(now + delay, CooldownReason.Throttled);
     }
-
-    /// <summary>A new cooldown never shortens a longer one already recorded.</summary>
-    public static Cooldown Merge(Cooldown existing, Cooldown incoming) => incoming.Until > existing.Until ? incoming : existing;
-
-    /// <summary>Whole seconds for Retry-After, rounded up (never 0 for a positive wait).</summary>
-    public static long RetryAfterSeconds(TimeSpan remaining) =>
-        remaining <= TimeSpan.Zero ? 0 : (long)Math.Ceiling(remaining.TotalSeconds);
-
-    /// <summary>Milliseconds for retry-after-ms, rounded up.</summary>
-    public static long RetryAfterMilliseconds(TimeSpan remaining) =>
-        remaining <= TimeSpan.Zero ? 0 : (long)Math.Ceiling(remaining.TotalMilliseconds);
 }

@@ -1,4 +1,6 @@
+using AoaiProxy.Answers;
 using AoaiProxy.Auth;
+using AoaiProxy.Configuration;
 using AoaiProxy.Pipeline;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;

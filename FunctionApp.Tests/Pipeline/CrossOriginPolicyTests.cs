@@ -1,3 +1,4 @@
+using AoaiProxy.Configuration;
 using AoaiProxy.Pipeline;
 using Microsoft.Extensions.Configuration;
 
@@ -81,6 +82,6 @@ public sealed class CrossOriginPolicyTests
             .AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
             .Build();
         var errors = new List<string>();
-        return (CrossOriginPolicy.ReadOrigins(configuration.GetSection("Proxy"), errors), errors);
+        return (AllowedOriginsReader.ReadOrigins(configuration.GetSection("Proxy"), errors), errors);
     }
 }

@@ -1,3 +1,4 @@
+using AoaiProxy.Answers;
 using AoaiProxy.Configuration;
 using AoaiProxy.Pipeline;
 using AoaiProxy.Planning;

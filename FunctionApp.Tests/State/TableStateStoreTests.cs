@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
 using Azure;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using Microsoft.Extensions.Configuration;
 

@@ -7,11 +7,6 @@ namespace AoaiProxy.Tests.Throttling;
 
 public class CooldownPolicyTests
 {
-    // CooldownReason is internal, so a public test method takes it as an int.
-    private const int Throttled = (int)CooldownReason.Throttled;
-    private const int Failed = (int)CooldownReason.Failed;
-    private const int TimedOut = (int)CooldownReason.TimedOut;
-
     private static readonly DateTimeOffset Now = new(2025, 1, 15, 12, 0, 0, TimeSpan.Zero);
 
     [Theory]
@@ -60,49 +55,5 @@ public class CooldownPolicyTests
         var cooldown = CooldownPolicy.ForThrottle(null, Now, options);
 
         Assert.Equal(Now + TimeSpan.FromSeconds(30), cooldown.Until);
-    }
-
-    [Theory]
-    [InlineData(10, Throttled, 5, Failed, 10, Throttled)]
-    [InlineData(5, Failed, 10, Throttled, 10, Throttled)]
-    [InlineData(10, Failed, 10, Throttled, 10, Failed)]
-    [InlineData(-5, Throttled, 1, TimedOut, 1, TimedOut)]
-    [InlineData(60, TimedOut, -1, Throttled, 60, TimedOut)]
-    public void Merge_TwoCooldowns_KeepsTheLaterDeadline(
-        int existingSeconds, int existingReason, int incomingSeconds, int incomingReason, int expectedSeconds, int expectedReason)
-    {
-        var existing = new Cooldown(Now.AddSeconds(existingSeconds), (CooldownReason)existingReason);
-        var incoming = new Cooldown(Now.AddSeconds(incomingSeconds), (CooldownReason)incomingReason);
-
-        var merged = CooldownPolicy.Merge(existing, incoming);
-
-        Assert.Equal(new Cooldown(Now.AddSeconds(expectedSeconds), (CooldownReason)expectedReason), merged);
-    }
-
-    [Theory]
-    [InlineData(0, 0)]
-    [InlineData(-1_000_000, 0)]
-    [InlineData(1, 1)]
-    [InlineData(10_000, 1)]
-    [InlineData(10_000_000, 1)]
-    [InlineData(10_000_001, 2)]
-    [InlineData(12_000_000, 2)]
-    [InlineData(599_990_000, 60)]
-    public void RetryAfterSeconds_Remaining_WholeSecondsRoundedUp(long remainingTicks, long expected)
-    {
-        Assert.Equal(expected, CooldownPolicy.RetryAfterSeconds(TimeSpan.FromTicks(remainingTicks)));
-    }
-
-    [Theory]
-    [InlineData(0, 0)]
-    [InlineData(-10_000, 0)]
-    [InlineData(1, 1)]
-    [InlineData(10_000, 1)]
-    [InlineData(10_001, 2)]
-    [InlineData(12_345_678, 1235)]
-    [InlineData(10_000_000, 1000)]
-    public void RetryAfterMilliseconds_Remaining_WholeMillisecondsRoundedUp(long remainingTicks, long expected)
-    {
-        Assert.Equal(expected, CooldownPolicy.RetryAfterMilliseconds(TimeSpan.FromTicks(remainingTicks)));
     }
 }

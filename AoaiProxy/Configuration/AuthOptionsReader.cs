@@ -2,7 +2,7 @@ using System.Globalization;
 using AoaiProxy.Configuration;
 using Microsoft.Extensions.Configuration;
 
-namespace AoaiProxy.Auth;
+namespace AoaiProxy.Configuration;
 
 /// <summary>
 /// Reads Proxy:Auth and the per-backend keys by hand, like <see cref="ProxyOptionsReader"/>: every problem names its

@@ -1,4 +1,4 @@
-namespace AoaiProxy.Auth;
+namespace AoaiProxy.Configuration;
 
 /// <summary>With which credentials the proxy calls the backends (Proxy:Auth:Backend).</summary>
 internal enum BackendAuthMode

@@ -1,7 +1,8 @@
+using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using Microsoft.Extensions.Configuration;
 
-namespace AoaiProxy.Tests.State;
+namespace AoaiProxy.Tests.Configuration;
 
 public sealed class StorageConnectionTests
 {

@@ -3,7 +3,7 @@ using Azure.Data.Tables;
 using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 
-namespace AoaiProxy.State;
+namespace AoaiProxy.Configuration;
 
 /// <summary>How the Table store proves who it is.</summary>
 internal enum StorageAuthentication

@@ -1,6 +1,6 @@
 using AoaiProxy.State;
 
-namespace AoaiProxy.Throttling;
+namespace AoaiProxy.State;
 
 /// <summary>
 /// Which cooldown keys a request is subject to. A request names a deployment (path, or a v1 body's "model") or none

@@ -4,7 +4,7 @@ using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
-namespace AoaiProxy.Tests.Auth;
+namespace AoaiProxy.Tests.Configuration;
 
 /// <summary>Proxy:Auth and Proxy:Backends:{i}:ApiKey as read at start-up: values, and each refusal with its message.</summary>
 public sealed class AuthOptionsReaderTests

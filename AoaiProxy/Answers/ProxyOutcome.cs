@@ -1,11 +1,11 @@
 using Microsoft.AspNetCore.Http;
 
-namespace AoaiProxy.Pipeline;
+namespace AoaiProxy.Answers;
 
 /// <summary>
 /// The proxy's own answers. <see cref="ProxyOutcomes.StatusCode"/> is the one mapping to HTTP statuses. A relayed
-/// answer, a caller gone and a broken relay write nothing of their own: attempts and relays report those as
-/// <see cref="AttemptError"/> and <see cref="RelayResult"/>.
+/// answer, a caller gone and a broken relay write nothing of their own: the steps that end that way report it as their
+/// own values.
 /// </summary>
 internal enum ProxyOutcome
 {

@@ -1,7 +1,7 @@
 using AoaiProxy.State;
 using AoaiProxy.Throttling;
 
-namespace AoaiProxy.Tests.Throttling;
+namespace AoaiProxy.Tests.State;
 
 public class CooldownScopeTests
 {

@@ -1,0 +1,17 @@
+namespace AoaiProxy.Answers;
+
+/// <summary>Header names the proxy sets or reads.</summary>
+internal static class ProxyHeaders
+{
+    /// <summary>Names the backend that served the response.</summary>
+    public const string Backend = "x-proxy-backend";
+
+    /// <summary>How many backends this request was sent to.</summary>
+    public const string Attempts = "x-proxy-attempts";
+
+    /// <summary>Azure OpenAI's millisecond form of Retry-After (honoured by the OpenAI SDKs).</summary>
+    public const string RetryAfterMs = "retry-after-ms";
+
+    /// <summary>Names the backends a merged list page lacks (cooling or failed), so that a partial list is never silent.</summary>
+    public const string ListIncomplete = "x-proxy-list-incomplete";
+}
