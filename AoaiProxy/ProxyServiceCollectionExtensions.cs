@@ -74,6 +74,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<Affinity.ObjectAffinity>();
         services.AddSingleton<BackendClient>();
         services.AddSingleton<Throttling.FailureRate>();
+        services.AddSingleton<BackendHealth>();
         services.AddProxyAuth();
         services.AddSingleton<CrossOriginPolicy>();
         services.AddSingleton<IAzureOpenAIProxy, ProxyHandler>();

@@ -3,12 +3,18 @@ using Microsoft.AspNetCore.Http;
 namespace AoaiProxy.Answers;
 
 /// <summary>
-/// The proxy's own answers. <see cref="ProxyOutcomes.StatusCode"/> is the one mapping to HTTP statuses. A relayed
-/// answer, a caller gone and a broken relay write nothing of their own: the steps that end that way report it as their
-/// own values.
+/// How a request ended: a backend's answer relayed, the caller gone, or one of the proxy's own answers.
+/// <see cref="ProxyOutcomes.StatusCode"/> is the one mapping of the proxy's answers to HTTP statuses; the first two write
+/// nothing of their own.
 /// </summary>
 internal enum ProxyOutcome
 {
+    /// <summary>A backend's answer was relayed (whatever its status).</summary>
+    Relayed,
+
+    /// <summary>The caller went away (or reset the connection) before an answer was complete: nothing to write.</summary>
+    CallerGone,
+
     /// <summary>The target is not under /openai/ (404).</summary>
     NotProxied,
 

@@ -75,7 +75,11 @@ internal sealed class BackendCredentials(AuthOptions options, ProxyTokenSource? 
         return options.Auth.Backend == BackendAuthMode.Identity && options.Backends.Any(b => b.ApiKey is null);
     }
 
-    public ValueTask<BackendCredential> ForAsync(BackendOptions backend, CancellationToken cancellationToken)
+    /// <summary>
+    /// The credential to call <paramref name="backend"/> with for a caller. A caller that authenticated with one of the
+    /// proxy's client keys is never passed through: that key is the proxy's secret, so such a backend gets none.
+    /// </summary>
+    public ValueTask<BackendCredential> ForAsync(BackendOptions backend, bool callerByClientKey, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(backend);
         if (backend.ApiKey is { } key)
@@ -88,6 +92,6 @@ internal sealed class BackendCredentials(AuthOptions options, ProxyTokenSource? 
             return tokens!.GetAsync(cancellationToken);
         }
 
-        return ValueTask.FromResult(BackendCredential.PassThrough);
+        return ValueTask.FromResult(callerByClientKey ? BackendCredential.Withheld : BackendCredential.PassThrough);
     }
 }

@@ -1,3 +1,6 @@
+using AoaiProxy.Affinity;
+using AoaiProxy.Throttling;
+
 namespace AoaiProxy.Pipeline;
 
 /// <summary>How one attempt ended, as YARP's forwarder returns a ForwarderError: a value, never an exception.</summary>
@@ -6,7 +9,7 @@ internal enum AttemptError
     /// <summary>The backend answered with a status to relay.</summary>
     None,
 
-    /// <summary>429: not run by the backend; its cooldown is recorded at once.</summary>
+    /// <summary>429: not run by the backend; <see cref="BackendHealth"/> cools it for as long as it asks.</summary>
     Throttled,
 
     /// <summary>408 or a 5xx failover status: the backend answered, and may have run the request.</summary>
@@ -20,6 +23,12 @@ internal enum AttemptError
 
     /// <summary>The request's deadline passed while the backend, which had accepted the request, was working.</summary>
     DeadlineExceeded,
+
+    /// <summary>
+    /// The request's deadline passed while the backend waited for the caller's body bytes (a streamed upload still
+    /// arriving): the caller was slow, so the backend is not blamed; otherwise as <see cref="DeadlineExceeded"/>.
+    /// </summary>
+    DeadlineWaitingForCaller,
 
     /// <summary>The caller went away; nothing more is done and nobody is blamed.</summary>
     CallerGone,
@@ -40,6 +49,24 @@ internal enum AttemptError
 /// <param name="Status">The backend's status, when it answered (0 otherwise).</param>
 internal readonly record struct AttemptOutcome(int Backend, AttemptError Error, int Status = 0)
 {
+    /// <summary>503: the backend refused the request (overloaded, not ready); nothing ran.</summary>
+    private const int ServiceUnavailable = 503;
+
+    /// <summary>Which send of the request this was (1 for the first backend called); 0 when nothing was sent.</summary>
+    public int Attempt { get; init; }
+
+    /// <summary>When the attempt was sent (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    public long Started { get; init; }
+
+    /// <summary>From sending to the response headers, or to the failure.</summary>
+    public TimeSpan Elapsed { get; init; }
+
+    /// <summary>What failed in transport (the exception's message), for the log; null otherwise.</summary>
+    public string? Detail { get; init; }
+
+    /// <summary>The throttle headers of a 429 answer (how long the backend asks to be left alone).</summary>
+    public ThrottleHeaderValues Throttle { get; init; }
+
     /// <summary>True when the request went out to the backend.</summary>
     public bool Sent => Error is not (AttemptError.Cooling or AttemptError.NoCredential);
 
@@ -50,13 +77,21 @@ internal readonly record struct AttemptOutcome(int Backend, AttemptError Error, 
     public bool MayHaveRun => Sent && Error is not (AttemptError.Throttled or AttemptError.NotStarted or AttemptError.ObjectNotHeld)
         && !(Error == AttemptError.FailureStatus && Status == ServiceUnavailable);
 
-    /// <summary>503: the backend refused the request (overloaded, not ready); nothing ran.</summary>
-    private const int ServiceUnavailable = 503;
-
     /// <summary>
     /// True when the next candidate may be tried: the backend refused or failed with an answer, never got the request, or
     /// dropped it without answering. A backend still working when the deadline passed is not replaced by another (that
     /// would run, and bill, the request twice), and a caller that left needs no answer.
     /// </summary>
-    public bool AllowsFailover => Error is not (AttemptError.None or AttemptError.DeadlineExceeded or AttemptError.CallerGone);
+    public bool AllowsFailover => Error is not (AttemptError.None or AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller or AttemptError.CallerGone);
+
+    /// <summary>True when the backend answered (any status), which proves the connection.</summary>
+    public bool Answered => Error is AttemptError.None or AttemptError.Throttled or AttemptError.FailureStatus;
+
+    /// <summary>
+    /// Whether the next candidate may be tried after this outcome, for a request of <paramref name="kind"/>: a request
+    /// that creates or changes a stateful object moves on only when the backend provably did not run it, unless
+    /// <paramref name="replayStateful"/> (Proxy:Replay:StatefulRequests).
+    /// </summary>
+    public bool AllowsNext(RequestKind kind, bool replayStateful) =>
+        AllowsFailover && !(kind == RequestKind.Stateful && MayHaveRun && !replayStateful);
 }

@@ -6,7 +6,6 @@ using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Planning;
 using AoaiProxy.State;
-using AoaiProxy.Throttling;
 using Microsoft.AspNetCore.Http;
 
 namespace AoaiProxy.Pipeline;
@@ -19,38 +18,40 @@ internal sealed class ListFanOut
 {
     private readonly ProxyOptions _options;
     private readonly BackendAttempt _attempt;
+    private readonly BackendHealth _health;
     private readonly BackendCredentials _credentials;
-    private readonly FailureRate _failures;
 
-    public ListFanOut(ProxyOptions options, BackendAttempt attempt, BackendCredentials credentials, FailureRate failures)
+    public ListFanOut(ProxyOptions options, BackendAttempt attempt, BackendHealth health, BackendCredentials credentials)
     {
         _options = options;
         _attempt = attempt;
+        _health = health;
         _credentials = credentials;
-        _failures = failures;
     }
 
     /// <summary>
     /// Sends a first list page to every backend of the plan at once and answers with the merged page. False, with the
-    /// outcomes, when no backend answered well. A backend that is cooling or failed is named in x-proxy-list-incomplete
-    /// rather than failing the whole list.
+    /// outcomes (and the proxy's own credential if it was missing), when no backend answered well. A backend that is
+    /// cooling or failed is named in x-proxy-list-incomplete rather than failing the whole list.
     /// </summary>
-    public async Task<bool> ListAsync(HttpContext context, AttemptPlan plan, AttemptRequest request, bool callerByClientKey, List<AttemptOutcome> outcomes)
+    public async Task<(bool Answered, BackendCredential? Unavailable)> ListAsync(AttemptPlan plan, AttemptRequest request, List<AttemptOutcome> outcomes)
     {
+        var context = request.Context;
         var aborted = context.RequestAborted;
+        BackendCredential? unavailable = null;
         var sends = new List<Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)>>(plan.Attempts.Count);
         for (var n = 0; n < plan.Attempts.Count; n++)
         {
             var index = plan.Attempts[n];
-            var credential = await _credentials.ForAsync(_options.Backends[index], aborted).ConfigureAwait(false);
-            credential = credential.Kind == BackendCredentialKind.PassThrough && callerByClientKey ? BackendCredential.Withheld : credential;
+            var credential = await _credentials.ForAsync(_options.Backends[index], request.ByClientKey, aborted).ConfigureAwait(false);
             if (credential.Kind == BackendCredentialKind.Unavailable)
             {
+                unavailable = credential;
                 outcomes.Add(new AttemptOutcome(index, AttemptError.NoCredential));
                 continue;
             }
 
-            sends.Add(_attempt.SendAsync(request, index, sends.Count + 1, credential));
+            sends.Add(SendAsync(request, index, sends.Count + 1, credential));
         }
 
         var pages = new List<byte[]>();
@@ -65,7 +66,7 @@ internal sealed class ListFanOut
                 {
                     pages.Add(page);
                     answered.Add(name);
-                    await _failures.RecordAsync(name, CooldownScope.Of(request.Deployment), HealthSample.Success).ConfigureAwait(false);
+                    await _health.PageReadAsync(outcome.Backend, request.Deployment).ConfigureAwait(false);
                     continue;
                 }
             }
@@ -76,7 +77,7 @@ internal sealed class ListFanOut
 
         if (pages.Count == 0)
         {
-            return false;
+            return (false, unavailable);
         }
 
         await request.Body.ReleaseAsync().ConfigureAwait(false);
@@ -93,7 +94,15 @@ internal sealed class ListFanOut
 
         answer.ContentLength = merged.Length;
         await answer.Body.WriteAsync(merged, aborted).ConfigureAwait(false);
-        return true;
+        return (true, unavailable);
+    }
+
+    /// <summary>One backend's page: sent, and its outcome reported to <see cref="BackendHealth"/> as soon as it is known.</summary>
+    private async Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)> SendAsync(AttemptRequest request, int index, int attempt, BackendCredential credential)
+    {
+        var (outcome, response) = await _attempt.SendAsync(request, index, attempt, credential).ConfigureAwait(false);
+        await _health.AttemptEndedAsync(request.Context, request.Deployment, outcome).ConfigureAwait(false);
+        return (outcome, response);
     }
 
     /// <summary>

@@ -18,8 +18,11 @@ internal enum RelayResult
     /// <summary>The whole body reached the caller.</summary>
     Completed,
 
-    /// <summary>The backend's body broke off, or the backend sent nothing for the idle timeout: counted against it.</summary>
-    BackendFailed,
+    /// <summary>The backend's body broke off: counted against it.</summary>
+    BackendBroke,
+
+    /// <summary>The backend sent nothing for the idle timeout: counted against it.</summary>
+    BackendStalled,
 
     /// <summary>The caller went away or stopped reading: nobody's fault but the caller's.</summary>
     CallerFailed,
@@ -125,9 +128,8 @@ internal sealed class ResponseRelay
                     {
                         // Bytes may already be with the caller: no failover, no fake ending.
                         Log.RelayFailed(_logger, backend.Name, ex.Message);
-                        _metrics?.RelayFailed(backend.Name, ProxyMetrics.Broken);
                         context.Abort();
-                        return RelayResult.BackendFailed;
+                        return RelayResult.BackendBroke;
                     }
 
                     if (read == 0)
@@ -149,13 +151,8 @@ internal sealed class ResponseRelay
         catch (Exception ex) when (cancellation.IdleTimedOut && !aborted.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
         {
             Log.RelayIdleTimedOut(_logger, backend.Name, (long)_options.RelayIdleTimeout.TotalMilliseconds, reading ? "backend" : "caller");
-            if (reading)
-            {
-                _metrics?.RelayFailed(backend.Name, ProxyMetrics.Stalled);
-            }
-
             context.Abort();
-            return reading ? RelayResult.BackendFailed : RelayResult.CallerFailed;
+            return reading ? RelayResult.BackendStalled : RelayResult.CallerFailed;
         }
         catch (Exception ex) when (aborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
         {

@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
 using AoaiProxy.Configuration;
-using AoaiProxy.Logging;
-using AoaiProxy.Observability;
 using AoaiProxy.State;
-using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
 
@@ -31,8 +28,8 @@ internal enum HealthSample
 /// The arithmetic is Polly.Core's circuit breaker (failure ratio, minimum throughput, sampling duration, break), one per
 /// cooldown key. It is fed outcomes rather than wrapped around the attempt: an attempt's verdict is known only after its
 /// relay ends (a stream that breaks off counts), and routing must skip the backend on every instance, so an opened circuit
-/// becomes a shared cooldown of the break duration. After the break the breaker is half-open: the next recorded outcome
-/// closes it or opens it again (another cooldown).
+/// is returned as a cooldown of the break duration, which the caller shares. After the break the breaker is half-open: the
+/// next recorded outcome closes it or opens it again (another cooldown).
 /// </para>
 /// </summary>
 internal sealed class FailureRate
@@ -43,6 +40,9 @@ internal sealed class FailureRate
     /// </summary>
     internal const int MaxTrackedKeys = 4096;
 
+    /// <summary>Where the breaker's OnOpened leaves the cooldown it opened, for the recording call to return.</summary>
+    private static readonly ResiliencePropertyKey<Cooldown> Opened = new("aoaiproxy.failure-rate.opened");
+
     /// <summary>
     /// By backend and scope (a deployment, <see cref="CooldownScope.NoDeployment"/>, or <see cref="CooldownKeys.AnyDeployment"/>
     /// for the backend as a whole): a pair rather than the cooldown key's string, which every recorded success would
@@ -50,28 +50,22 @@ internal sealed class FailureRate
     /// </summary>
     private readonly ConcurrentDictionary<(string Backend, string Scope), ResiliencePipeline<HealthSample>> _breakers = new();
     private readonly ProxyOptions _options;
-    private readonly SharedState _state;
     private readonly TimeProvider _time;
-    private readonly ILogger<FailureRate> _logger;
-    private readonly ProxyMetrics? _metrics;
 
-    public FailureRate(ProxyOptions options, SharedState state, TimeProvider time, ILogger<FailureRate> logger, ProxyMetrics? metrics = null)
+    public FailureRate(ProxyOptions options, TimeProvider time)
     {
-        _metrics = metrics;
         _options = options;
-        _state = state;
         _time = time;
-        _logger = logger;
     }
 
     /// <summary>
     /// Counts one outcome for <paramref name="backend"/> in <paramref name="scope"/> (its cooldown key is
-    /// <c>CooldownKeys.For(backend, scope)</c>) and cools that key when the ratio is reached.
+    /// <c>CooldownKeys.For(backend, scope)</c>) and returns the cooldown to record when this outcome reached the ratio.
     /// </summary>
     /// <param name="backend">The backend's name.</param>
     /// <param name="scope">A deployment, <see cref="CooldownScope.NoDeployment"/>, or <see cref="CooldownKeys.AnyDeployment"/> (the whole backend).</param>
     /// <param name="sample">The outcome.</param>
-    public async ValueTask RecordAsync(string backend, string scope, HealthSample sample)
+    public async ValueTask<Cooldown?> RecordAsync(string backend, string scope, HealthSample sample)
     {
         var key = (backend, string.IsNullOrEmpty(scope) ? CooldownKeys.AnyDeployment : scope);
         if (!_breakers.TryGetValue(key, out var breaker))
@@ -81,7 +75,7 @@ internal sealed class FailureRate
                 _breakers.Clear();
             }
 
-            breaker = _breakers.GetOrAdd(key, static (k, self) => self.Create(k.Backend, k.Scope), this);
+            breaker = _breakers.GetOrAdd(key, static (_, self) => self.Create(), this);
         }
 
         var context = ResilienceContextPool.Shared.Get();
@@ -91,6 +85,14 @@ internal sealed class FailureRate
             // sample is not needed then, the shared cooldown already keeps requests away.
             await breaker.ExecuteOutcomeAsync(
                 static (_, s) => ValueTask.FromResult(Outcome.FromResult(s)), context, sample).ConfigureAwait(false);
+            if (!context.Properties.TryGetValue(Opened, out var opened) || opened == default)
+            {
+                return null;
+            }
+
+            // The pooled context must not carry it into another recording.
+            context.Properties.Set(Opened, default(Cooldown));
+            return opened;
         }
         finally
         {
@@ -98,10 +100,8 @@ internal sealed class FailureRate
         }
     }
 
-    private ResiliencePipeline<HealthSample> Create(string backend, string scope)
-    {
-        var key = CooldownKeys.For(backend, scope);
-        return new ResiliencePipelineBuilder<HealthSample>
+    private ResiliencePipeline<HealthSample> Create() =>
+        new ResiliencePipelineBuilder<HealthSample>
         {
             TimeProvider = _time,
         }
@@ -114,15 +114,11 @@ internal sealed class FailureRate
             ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Result != HealthSample.Success),
             OnOpened = args =>
             {
+                // Runs within the execution that opened the circuit, before RecordAsync returns.
                 var reason = args.Outcome.Result == HealthSample.TimedOut ? CooldownReason.TimedOut : CooldownReason.Failed;
-                var cooldown = new Cooldown(_time.GetUtcNow() + args.BreakDuration, reason);
-                _state.RecordCooldown(key, cooldown);
-                _metrics?.CooldownStarted(backend, scope, reason);
-                Log.FailureRateReached(_logger, key, _options.FailureRatio, _options.FailureMinimumRequests,
-                    args.BreakDuration.TotalSeconds, reason.ToString());
+                args.Context.Properties.Set(Opened, new Cooldown(_time.GetUtcNow() + args.BreakDuration, reason));
                 return ValueTask.CompletedTask;
             },
         })
         .Build();
-    }
 }

@@ -47,7 +47,7 @@ public sealed class ResponseRelayTests
         Assert.False(relay.IsCompleted);
         _time.Advance(TimeSpan.FromSeconds(1));
 
-        Assert.Equal(RelayResult.BackendFailed, await relay.WaitAsync(Patience));
+        Assert.Equal(RelayResult.BackendStalled, await relay.WaitAsync(Patience));
         Assert.True(lifetime.Aborted);
     }
 

@@ -1,12 +1,11 @@
 using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using AoaiProxy.Throttling;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace AoaiProxy.Tests.Throttling;
 
-public sealed class FailureRateTests : IAsyncDisposable
+public sealed class FailureRateTests
 {
     private const string Key = "a/gpt-4o";
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2025, 1, 15, 12, 0, 0, TimeSpan.Zero));
@@ -18,21 +17,22 @@ public sealed class FailureRateTests : IAsyncDisposable
         FailureCooldown = TimeSpan.FromSeconds(5),
     };
 
-    private readonly SharedState _state;
     private readonly FailureRate _rate;
+
+    /// <summary>The cooldowns the recordings returned, by cooldown key, as the caller shares them.</summary>
+    private readonly Dictionary<string, Cooldown> _opened = [];
 
     public FailureRateTests()
     {
-        _state = new SharedState(new InMemoryStateStore(), _options, _time, NullLogger<SharedState>.Instance);
-        _rate = new FailureRate(_options, _state, _time, NullLogger<FailureRate>.Instance);
+        _rate = new FailureRate(_options, _time);
     }
 
     [Fact]
     public async Task RecordAsync_OneFailure_CoolsNothing()
     {
-        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+        await RecordAsync("a", "gpt-4o", HealthSample.Failure);
 
-        Assert.Empty(_state.Cooldowns);
+        Assert.Empty(_opened);
     }
 
     [Fact]
@@ -40,21 +40,21 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 3; i++)
         {
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+            await RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
-        Assert.Empty(_state.Cooldowns);
+        Assert.Empty(_opened);
     }
 
     [Fact]
     public async Task RecordAsync_RatioReachedAtMinimumThroughput_CoolsThatKeyForTheFailureCooldown()
     {
-        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
-        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
-        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
-        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+        await RecordAsync("a", "gpt-4o", HealthSample.Success);
+        await RecordAsync("a", "gpt-4o", HealthSample.Success);
+        await RecordAsync("a", "gpt-4o", HealthSample.Failure);
+        await RecordAsync("a", "gpt-4o", HealthSample.Failure);
 
-        var cooldown = Assert.Single(_state.Cooldowns);
+        var cooldown = Assert.Single(_opened);
         Assert.Equal(Key, cooldown.Key);
         Assert.Equal(new Cooldown(_time.GetUtcNow() + _options.FailureCooldown, CooldownReason.Failed), cooldown.Value);
     }
@@ -64,15 +64,15 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 7; i++)
         {
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
+            await RecordAsync("a", "gpt-4o", HealthSample.Success);
         }
 
         for (var i = 0; i < 3; i++)
         {
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+            await RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
-        Assert.Empty(_state.Cooldowns);
+        Assert.Empty(_opened);
     }
 
     [Fact]
@@ -80,12 +80,12 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+            await RecordAsync("a", "gpt-4o", HealthSample.Failure);
             _time.Advance(TimeSpan.FromSeconds(31));
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Success);
+            await RecordAsync("a", "gpt-4o", HealthSample.Success);
         }
 
-        Assert.Empty(_state.Cooldowns);
+        Assert.Empty(_opened);
     }
 
     [Fact]
@@ -93,10 +93,10 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.TimedOut);
+            await RecordAsync("a", "gpt-4o", HealthSample.TimedOut);
         }
 
-        Assert.Equal(CooldownReason.TimedOut, _state.Cooldowns[Key].Reason);
+        Assert.Equal(CooldownReason.TimedOut, _opened[Key].Reason);
     }
 
     [Fact]
@@ -104,13 +104,13 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+            await RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
         _time.Advance(_options.FailureCooldown + TimeSpan.FromSeconds(1));
-        await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+        await RecordAsync("a", "gpt-4o", HealthSample.Failure);
 
-        Assert.Equal(_time.GetUtcNow() + _options.FailureCooldown, _state.Cooldowns[Key].Until);
+        Assert.Equal(_time.GetUtcNow() + _options.FailureCooldown, _opened[Key].Until);
     }
 
     [Fact]
@@ -118,13 +118,33 @@ public sealed class FailureRateTests : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure);
+            await RecordAsync("a", "gpt-4o", HealthSample.Failure);
         }
 
-        await _rate.RecordAsync("a", "other", HealthSample.Failure);
+        await RecordAsync("a", "other", HealthSample.Failure);
 
-        Assert.Equal([Key], _state.Cooldowns.Keys);
+        Assert.Equal([Key], _opened.Keys);
     }
 
-    public ValueTask DisposeAsync() => _state.DisposeAsync();
+    [Fact]
+    public async Task RecordAsync_SampleThatOpensTheCircuit_ReturnsItsCooldownOnce()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Null(await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure));
+        }
+
+        Assert.Equal(new Cooldown(_time.GetUtcNow() + _options.FailureCooldown, CooldownReason.Failed),
+            await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure));
+        Assert.Null(await _rate.RecordAsync("a", "gpt-4o", HealthSample.Failure));
+        Assert.Null(await _rate.RecordAsync("b", "gpt-4o", HealthSample.Success));
+    }
+
+    private async Task RecordAsync(string backend, string scope, HealthSample sample)
+    {
+        if (await _rate.RecordAsync(backend, scope, sample) is { } cooldown)
+        {
+            _opened[CooldownKeys.For(backend, scope)] = cooldown;
+        }
+    }
 }

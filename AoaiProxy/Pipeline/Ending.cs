@@ -1,22 +1,96 @@
 using System.Globalization;
 using System.Text;
+using AoaiProxy.Affinity;
 using AoaiProxy.Answers;
+using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Planning;
 using AoaiProxy.State;
-using AoaiProxy.Throttling;
 
 namespace AoaiProxy.Pipeline;
 
+/// <summary>How a request ends when no backend's answer is relayed.</summary>
+internal enum EndingKind
+{
+    /// <summary>The caller went away: nothing is written.</summary>
+    CallerGone,
+
+    /// <summary>A request that creates or changes a stateful object failed after it may have run: 502/504 naming the backend.</summary>
+    NotReplayed,
+
+    /// <summary>No attempt could be sent because the proxy has no token of its own for the backends: 503.</summary>
+    IdentityUnavailable,
+
+    /// <summary>Every candidate was cooling or failed: 429, 502 or 504.</summary>
+    Exhausted,
+}
+
+/// <summary>What the ending is decided from: the request's plan, what its attempts did and the cooldowns as they are now.</summary>
+/// <param name="Backends">The configured backends.</param>
+/// <param name="Plan">The request's plan.</param>
+/// <param name="Outcomes">Each attempt's outcome, in order; the last one is the one that stopped the attempts.</param>
+/// <param name="Cooldowns">Each backend's cooldown for this request now (null for backends that could not serve it).</param>
+/// <param name="Now">The current time.</param>
+/// <param name="Deployment">The request's deployment, if any.</param>
+/// <param name="Kind">What the request does (a stateful request is not replayed after it may have run).</param>
+/// <param name="ReplayStateful">Proxy:Replay:StatefulRequests.</param>
+/// <param name="Unavailable">The proxy's own credential, when it could not be obtained for some attempt.</param>
+/// <param name="Candidates">How many backends could serve the request (its deployment's); null: all of them.</param>
+/// <param name="Holder">The object id when the request was bound to the backend holding it.</param>
+internal readonly record struct EndingFacts(
+    IReadOnlyList<BackendOptions> Backends, AttemptPlan Plan, IReadOnlyList<AttemptOutcome> Outcomes, IReadOnlyList<Cooldown?> Cooldowns,
+    DateTimeOffset Now, string? Deployment, RequestKind Kind = RequestKind.Inference, bool ReplayStateful = false,
+    BackendCredential? Unavailable = null, int? Candidates = null, string? Holder = null);
+
 /// <summary>The proxy's own answer when no backend's answer could be relayed.</summary>
-/// <param name="Outcome">429, 502 or 504 (see <see cref="ProxyOutcomes"/>).</param>
+/// <param name="Kind">Which ending it is.</param>
+/// <param name="Outcome">The answer (see <see cref="ProxyOutcomes"/>).</param>
 /// <param name="Message">Says what happened to each backend.</param>
-/// <param name="RetryAfter">The shortest remaining cooldown, if any.</param>
+/// <param name="RetryAfter">When to retry: the shortest remaining cooldown, or the proxy token's retry time.</param>
 /// <param name="Attempts">How many backends the request was sent to.</param>
-internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Message, TimeSpan? RetryAfter, int Attempts)
+internal readonly record struct Ending(EndingKind Kind, ProxyOutcome Outcome, string Message, TimeSpan? RetryAfter, int Attempts)
 {
     /// <summary>
-    /// Pure: which answer the caller gets, from the plan, the attempts' outcomes, each backend's cooldown for this
+    /// Pure: the one decision of how a request ends when nothing was relayed. The caller gone: nothing to answer. A
+    /// stateful request stopped by an attempt that may have run it: not replayed. Nothing sent for want of the proxy's
+    /// own token: 503. Otherwise exhausted (see <see cref="Exhausted"/>).
+    /// </summary>
+    public static Ending Decide(in EndingFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(facts.Outcomes);
+        var outcomes = facts.Outcomes;
+        var attempts = 0;
+        for (var n = 0; n < outcomes.Count; n++)
+        {
+            attempts += outcomes[n].Sent ? 1 : 0;
+        }
+
+        if (outcomes.Count > 0)
+        {
+            var last = outcomes[^1];
+            if (last.Error == AttemptError.CallerGone)
+            {
+                return new Ending(EndingKind.CallerGone, ProxyOutcome.CallerGone, "", null, attempts);
+            }
+
+            if (facts.Kind == RequestKind.Stateful && last.MayHaveRun && !facts.ReplayStateful)
+            {
+                return NotReplayed(facts.Backends, last, attempts);
+            }
+        }
+
+        if (attempts == 0 && facts.Unavailable is { } missing)
+        {
+            return new Ending(EndingKind.IdentityUnavailable, ProxyOutcome.ProxyIdentityUnavailable,
+                $"The proxy could not obtain its own Entra ID token to call the backends ({missing.Failure}). " +
+                "This is a problem of the proxy's identity, not of the request; the proxy's log has the details.", missing.RetryAfter, 0);
+        }
+
+        return Exhausted(facts.Backends, facts.Plan, outcomes, facts.Cooldowns, facts.Now, facts.Deployment, facts.Candidates, facts.Holder);
+    }
+
+    /// <summary>
+    /// Pure: the answer when every candidate was cooling or failed, from the plan, the attempts' outcomes, each backend's cooldown for this
     /// request (as known at the end) and <paramref name="now"/>. 429 when throttling was among the causes (an attempt's
     /// 429, or a backend left out while cooling for throttling); 504 when timeouts were all there was (attempts past the
     /// deadline, backends cooling for timeouts); otherwise 502.
@@ -29,7 +103,7 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
     /// <param name="deployment">The request's deployment, if any.</param>
     /// <param name="candidates">How many backends could serve the request (its deployment's); null: all of them.</param>
     /// <param name="holder">The object id when the request was bound to the backend holding it.</param>
-    public static ExhaustedAnswer Decide(
+    public static Ending Exhausted(
         IReadOnlyList<BackendOptions> backends, AttemptPlan plan, IReadOnlyList<AttemptOutcome> outcomes,
         IReadOnlyList<Cooldown?> cooldowns, DateTimeOffset now, string? deployment, int? candidates = null, string? holder = null)
     {
@@ -64,7 +138,7 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
             else
             {
                 throttled |= o.Error == AttemptError.Throttled;
-                onlyTimeouts &= o.Error == AttemptError.DeadlineExceeded;
+                onlyTimeouts &= o.Error is AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller;
             }
 
             failures.Add(backends[o.Backend].Name + ": " + Describe(o));
@@ -95,21 +169,21 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
             .Append(shortest is { } s ? string.Create(CultureInfo.InvariantCulture, $"; retry after {Answers.RetryAfter.Seconds(s)} seconds") : "")
             .Append(failures.Count == 0 ? " (every backend is cooling down)." : $" ({string.Join(", ", failures)}).")
             .ToString();
-        return new ExhaustedAnswer(outcome, message, shortest, attempts);
+        return new Ending(EndingKind.Exhausted, outcome, message, shortest, attempts);
     }
 
     /// <summary>
     /// Pure: the answer when a request that creates or changes a stateful object failed on a backend that may have run
     /// it (Proxy:Replay:StatefulRequests is off): 504 for a timeout, 502 otherwise, naming the backend.
     /// </summary>
-    public static ExhaustedAnswer NotReplayed(IReadOnlyList<BackendOptions> backends, AttemptOutcome outcome, int attempts)
+    public static Ending NotReplayed(IReadOnlyList<BackendOptions> backends, AttemptOutcome outcome, int attempts)
     {
         ArgumentNullException.ThrowIfNull(backends);
         var name = backends[outcome.Backend].Name;
-        var result = outcome.Error == AttemptError.DeadlineExceeded ? ProxyOutcome.BackendsTimedOut : ProxyOutcome.BackendsFailed;
+        var result = outcome.Error is AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller ? ProxyOutcome.BackendsTimedOut : ProxyOutcome.BackendsFailed;
         var message = $"Backend '{name}' failed ({Describe(outcome)}) after it may have run the request. The request creates or " +
             "changes a stateful object, so it was not replayed on another backend: check whether the object exists or changed before retrying.";
-        return new ExhaustedAnswer(result, message, null, attempts);
+        return new Ending(EndingKind.NotReplayed, result, message, null, attempts);
     }
 
     private static CooldownReason? ActiveReason(Cooldown? cooldown, DateTimeOffset now) =>
@@ -121,7 +195,7 @@ internal readonly record struct ExhaustedAnswer(ProxyOutcome Outcome, string Mes
         AttemptError.FailureStatus => outcome.Status.ToString(CultureInfo.InvariantCulture),
         AttemptError.NotStarted => "not reachable",
         AttemptError.Transport => "transport error",
-        AttemptError.DeadlineExceeded => "timed out",
+        AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller => "timed out",
         AttemptError.Cooling => "cooling down",
         AttemptError.NoCredential => "no proxy token",
         AttemptError.ObjectNotHeld => "404, does not hold the object",

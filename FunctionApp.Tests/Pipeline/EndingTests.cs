@@ -6,7 +6,7 @@ using AoaiProxy.State;
 
 namespace AoaiProxy.Tests.Pipeline;
 
-public class ExhaustedAnswerTests
+public class EndingTests
 {
     private static readonly DateTimeOffset Now = new(2025, 1, 15, 12, 0, 0, TimeSpan.Zero);
 
@@ -16,7 +16,7 @@ public class ExhaustedAnswerTests
     [InlineData(nameof(AttemptError.DeadlineExceeded), nameof(ProxyOutcome.BackendsTimedOut))]
     public void NotReplayed_MayHaveRun_502Or504NamingTheBackend(string error, string expected)
     {
-        var answer = ExhaustedAnswer.NotReplayed(Backends, new AttemptOutcome(1, Enum.Parse<AttemptError>(error), 500), 1);
+        var answer = Ending.NotReplayed(Backends, new AttemptOutcome(1, Enum.Parse<AttemptError>(error), 500), 1);
 
         Assert.Equal(Enum.Parse<ProxyOutcome>(expected), answer.Outcome);
         Assert.Contains($"Backend '{Backends[1].Name}'", answer.Message, StringComparison.Ordinal);
@@ -25,13 +25,13 @@ public class ExhaustedAnswerTests
     }
 
     [Fact]
-    public void Decide_HolderCoolingForThrottle_429WithItsRemainingWaitNamingIt()
+    public void Exhausted_HolderCoolingForThrottle_429WithItsRemainingWaitNamingIt()
     {
         var cooldowns = new Cooldown?[2];
         cooldowns[1] = new Cooldown(Now.AddSeconds(30), CooldownReason.Throttled);
         var plan = new AttemptPlan([], [1]);
 
-        var answer = ExhaustedAnswer.Decide(Backends, plan, [], cooldowns, Now, null, candidates: 1, holder: "file-1");
+        var answer = Ending.Exhausted(Backends, plan, [], cooldowns, Now, null, candidates: 1, holder: "file-1");
 
         Assert.Equal(ProxyOutcome.Throttled, answer.Outcome);
         Assert.Equal(TimeSpan.FromSeconds(30), answer.RetryAfter);
@@ -57,20 +57,20 @@ public class ExhaustedAnswerTests
 
     [Theory]
     [MemberData(nameof(TwoAttempts))]
-    public void Decide_TwoOutcomes_ThrottlingFirstThenFailures(string first, string second, string expected)
+    public void Exhausted_TwoOutcomes_ThrottlingFirstThenFailures(string first, string second, string expected)
     {
         var plan = new AttemptPlan([0, 1], []);
         AttemptOutcome[] outcomes = [new(0, Enum.Parse<AttemptError>(first), 500), new(1, Enum.Parse<AttemptError>(second), 503)];
 
-        var answer = ExhaustedAnswer.Decide(Backends, plan, outcomes, new Cooldown?[2], Now, "gpt-4o");
+        var answer = Ending.Exhausted(Backends, plan, outcomes, new Cooldown?[2], Now, "gpt-4o");
 
         Assert.Equal(Enum.Parse<ProxyOutcome>(expected), answer.Outcome);
     }
 
     [Fact]
-    public void Decide_OnlyAttemptPastDeadline_504()
+    public void Exhausted_OnlyAttemptPastDeadline_504()
     {
-        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0, 1], []), [new(0, AttemptError.DeadlineExceeded)], new Cooldown?[2], Now, null);
+        var answer = Ending.Exhausted(Backends, new AttemptPlan([0, 1], []), [new(0, AttemptError.DeadlineExceeded)], new Cooldown?[2], Now, null);
 
         Assert.Equal(ProxyOutcome.BackendsTimedOut, answer.Outcome);
         Assert.Equal(1, answer.Attempts);
@@ -78,11 +78,11 @@ public class ExhaustedAnswerTests
     }
 
     [Fact]
-    public void Decide_PlannedCoolingForThrottling_429WithShortestRemaining()
+    public void Exhausted_PlannedCoolingForThrottling_429WithShortestRemaining()
     {
         Cooldown?[] cooldowns = [new Cooldown(Now.AddSeconds(7.2), CooldownReason.Throttled), new Cooldown(Now.AddSeconds(3), CooldownReason.Throttled)];
 
-        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([], [0, 1]), [], cooldowns, Now, "gpt-4o");
+        var answer = Ending.Exhausted(Backends, new AttemptPlan([], [0, 1]), [], cooldowns, Now, "gpt-4o");
 
         Assert.Equal(ProxyOutcome.Throttled, answer.Outcome);
         Assert.Equal(TimeSpan.FromSeconds(3), answer.RetryAfter);
@@ -91,22 +91,22 @@ public class ExhaustedAnswerTests
     }
 
     [Fact]
-    public void Decide_CoolingForTimeoutsAndPanicAttemptPastDeadline_504()
+    public void Exhausted_CoolingForTimeoutsAndPanicAttemptPastDeadline_504()
     {
         Cooldown?[] cooldowns = [new Cooldown(Now.AddSeconds(4), CooldownReason.TimedOut), new Cooldown(Now.AddSeconds(5), CooldownReason.TimedOut)];
 
-        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0], [0, 1], Panic: true), [new(0, AttemptError.DeadlineExceeded)], cooldowns, Now, null);
+        var answer = Ending.Exhausted(Backends, new AttemptPlan([0], [0, 1], Panic: true), [new(0, AttemptError.DeadlineExceeded)], cooldowns, Now, null);
 
         Assert.Equal(ProxyOutcome.BackendsTimedOut, answer.Outcome);
     }
 
     [Fact]
-    public void Decide_SkippedAsLateCoolingForThrottling_429()
+    public void Exhausted_SkippedAsLateCoolingForThrottling_429()
     {
         Cooldown?[] cooldowns = [null, new Cooldown(Now.AddSeconds(2), CooldownReason.Throttled)];
         AttemptOutcome[] outcomes = [new(0, AttemptError.FailureStatus, 500), new(1, AttemptError.Cooling)];
 
-        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0, 1], []), outcomes, cooldowns, Now, "gpt-4o");
+        var answer = Ending.Exhausted(Backends, new AttemptPlan([0, 1], []), outcomes, cooldowns, Now, "gpt-4o");
 
         Assert.Equal(ProxyOutcome.Throttled, answer.Outcome);
         Assert.Equal(1, answer.Attempts);
@@ -114,11 +114,11 @@ public class ExhaustedAnswerTests
     }
 
     [Fact]
-    public void Decide_ExpiredCooldowns_NotCountedNorRetryAfter()
+    public void Exhausted_ExpiredCooldowns_NotCountedNorRetryAfter()
     {
         Cooldown?[] cooldowns = [new Cooldown(Now, CooldownReason.Throttled), null];
 
-        var answer = ExhaustedAnswer.Decide(Backends, new AttemptPlan([0, 1], [0]), [new(1, AttemptError.FailureStatus, 502)], cooldowns, Now, null);
+        var answer = Ending.Exhausted(Backends, new AttemptPlan([0, 1], [0]), [new(1, AttemptError.FailureStatus, 502)], cooldowns, Now, null);
 
         Assert.Equal(ProxyOutcome.BackendsFailed, answer.Outcome);
         Assert.Null(answer.RetryAfter);

@@ -1,0 +1,115 @@
+using AoaiProxy.Answers;
+using AoaiProxy.Auth;
+using AoaiProxy.Configuration;
+using AoaiProxy.Forwarding;
+using AoaiProxy.Logging;
+using AoaiProxy.Observability;
+using AoaiProxy.Routing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace AoaiProxy.Pipeline;
+
+/// <summary>What admission let through: the validated target, the buffered body and how the caller authenticated.</summary>
+/// <param name="Path">The target, under /openai/.</param>
+/// <param name="Body">The body, replayable (owned by the request from here on).</param>
+/// <param name="HasBody">Whether the caller's request had a body (even an empty one).</param>
+/// <param name="ByClientKey">Whether the caller presented one of the proxy's client keys.</param>
+internal readonly record struct AdmittedRequest(ProxyPath Path, RequestBody Body, bool HasBody, bool ByClientKey);
+
+/// <summary>
+/// The first step of every request: the caller (before the body is read and before any backend is contacted), the
+/// target, the method, the body (buffered up to Proxy:MaxRequestBodyBytes so that failover can replay it). A refused
+/// request is answered here, in Azure's error shape, and goes no further.
+/// </summary>
+internal sealed class Admission
+{
+    private static readonly HashSet<string> AllowedMethods = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+    };
+
+    private readonly ProxyOptions _options;
+    private readonly CallerAuthenticator _callers;
+    private readonly ILogger _logger;
+
+    public Admission(ProxyOptions options, CallerAuthenticator callers, ILogger logger)
+    {
+        _options = options;
+        _callers = callers;
+        _logger = logger;
+    }
+
+    /// <summary>The admitted request, or null when it was refused (and answered).</summary>
+    public async ValueTask<AdmittedRequest?> AdmitAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var aborted = context.RequestAborted;
+        var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
+        ProxyMetrics.CallerIdentified(context, caller);
+        if (!caller.IsAllowed)
+        {
+            await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);
+            return null;
+        }
+
+        var target = ProxyPathParser.Parse(RawTarget(context));
+        if (!target.IsValid)
+        {
+            Log.PathRejected(_logger, target.Error!);
+            await ErrorResponse.WriteAsync(context, target.NotUnderPrefix ? ProxyOutcome.NotProxied : ProxyOutcome.InvalidPath, target.Error!).ConfigureAwait(false);
+            return null;
+        }
+
+        if (!AllowedMethods.Contains(request.Method))
+        {
+            Log.RequestRejected(_logger, "method not allowed");
+            context.Response.Headers.Allow = string.Join(", ", AllowedMethods);
+            await ErrorResponse.WriteAsync(context, ProxyOutcome.MethodNotAllowed, "The HTTP method is not supported by the proxy.").ConfigureAwait(false);
+            return null;
+        }
+
+        if (request.ContentLength > _options.MaxRequestBodyBytes)
+        {
+            await RefuseBodyAsync(context).ConfigureAwait(false);
+            return null;
+        }
+
+        // A large body nothing reads before routing (not v1's, whose "model" names the deployment; an object router only
+        // scans bodies under RequestBody.MemoryThreshold) streams through the first attempt as it arrives.
+        var path = target.Path;
+        var read = await RequestBody.ReceiveAsync(request.Body, request.ContentLength, mayStream: !path.IsV1,
+            _options.MaxRequestBodyBytes, aborted).ConfigureAwait(false);
+        if (read.TooLarge)
+        {
+            await RefuseBodyAsync(context).ConfigureAwait(false);
+            return null;
+        }
+
+        var body = read.Body!;
+        var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
+        return new AdmittedRequest(path, body, hasBody, caller.ByClientKey);
+    }
+
+    /// <summary>The 413 of a body over Proxy:MaxRequestBodyBytes, before any backend sees it.</summary>
+    public Task RefuseBodyAsync(HttpContext context)
+    {
+        Log.BodyTooLarge(_logger, _options.MaxRequestBodyBytes);
+        return ErrorResponse.WriteAsync(context, ProxyOutcome.BodyTooLarge,
+            $"The request body exceeds the proxy's limit of {_options.MaxRequestBodyBytes} bytes (Proxy:MaxRequestBodyBytes).");
+    }
+
+    private static string RawTarget(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (!string.IsNullOrEmpty(raw) && raw[0] == '/')
+        {
+            return raw;
+        }
+
+        // Absolute-form targets, or hosts that do not expose the raw target: rebuild it from the (escaped) parts.
+        var request = context.Request;
+        return request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent();
+    }
+}
