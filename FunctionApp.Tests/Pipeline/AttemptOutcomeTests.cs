@@ -1,3 +1,4 @@
+using AoaiProxy.Affinity;
 using AoaiProxy.Pipeline;
 
 namespace AoaiProxy.Tests.Pipeline;
@@ -11,6 +12,7 @@ public class AttemptOutcomeTests
     [InlineData(nameof(AttemptError.NotStarted), true, false, true)]
     [InlineData(nameof(AttemptError.Transport), true, true, true)]
     [InlineData(nameof(AttemptError.DeadlineExceeded), true, true, false)]
+    [InlineData(nameof(AttemptError.DeadlineWaitingForCaller), true, true, false)]
     [InlineData(nameof(AttemptError.CallerGone), true, true, false)]
     [InlineData(nameof(AttemptError.Cooling), false, false, true)]
     [InlineData(nameof(AttemptError.NoCredential), false, false, true)]
@@ -42,5 +44,25 @@ public class AttemptOutcomeTests
         Assert.True(outcome.Sent);
         Assert.False(outcome.MayHaveRun);
         Assert.True(outcome.AllowsFailover);
+    }
+
+    [Theory]
+    [InlineData(nameof(RequestKind.Inference), nameof(AttemptError.FailureStatus), 500, false, true)]
+    [InlineData(nameof(RequestKind.Inference), nameof(AttemptError.Transport), 0, false, true)]
+    [InlineData(nameof(RequestKind.Inference), nameof(AttemptError.DeadlineExceeded), 0, false, false)]
+    [InlineData(nameof(RequestKind.Read), nameof(AttemptError.FailureStatus), 500, false, true)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.FailureStatus), 500, false, false)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.FailureStatus), 500, true, true)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.FailureStatus), 503, false, true)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.Throttled), 429, false, true)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.NotStarted), 0, false, true)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.Transport), 0, false, false)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.Cooling), 0, false, true)]
+    [InlineData(nameof(RequestKind.Stateful), nameof(AttemptError.CallerGone), 0, true, false)]
+    public void AllowsNext_KindAndReplaySetting_StatefulMovesOnOnlyWhenNothingRan(string kind, string error, int status, bool replayStateful, bool expected)
+    {
+        var outcome = new AttemptOutcome(0, Enum.Parse<AttemptError>(error), status);
+
+        Assert.Equal(expected, outcome.AllowsNext(Enum.Parse<RequestKind>(kind), replayStateful));
     }
 }

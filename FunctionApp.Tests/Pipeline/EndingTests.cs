@@ -1,4 +1,6 @@
+using AoaiProxy.Affinity;
 using AoaiProxy.Answers;
+using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Pipeline;
 using AoaiProxy.Planning;
@@ -122,5 +124,75 @@ public class EndingTests
 
         Assert.Equal(ProxyOutcome.BackendsFailed, answer.Outcome);
         Assert.Null(answer.RetryAfter);
+    }
+
+    public static TheoryData<string, string, bool, string, string> Endings => new()
+    {
+        // kind of request, the attempts' errors (last one stopped them), Proxy:Replay:StatefulRequests, ending, answer
+        { nameof(RequestKind.Inference), "CallerGone", false, nameof(EndingKind.CallerGone), nameof(ProxyOutcome.CallerGone) },
+        { nameof(RequestKind.Stateful), "Throttled,CallerGone", false, nameof(EndingKind.CallerGone), nameof(ProxyOutcome.CallerGone) },
+        { nameof(RequestKind.Stateful), "FailureStatus500", false, nameof(EndingKind.NotReplayed), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(RequestKind.Stateful), "Transport", false, nameof(EndingKind.NotReplayed), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(RequestKind.Stateful), "Throttled,DeadlineExceeded", false, nameof(EndingKind.NotReplayed), nameof(ProxyOutcome.BackendsTimedOut) },
+        { nameof(RequestKind.Stateful), "Throttled,DeadlineWaitingForCaller", false, nameof(EndingKind.NotReplayed), nameof(ProxyOutcome.BackendsTimedOut) },
+        { nameof(RequestKind.Stateful), "FailureStatus500", true, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(RequestKind.Stateful), "FailureStatus503,Throttled", false, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.Throttled) },
+        { nameof(RequestKind.Stateful), "NotStarted,ObjectNotHeld", false, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(RequestKind.Read), "FailureStatus500", false, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(RequestKind.Inference), "FailureStatus500,DeadlineExceeded", false, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(RequestKind.Inference), "DeadlineExceeded", false, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.BackendsTimedOut) },
+        { nameof(RequestKind.Inference), "NoCredential,NoCredential", false, nameof(EndingKind.IdentityUnavailable), nameof(ProxyOutcome.ProxyIdentityUnavailable) },
+        { nameof(RequestKind.Inference), "NoCredential,FailureStatus502", false, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.BackendsFailed) },
+        { nameof(RequestKind.Inference), "", false, nameof(EndingKind.Exhausted), nameof(ProxyOutcome.Throttled) },
+    };
+
+    [Theory]
+    [MemberData(nameof(Endings))]
+    public void Decide_WhatTheAttemptsDid_OneEnding(string kind, string errors, bool replayStateful, string ending, string answer)
+    {
+        var outcomes = errors.Split(',', StringSplitOptions.RemoveEmptyEntries).Select((e, i) => Parse(i, e)).ToArray();
+        var plan = new AttemptPlan(outcomes.Length == 0 ? [] : [0, 1], outcomes.Length == 0 ? [0, 1] : []);
+        Cooldown?[] cooldowns = outcomes.Length == 0
+            ? [new Cooldown(Now.AddSeconds(3), CooldownReason.Throttled), new Cooldown(Now.AddSeconds(7), CooldownReason.Throttled)]
+            : [null, null];
+        var unavailable = BackendCredential.Unavailable("CredentialUnavailableException: no identity", TimeSpan.FromSeconds(5));
+
+        var decided = Ending.Decide(new EndingFacts(Backends, plan, outcomes, cooldowns, Now, "gpt-4o", Enum.Parse<RequestKind>(kind), replayStateful,
+            errors.Contains(nameof(AttemptError.NoCredential), StringComparison.Ordinal) ? unavailable : null));
+
+        Assert.Equal(Enum.Parse<EndingKind>(ending), decided.Kind);
+        Assert.Equal(Enum.Parse<ProxyOutcome>(answer), decided.Outcome);
+        Assert.Equal(outcomes.Count(o => o.Sent), decided.Attempts);
+    }
+
+    [Fact]
+    public void Decide_NoTokenForAnyBackend_503WithTheTokensRetryTimeAndItsCause()
+    {
+        var unavailable = BackendCredential.Unavailable("CredentialUnavailableException: no identity", TimeSpan.FromSeconds(5));
+        AttemptOutcome[] outcomes = [new(0, AttemptError.NoCredential), new(1, AttemptError.NoCredential)];
+
+        var decided = Ending.Decide(new EndingFacts(Backends, new AttemptPlan([0, 1], []), outcomes, new Cooldown?[2], Now, null, Unavailable: unavailable));
+
+        Assert.Equal(TimeSpan.FromSeconds(5), decided.RetryAfter);
+        Assert.Contains("CredentialUnavailableException: no identity", decided.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_AllCoolingForThrottling_ShortestRemainingCooldownAsRetryAfter()
+    {
+        Cooldown?[] cooldowns = [new Cooldown(Now.AddSeconds(3), CooldownReason.Throttled), new Cooldown(Now.AddSeconds(7), CooldownReason.Throttled)];
+
+        var decided = Ending.Decide(new EndingFacts(Backends, new AttemptPlan([], [0, 1]), [], cooldowns, Now, "gpt-4o"));
+
+        Assert.Equal(TimeSpan.FromSeconds(3), decided.RetryAfter);
+    }
+
+    /// <summary>"FailureStatus500" is that error with that status; the backend alternates 0, 1.</summary>
+    private static AttemptOutcome Parse(int index, string text)
+    {
+        var digits = text.AsSpan().IndexOfAnyInRange('0', '9');
+        return digits < 0
+            ? new AttemptOutcome(index % 2, Enum.Parse<AttemptError>(text))
+            : new AttemptOutcome(index % 2, Enum.Parse<AttemptError>(text[..digits]), int.Parse(text[digits..], System.Globalization.CultureInfo.InvariantCulture));
     }
 }
