@@ -21,8 +21,8 @@ public static class ProxyServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the engine, reads its settings (section "Proxy" and the AzureWebJobsStorage settings) and validates
-    /// them at start-up: an invalid configuration stops the host with messages naming each setting. Also raises
-    /// Kestrel's request body limit to Proxy:MaxRequestBodyBytes, so the proxy's own limit is the one that applies.
+    /// them at start-up: an invalid configuration stops the host with messages naming each setting. The request body limit
+    /// is set on each request the engine handles (Proxy:MaxRequestBodyBytes), not on the server.
     /// </summary>
     public static IServiceCollection AddAzureOpenAIProxy(this IServiceCollection services, IConfiguration configuration)
     {
@@ -35,17 +35,10 @@ public static class ProxyServiceCollectionExtensions
         services.AddOptions<ProxyOptions>().ValidateOnStart();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<ProxyOptions>>().Value);
 
-        // Kestrel's limit sits a little above the proxy's own: the proxy answers 413 itself (Azure error JSON), and Kestrel
-        // can then still drain a slightly larger unread body, so the caller receives that 413 instead of a reset connection.
+        // Relayed backend headers may carry non-ASCII bytes (BackendClient decodes them as Latin-1): send them back byte for
+        // byte rather than throw from the header copy (an empty 500). Kestrel chooses the encoding per server, not per request.
         services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<ProxyOptions>>((kestrel, proxy) =>
-            {
-                kestrel.Limits.MaxRequestBodySize = proxy.Value.MaxRequestBodyBytes + ProxyOptions.BodyDrainAllowanceBytes;
-
-                // Relayed backend headers may carry non-ASCII bytes (BackendClient decodes them as Latin-1): send them back
-                // byte for byte rather than throw from the header copy (an empty 500).
-                kestrel.ResponseHeaderEncodingSelector = static _ => Encoding.Latin1;
-            });
+            .Configure(static kestrel => kestrel.ResponseHeaderEncodingSelector = static _ => Encoding.Latin1);
 
         services.TryAddSingleton<IStateStore>(sp =>
         {

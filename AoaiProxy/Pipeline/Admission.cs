@@ -76,6 +76,8 @@ internal sealed class Admission
             return null;
         }
 
+        AllowBody(context);
+
         // A large body nothing reads before routing (not v1's, whose "model" names the deployment; an object router only
         // scans bodies under RequestBody.MemoryThreshold) streams through the first attempt as it arrives.
         var path = target.Path;
@@ -98,6 +100,19 @@ internal sealed class Admission
         Log.BodyTooLarge(_logger, _options.MaxRequestBodyBytes);
         return ErrorResponse.WriteAsync(context, ProxyOutcome.BodyTooLarge,
             $"The request body exceeds the proxy's limit of {_options.MaxRequestBodyBytes} bytes (Proxy:MaxRequestBodyBytes).");
+    }
+
+    /// <summary>
+    /// The server's body limit for this request, which belongs to the engine (not to the server as a whole): a little
+    /// above Proxy:MaxRequestBodyBytes, so that the proxy answers 413 itself (Azure's error shape) and the server can still
+    /// drain a slightly larger unread body, and the caller receives that 413 instead of a reset connection.
+    /// </summary>
+    private void AllowBody(HttpContext context)
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = _options.MaxRequestBodyBytes + ProxyOptions.BodyDrainAllowanceBytes;
+        }
     }
 
     private static string RawTarget(HttpContext context)

@@ -136,6 +136,26 @@ public sealed class UploadEndToEndTests
         Assert.Equal(SHA256.HashData(payload), SHA256.HashData(backends[1].Requests.Single().Body));
     }
 
+    /// <summary>
+    /// The engine sets the body limit on each request it handles (Proxy:MaxRequestBodyBytes, 100 MiB by default), not on
+    /// the server: a body above Kestrel's own default of 30,000,000 bytes still reaches the backend whole.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ProxyAsync_BodyAboveTheServersDefaultLimit_ReachesTheBackendWhole(bool announceLength)
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        var payload = Payload(31 * MiB);
+
+        using var content = new GatedUpload(payload, MiB, () => Task.CompletedTask, announceLength);
+        using var response = await proxy.Client.PostAsync(UploadPath, content);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(SHA256.HashData(payload), SHA256.HashData(backends[0].Requests.Single().Body));
+    }
+
     [Fact]
     public async Task ProxyAsync_V1BodyOverThreshold_ReadWholeForItsModelAndServed()
     {

@@ -3,6 +3,7 @@ using System.Text;
 using AoaiProxy.FunctionApp;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Abstractions;
 using Microsoft.AspNetCore.Routing;
@@ -93,6 +94,24 @@ public sealed class ProxyFunctionTests
         // As the worker's default IFunctionActivator does, from the invocation's scope.
         ActivatorUtilities.CreateInstance<ProxyFunction>(scope.ServiceProvider);
 
+    [Fact]
+    public async Task RunAsync_AnyRequest_SetsTheEnginesBodyLimitOnTheWorkersRequest()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        var settings = ProxyTestHost.SettingsFor(backends.All);
+        settings["Proxy:MaxRequestBodyBytes"] = "50000000";
+        using var worker = FunctionWorker.Build(settings);
+        using var scope = worker.Services.CreateScope();
+        var context = Request(scope, "{}", new MemoryStream());
+        var limit = new BodySizeLimit();
+        context.Features.Set<IHttpMaxRequestBodySizeFeature>(limit);
+
+        await Activate(scope).RunAsync(context.Request);
+
+        Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
+        Assert.Equal(50_000_000 + AoaiProxy.Configuration.ProxyOptions.BodyDrainAllowanceBytes, limit.MaxRequestBodySize);
+    }
+
     private static DefaultHttpContext Request(IServiceScope scope, string json, Stream responseBody)
     {
         var bytes = Encoding.UTF8.GetBytes(json);
@@ -107,6 +126,14 @@ public sealed class ProxyFunctionTests
         context.Request.Body = new MemoryStream(bytes);
         context.Response.Body = responseBody;
         return context;
+    }
+
+    /// <summary>The server's per-request body limit, as Kestrel exposes it before the body is read.</summary>
+    private sealed class BodySizeLimit : IHttpMaxRequestBodySizeFeature
+    {
+        public bool IsReadOnly => false;
+
+        public long? MaxRequestBodySize { get; set; } = 30_000_000;
     }
 
     /// <summary>
