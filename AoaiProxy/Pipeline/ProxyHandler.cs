@@ -77,7 +77,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                 ? $"The request body exceeds the proxy's limit of {_options.MaxRequestBodyBytes} bytes."
                 : "The request could not be read: " + ex.Message).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex)
         {
             // Last resort: a defect of the proxy itself. Never an empty 500: answer in Azure's shape if nothing was sent
             // yet, otherwise abort so the caller does not take a cut-off body for a complete one.
