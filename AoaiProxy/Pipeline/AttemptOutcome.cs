@@ -15,6 +15,12 @@ internal enum AttemptError
     /// <summary>408 or a 5xx failover status: the backend answered, and may have run the request.</summary>
     FailureStatus,
 
+    /// <summary>
+    /// The backend's answer is not a final one (an informational 1xx, 101 Switching Protocols to a request that asked for
+    /// no upgrade): it cannot be relayed as the answer, and may follow a request the backend ran.
+    /// </summary>
+    NotFinal,
+
     /// <summary>No connection (name resolution, refused, TLS, connect timeout): the request provably never left the proxy.</summary>
     NotStarted,
 
@@ -85,7 +91,7 @@ internal readonly record struct AttemptOutcome(int Backend, AttemptError Error, 
     public bool AllowsFailover => Error is not (AttemptError.None or AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller or AttemptError.CallerGone);
 
     /// <summary>True when the backend answered (any status), which proves the connection.</summary>
-    public bool Answered => Error is AttemptError.None or AttemptError.Throttled or AttemptError.FailureStatus;
+    public bool Answered => Error is AttemptError.None or AttemptError.Throttled or AttemptError.FailureStatus or AttemptError.NotFinal;
 
     /// <summary>
     /// Whether the next candidate may be tried after this outcome, for a request of <paramref name="kind"/>: a request

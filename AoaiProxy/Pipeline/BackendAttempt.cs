@@ -14,6 +14,9 @@ namespace AoaiProxy.Pipeline;
 /// </summary>
 internal sealed class BackendAttempt
 {
+    /// <summary>Statuses below are informational (1xx): HttpClient passes only 101 on, and neither is a final answer.</summary>
+    private const int FirstFinalStatus = 200;
+
     private readonly HttpMessageInvoker _client;
     private readonly ProxyOptions _options;
     private readonly TimeProvider _time;
@@ -71,14 +74,15 @@ internal sealed class BackendAttempt
         }
 
         var status = (int)response.StatusCode;
-        if (!CooldownPolicy.IsFailover(response.StatusCode))
+        if (!CooldownPolicy.IsFailover(response.StatusCode) && status >= FirstFinalStatus)
         {
             return (Ended(AttemptError.None, status), response);
         }
 
         using (response)
         {
-            return response.StatusCode == HttpStatusCode.TooManyRequests
+            return status < FirstFinalStatus ? (Ended(AttemptError.NotFinal, status), null)
+                : response.StatusCode == HttpStatusCode.TooManyRequests
                 ? (Ended(AttemptError.Throttled, status) with { Throttle = ThrottleHeaderValues.From(response) }, null)
                 : (Ended(AttemptError.FailureStatus, status), null);
         }

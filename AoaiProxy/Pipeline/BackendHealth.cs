@@ -91,7 +91,7 @@ internal sealed class BackendHealth
             _metrics?.CooldownStarted(backend, deployment, cooldown.Reason);
             Log.CoolingDown(_logger, backend, deployment ?? CooldownScope.NoDeployment, Math.Round((cooldown.Until - now).TotalSeconds, 3), cooldown.Reason.ToString());
         }
-        else if (outcome.Error == AttemptError.FailureStatus)
+        else if (outcome.Error is AttemptError.FailureStatus or AttemptError.NotFinal)
         {
             await SampleAsync(backend, CooldownScope.Of(deployment), HealthSample.Failure).ConfigureAwait(false);
         }

@@ -193,6 +193,7 @@ internal readonly record struct Ending(EndingKind Kind, ProxyOutcome Outcome, st
     {
         AttemptError.Throttled => "429",
         AttemptError.FailureStatus => outcome.Status.ToString(CultureInfo.InvariantCulture),
+        AttemptError.NotFinal => outcome.Status.ToString(CultureInfo.InvariantCulture) + ", not a final answer",
         AttemptError.NotStarted => "not reachable",
         AttemptError.Transport => "transport error",
         AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller => "timed out",

@@ -39,6 +39,12 @@ internal sealed class ResponseRelay
     /// <summary>Advertises the backend's own alternative endpoints; relayed, it would claim them for the proxy's origin.</summary>
     private const string AltSvcHeader = "Alt-Svc";
 
+    /// <summary>
+    /// A backend's cookie (App Service's ARRAffinity, a session) belongs to the backend's domain; relayed, the caller's
+    /// browser or client would keep it for the proxy's. The proxy strips callers' cookies on the way in too.
+    /// </summary>
+    private const string SetCookieHeader = "Set-Cookie";
+
     private readonly ProxyOptions _options;
     private readonly ILogger _logger;
     private readonly ProxyMetrics? _metrics;
@@ -174,6 +180,7 @@ internal sealed class ResponseRelay
         foreach (var (name, values) in from.NonValidated)
         {
             if (!HopByHopHeaders.IsHopByHop(name, connection) && !name.Equals(AltSvcHeader, StringComparison.OrdinalIgnoreCase) &&
+                !name.Equals(SetCookieHeader, StringComparison.OrdinalIgnoreCase) &&
                 !(skipContentLength && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
             {
                 to[name] = values.Count == 1 ? values.ToString() : values.ToArray();

@@ -9,6 +9,7 @@ public class AttemptOutcomeTests
     [InlineData(nameof(AttemptError.None), true, true, false)]
     [InlineData(nameof(AttemptError.Throttled), true, false, true)]
     [InlineData(nameof(AttemptError.FailureStatus), true, true, true)]
+    [InlineData(nameof(AttemptError.NotFinal), true, true, true)]
     [InlineData(nameof(AttemptError.NotStarted), true, false, true)]
     [InlineData(nameof(AttemptError.Transport), true, true, true)]
     [InlineData(nameof(AttemptError.DeadlineExceeded), true, true, false)]

@@ -29,6 +29,7 @@ public sealed class BackendAttemptTests
     [InlineData(400, nameof(AttemptError.None), true)]
     [InlineData(404, nameof(AttemptError.None), true)]
     [InlineData(501, nameof(AttemptError.None), true)]
+    [InlineData(101, nameof(AttemptError.NotFinal), false)]
     [InlineData(429, nameof(AttemptError.Throttled), false)]
     [InlineData(408, nameof(AttemptError.FailureStatus), false)]
     [InlineData(500, nameof(AttemptError.FailureStatus), false)]
