@@ -34,10 +34,11 @@ try
     var app = builder.Build();
     var status = app.Services.GetRequiredService<IProxyStatusEndpoint>();
 
-    // /metrics: the access rule of the status (caller authentication, or loopback only without it) runs first.
+    // /metrics, exactly as sent (not /openai/../metrics, which the server would normalize to it): the access rule of the
+    // status (caller authentication, or loopback only without it) runs first.
     app.UseOpenTelemetryPrometheusScrapingEndpoint(
         meterProvider: null,
-        predicate: context => context.Request.Path.Equals("/metrics", StringComparison.OrdinalIgnoreCase),
+        predicate: context => ProxyStatusApplicationBuilderExtensions.IsRequestFor(context, "/metrics"),
         path: null,
         configureBranchedPipeline: branch => branch.Use(async (context, next) =>
         {

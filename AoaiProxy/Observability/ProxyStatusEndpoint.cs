@@ -5,6 +5,7 @@ using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Logging;
+using AoaiProxy.Routing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -39,9 +40,8 @@ internal sealed class ProxyStatusEndpoint(
     {
         ArgumentNullException.ThrowIfNull(context);
         var request = context.Request;
-        var path = request.Path.Value?.TrimEnd('/') ?? "";
-        var isPage = path.Equals(PagePath, StringComparison.OrdinalIgnoreCase);
-        var isStatus = path.Equals(StatusPath, StringComparison.OrdinalIgnoreCase);
+        var isPage = RawTarget.IsExactly(context, PagePath);
+        var isStatus = RawTarget.IsExactly(context, StatusPath);
         if (!isPage && !isStatus)
         {
             await ErrorResponse.WriteAsync(context, ProxyOutcome.NotProxied, $"Not found. The proxy serves {PagePath} (status page) and {StatusPath} (JSON).").ConfigureAwait(false);

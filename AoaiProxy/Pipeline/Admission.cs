@@ -54,7 +54,7 @@ internal sealed class Admission
             return null;
         }
 
-        var target = ProxyPathParser.Parse(RawTarget(context));
+        var target = ProxyPathParser.Parse(RawTarget.Of(context));
         if (!target.IsValid)
         {
             Log.PathRejected(_logger, target.Error!);
@@ -113,18 +113,5 @@ internal sealed class Admission
         {
             limit.MaxRequestBodySize = _options.MaxRequestBodyBytes + ProxyOptions.BodyDrainAllowanceBytes;
         }
-    }
-
-    private static string RawTarget(HttpContext context)
-    {
-        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        if (!string.IsNullOrEmpty(raw) && raw[0] == '/')
-        {
-            return raw;
-        }
-
-        // Absolute-form targets, or hosts that do not expose the raw target: rebuild it from the (escaped) parts.
-        var request = context.Request;
-        return request.PathBase.Add(request.Path).ToUriComponent() + request.QueryString.ToUriComponent();
     }
 }

@@ -18,7 +18,8 @@ internal readonly record struct ProxyPathResult(ProxyPath Path, string? Error, b
 /// <summary>
 /// Validates the raw request target. Pure. The target is forwarded verbatim (no re-encoding), so it is the raw form
 /// that must be proven to stay under /openai/: dot segments, their percent-encoded and double-encoded variants,
-/// backslashes and control characters are refused.
+/// backslashes and control characters are refused, in any target (<see cref="ProxyPathResult.NotUnderPrefix"/> only for
+/// a target that is safe but not under /openai/).
 /// </summary>
 internal static class ProxyPathParser
 {
@@ -32,13 +33,10 @@ internal static class ProxyPathParser
         }
 
         // Spans throughout: this runs for every request, and the only string a valid target needs is the deployment's.
+        // The safety checks come first, whatever the path: a target that a server would normalize into another path (one
+        // of the proxy's own endpoints, say) is refused as written, before anything matches it.
         var queryStart = rawTarget.IndexOf('?', StringComparison.Ordinal);
         var rawPath = queryStart < 0 ? rawTarget.AsSpan() : rawTarget.AsSpan(0, queryStart);
-        if (!rawPath.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
-        {
-            return new ProxyPathResult(default, "Only paths under /openai/ are proxied.", NotUnderPrefix: true);
-        }
-
         // No Azure OpenAI path segment contains a slash: an encoded one only serves to make a segment mean two things
         // (what the proxy keys cooldowns by vs. what a backend decodes), so it is refused outright.
         if (rawPath.Contains("%2f", StringComparison.OrdinalIgnoreCase))
@@ -69,6 +67,11 @@ internal static class ProxyPathParser
         if (HasDotOrEmptySegment(decoded))
         {
             return Fail("The path contains dot segments or empty segments.");
+        }
+
+        if (!rawPath.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return new ProxyPathResult(default, "Only paths under /openai/ are proxied.", NotUnderPrefix: true);
         }
 
         // Segments: "", "openai", then "deployments", "{d}" | "v1" | another operation.

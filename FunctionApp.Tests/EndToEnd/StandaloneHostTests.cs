@@ -209,6 +209,53 @@ public sealed class StandaloneHostTests
         }
     }
 
+    /// <summary>
+    /// The server resolves dot segments before routing: the proxy's own endpoints match the target as sent, so another
+    /// spelling of them (with dot segments, encoded) is refused like any other such target, even with the right key.
+    /// </summary>
+    [Fact]
+    public async Task Main_DotSegmentsTowardsTheProxysOwnEndpoints_400AndNotTheirContent()
+    {
+        const string Key = "dot-segments-key-0123456789abcdef012345";
+        await using var backends = await FakeBackends.StartAsync("a");
+        var port = FreePort();
+        using var process = Start(new Dictionary<string, string>
+        {
+            ["Proxy__Backends__0__Name"] = "a",
+            ["Proxy__Backends__0__Endpoint"] = backends[0].Endpoint.ToString(),
+            ["Proxy__Auth__ClientKeys__0"] = Key,
+        }, "--urls", $"http://127.0.0.1:{port}");
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            using (await PostUntilUpAsync(process, client, Key)) { }
+            var server = new Uri($"http://127.0.0.1:{port}/");
+            var key = $"api-key: {Key}\r\n";
+
+            foreach (var target in new[]
+            {
+                "/openai/../proxy/status", "/openai/%2e%2e/proxy/status", "/openai/.%2e/proxy/status", "/openai/../proxy",
+                "/openai/deployments/ok/../../../metrics", "/openai/%2E./metrics", "/x/../metrics", "/proxy/status/../../metrics",
+            })
+            {
+                var (status, text) = await RawHttp.SendAsync(server, "GET", target, key);
+
+                Assert.True(status == 400, $"{target}: {status}");
+                Assert.Contains("\"code\":\"InvalidPath\"", text, StringComparison.Ordinal);
+                Assert.DoesNotContain("aoaiproxy_", text, StringComparison.Ordinal);
+                Assert.DoesNotContain("\"backends\"", text, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(200, (await RawHttp.SendAsync(server, "GET", "/metrics", key)).Status);
+            Assert.Equal(200, (await RawHttp.SendAsync(server, "GET", "/proxy/status", key)).Status);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
     [Theory]
     [InlineData(null, 3)]
     [InlineData("0", 1)]

@@ -97,6 +97,14 @@ public class ProxyPathParserTests
     [InlineData(null)]
     [InlineData("openai/v1/models")]
     [InlineData("http://example.com/openai/v1/models")]
+    // Outside /openai/ too: a target a server would normalize into another (one of the proxy's own endpoints) is refused as written.
+    [InlineData("/openaix/..")]
+    [InlineData("//openai/v1/models")]
+    [InlineData("/proxy/status/..")]
+    [InlineData("/x/../proxy/status")]
+    [InlineData("/%2e%2e/metrics")]
+    [InlineData("/proxy/%2E./metrics")]
+    [InlineData("/metrics/.")]
     public void Parse_UnsafeOrMalformedTarget_RefusedAsBadRequest(string? target)
     {
         var result = ProxyPathParser.Parse(target);
@@ -110,12 +118,10 @@ public class ProxyPathParserTests
     [Theory]
     [InlineData("/")]
     [InlineData("/other")]
-    [InlineData("/openaix/..")]
     [InlineData("/openai")]
     [InlineData("/openai?x=/openai/")]
     [InlineData("/api/openai/v1/models")]
     [InlineData("/%6fpenai/v1/models")]
-    [InlineData("//openai/v1/models")]
     public void Parse_NotUnderPrefix_RefusedAsNotFound(string target)
     {
         var result = ProxyPathParser.Parse(target);
