@@ -1,0 +1,86 @@
+namespace AoaiProxy.Throttling;
+
+/// <summary>
+/// What this instance knows of one backend deployment's quota window: the tokens and requests it reported left (its
+/// <c>x-ratelimit-remaining-*</c> headers), minus what this instance has sent it since, and how many tokens one window
+/// holds. Pure: every transition takes and returns a value.
+/// <para>
+/// Azure OpenAI charges a request its estimate at admission and reports what is left after it. An answer arrives after
+/// the requests sent later were admitted, so what it reports is counted from that request's place in this instance's
+/// ledger of estimated tokens sent: what is left now is the report minus what was sent after the reporting request.
+/// Other instances' traffic is seen only through the next report. Azure's exact accounting behind the headers is not
+/// documented, so this is a hint: cooldowns remain the safety net.
+/// </para>
+/// </summary>
+/// <param name="Sent">Estimated tokens this instance has sent to the deployment, ever (the ledger).</param>
+/// <param name="SentRequests">Requests this instance has sent to it, ever.</param>
+/// <param name="Anchor">The freshest report, if any.</param>
+/// <param name="Capacity">The most tokens one window was seen to hold (a report plus its request's estimate); 0 when unknown.</param>
+internal readonly record struct Headroom(long Sent, long SentRequests, HeadroomReport? Anchor, long Capacity)
+{
+    /// <summary>A place in the ledger: what was sent up to and including one request, and that request's estimate.</summary>
+    /// <param name="Tokens">The ledger's tokens after the request.</param>
+    /// <param name="Requests">The ledger's requests after the request.</param>
+    /// <param name="Cost">The request's estimate.</param>
+    internal readonly record struct Ticket(long Tokens, long Requests, long Cost);
+
+    /// <summary>A request of estimated <paramref name="cost"/> is sent: its place in the ledger.</summary>
+    public (Headroom Next, Ticket Ticket) Send(long cost)
+    {
+        var tokens = Sent + Math.Max(0, cost);
+        var requests = SentRequests + 1;
+        return (this with { Sent = tokens, SentRequests = requests }, new Ticket(tokens, requests, Math.Max(0, cost)));
+    }
+
+    /// <summary>
+    /// An answer to the request at <paramref name="ticket"/> reported what is left. It becomes the anchor unless the
+    /// anchor in force comes from a request sent later (or from a window that started after this request was sent);
+    /// it holds until <paramref name="until"/> (the window's end when a 429 said so, else a horizon). A refused request
+    /// (<paramref name="admitted"/> false, a 429) was not charged: what it reports is left with it refused.
+    /// </summary>
+    public Headroom Report(Ticket ticket, long? tokens, long? requests, DateTimeOffset until, DateTimeOffset now, bool admitted = true)
+    {
+        if (tokens is null && requests is null)
+        {
+            return this;
+        }
+
+        var capacity = tokens is { } t ? Math.Max(Capacity, t + (admitted ? ticket.Cost : 0)) : Capacity;
+        if (Anchor is { } current && current.Until > now && current.At.Requests >= ticket.Requests)
+        {
+            return this with { Capacity = capacity };
+        }
+
+        return this with { Anchor = new HeadroomReport(ticket, tokens, requests, until), Capacity = capacity };
+    }
+
+    /// <summary>
+    /// A window is known to start (a cooldown to its end is over): nothing is known of it yet but its size. Until an
+    /// answer reports, what may be sent into it is <paramref name="share"/> of the learned capacity, or, when that is
+    /// unknown, one request (a probe).
+    /// </summary>
+    public Headroom NewWindow(double share, DateTimeOffset until) =>
+        this with
+        {
+            Anchor = new HeadroomReport(new Ticket(Sent, SentRequests, 0), Capacity > 0 ? (long)(Capacity * share) : null, Capacity > 0 ? null : 1, until),
+        };
+
+    /// <summary>Tokens left now by the freshest report, less what was sent after it; null when nothing is known (fits anything).</summary>
+    public long? TokensLeft(DateTimeOffset now) =>
+        Anchor is { Tokens: { } tokens } anchor && anchor.Until > now ? tokens - (Sent - anchor.At.Tokens) : null;
+
+    /// <summary>Requests left now, as <see cref="TokensLeft"/>.</summary>
+    public long? RequestsLeft(DateTimeOffset now) =>
+        Anchor is { Requests: { } requests } anchor && anchor.Until > now ? requests - (SentRequests - anchor.At.Requests) : null;
+
+    /// <summary>Whether a request of <paramref name="cost"/> fits what is left now (true when nothing is known).</summary>
+    public bool Fits(long cost, DateTimeOffset now) =>
+        (TokensLeft(now) is not { } tokens || tokens >= cost) && (RequestsLeft(now) is not { } requests || requests >= 1);
+}
+
+/// <summary>What an answer reported left, at a place in the ledger, until when it holds.</summary>
+/// <param name="At">The ledger's place of the reporting request.</param>
+/// <param name="Tokens">Tokens left after it (null: not reported).</param>
+/// <param name="Requests">Requests left after it (null: not reported).</param>
+/// <param name="Until">When the report stops describing the window.</param>
+internal readonly record struct HeadroomReport(Headroom.Ticket At, long? Tokens, long? Requests, DateTimeOffset Until);
