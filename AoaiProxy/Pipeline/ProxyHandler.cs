@@ -179,9 +179,9 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         // scans bodies under RequestBody.MemoryThreshold) streams through the first attempt as it arrives.
         var read = await RequestBody.ReceiveAsync(request.Body, request.ContentLength, mayStream: !path.IsV1,
             _options.MaxRequestBodyBytes, aborted).ConfigureAwait(false);
-        if (read.TooLarge)
+        if (read.Failure is not null)
         {
-            await RefuseBodyAsync(context).ConfigureAwait(false);
+            await AnswerBodyFailureAsync(context, read.Failure.GetValueOrDefault()).ConfigureAwait(false);
             return;
         }
 
@@ -315,6 +315,13 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             }
         }
 
+        if (body.Failure is not null)
+        {
+            // An attempt ended because the caller's body failed (AttemptError.CallerBodyFailed).
+            await AnswerBodyFailureAsync(context, body.Failure.GetValueOrDefault()).ConfigureAwait(false);
+            return;
+        }
+
         if (sent == 0 && unavailable is { } missing)
         {
             await ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyIdentityUnavailable,
@@ -378,6 +385,31 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         if (succeeded)
         {
             await _router.RememberAsync(backend, attempt, route, captured, response).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A body that could not be received: the caller's 400 for a malformed one, 413 over a limit, nothing for a caller
+    /// that went away (its connection is aborted, no backend blamed), 502 when the proxy's own temporary file failed.
+    /// </summary>
+    private Task AnswerBodyFailureAsync(HttpContext context, BodyFailure failure)
+    {
+        switch (failure.Kind)
+        {
+            case BodyFailureKind.TooLarge:
+                return RefuseBodyAsync(context);
+            case BodyFailureKind.Malformed:
+                Log.RequestRejected(_logger, failure.Detail);
+                return ErrorResponse.WriteAsync(context, ProxyOutcome.BadRequest, failure.Message);
+            case BodyFailureKind.CallerGone:
+                // A reset reaches the body's read before the server marks the connection aborted: aborting it here keeps
+                // the server from draining a body whose reader failed mid-read (an error log of its own) or answering 200.
+                Log.CallerBodyGone(_logger, failure.Detail);
+                context.Abort();
+                return Task.CompletedTask;
+            default:
+                Log.BodyStorageFailed(_logger, failure.Detail);
+                return ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyFailure, failure.Message);
         }
     }
 
