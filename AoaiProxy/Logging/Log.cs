@@ -71,6 +71,12 @@ internal static partial class Log
     [LoggerMessage(17, LogLevel.Debug, "Refused request: {Reason}")]
     public static partial void RequestRejected(ILogger logger, string reason);
 
+    [LoggerMessage(28, LogLevel.Debug, "Caller went away while its request body was read ({Reason}); nothing answered, no backend blamed")]
+    public static partial void CallerBodyGone(ILogger logger, string reason);
+
+    [LoggerMessage(29, LogLevel.Error, "The proxy could not store a request body in its temporary file ({Error}); answering 502")]
+    public static partial void BodyStorageFailed(ILogger logger, string error);
+
     [LoggerMessage(60, LogLevel.Warning, "Attempt {Attempt} to backend {Backend} for deployment {Deployment} reached the request's deadline after {ElapsedMs} ms (Proxy:RequestTimeoutSeconds = {TimeoutMs} ms); not replayed elsewhere, the backend had accepted it")]
     public static partial void AttemptDeadlineExceeded(ILogger logger, int attempt, string backend, string deployment, long elapsedMs, long timeoutMs);
 

@@ -83,9 +83,9 @@ internal sealed class Admission
         var path = target.Path;
         var read = await RequestBody.ReceiveAsync(request.Body, request.ContentLength, mayStream: !path.IsV1,
             _options.MaxRequestBodyBytes, aborted).ConfigureAwait(false);
-        if (read.TooLarge)
+        if (read.Failure is { } failure)
         {
-            await RefuseBodyAsync(context).ConfigureAwait(false);
+            await AnswerBodyFailureAsync(context, failure).ConfigureAwait(false);
             return null;
         }
 
@@ -94,8 +94,34 @@ internal sealed class Admission
         return new AdmittedRequest(path, body, hasBody, caller.ByClientKey);
     }
 
+    /// <summary>
+    /// A body that could not be received, before or during the attempts: the caller's 400 for a malformed one, 413 over a
+    /// limit, nothing for a caller that went away (its connection is aborted, no backend blamed), 502 when the proxy's own
+    /// temporary file failed.
+    /// </summary>
+    public Task AnswerBodyFailureAsync(HttpContext context, BodyFailure failure)
+    {
+        switch (failure.Kind)
+        {
+            case BodyFailureKind.TooLarge:
+                return RefuseBodyAsync(context);
+            case BodyFailureKind.Malformed:
+                Log.RequestRejected(_logger, failure.Detail);
+                return ErrorResponse.WriteAsync(context, ProxyOutcome.BadRequest, failure.Message);
+            case BodyFailureKind.CallerGone:
+                // A reset reaches the body's read before the server marks the connection aborted: aborting it here keeps
+                // the server from draining a body whose reader failed mid-read (an error log of its own) or answering 200.
+                Log.CallerBodyGone(_logger, failure.Detail);
+                context.Abort();
+                return Task.CompletedTask;
+            default:
+                Log.BodyStorageFailed(_logger, failure.Detail);
+                return ErrorResponse.WriteAsync(context, ProxyOutcome.ProxyFailure, failure.Message);
+        }
+    }
+
     /// <summary>The 413 of a body over Proxy:MaxRequestBodyBytes, before any backend sees it.</summary>
-    public Task RefuseBodyAsync(HttpContext context)
+    private Task RefuseBodyAsync(HttpContext context)
     {
         Log.BodyTooLarge(_logger, _options.MaxRequestBodyBytes);
         return ErrorResponse.WriteAsync(context, ProxyOutcome.BodyTooLarge,

@@ -47,6 +47,12 @@ internal enum AttemptError
 
     /// <summary>404 from a backend asked for an object the proxy has no record of: the next backend may hold it.</summary>
     ObjectNotHeld,
+
+    /// <summary>
+    /// The send ended because the caller's body failed (RequestBody.Failure says how: the caller went away, sent a
+    /// malformed body, or the proxy's copy failed). The backend never got the whole body; nobody is blamed.
+    /// </summary>
+    CallerBodyFailed,
 }
 
 /// <summary>The outcome of one planned attempt.</summary>
@@ -80,7 +86,7 @@ internal readonly record struct AttemptOutcome(int Backend, AttemptError Error, 
     /// True when the backend may have executed the request (billed it, created an object): everything but a refusal
     /// before any work (429, 503), a 404 for an object it does not hold, or a request that never left the proxy. The basis for replay rules of stateful requests.
     /// </summary>
-    public bool MayHaveRun => Sent && Error is not (AttemptError.Throttled or AttemptError.NotStarted or AttemptError.ObjectNotHeld)
+    public bool MayHaveRun => Sent && Error is not (AttemptError.Throttled or AttemptError.NotStarted or AttemptError.ObjectNotHeld or AttemptError.CallerBodyFailed)
         && !(Error == AttemptError.FailureStatus && Status == ServiceUnavailable);
 
     /// <summary>
@@ -88,7 +94,8 @@ internal readonly record struct AttemptOutcome(int Backend, AttemptError Error, 
     /// dropped it without answering. A backend still working when the deadline passed is not replaced by another (that
     /// would run, and bill, the request twice), and a caller that left needs no answer.
     /// </summary>
-    public bool AllowsFailover => Error is not (AttemptError.None or AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller or AttemptError.CallerGone);
+    public bool AllowsFailover => Error is not (AttemptError.None or AttemptError.DeadlineExceeded or AttemptError.DeadlineWaitingForCaller or AttemptError.CallerGone
+        or AttemptError.CallerBodyFailed);
 
     /// <summary>True when the backend answered (any status), which proves the connection.</summary>
     public bool Answered => Error is AttemptError.None or AttemptError.Throttled or AttemptError.FailureStatus or AttemptError.NotFinal;

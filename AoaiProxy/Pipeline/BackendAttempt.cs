@@ -52,12 +52,11 @@ internal sealed class BackendAttempt
         {
             return (Ended(AttemptError.CallerGone), null);
         }
-        catch (Exception) when (request.Body.Failure is { } failure)
+        catch (Exception) when (request.Body.Failure is not null)
         {
-            // A streamed body could not be received from the caller (or stored): the same failure, thrown as reading the
-            // body before the attempts would have thrown it (ProxyHandler.ProxyAsync answers it), and no backend blamed.
-            failure.Throw();
-            throw;
+            // The body could not be received from the caller (or stored): the handler answers from Body.Failure, as if
+            // the body had failed before the attempts, and no backend is blamed.
+            return (new AttemptOutcome(index, AttemptError.CallerBodyFailed), null);
         }
         catch (OperationCanceledException) when (request.Cancellation.DeadlinePassed)
         {

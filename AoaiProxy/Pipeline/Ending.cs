@@ -4,6 +4,7 @@ using AoaiProxy.Affinity;
 using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
+using AoaiProxy.Forwarding;
 using AoaiProxy.Planning;
 using AoaiProxy.State;
 
@@ -14,6 +15,9 @@ internal enum EndingKind
 {
     /// <summary>The caller went away: nothing is written.</summary>
     CallerGone,
+
+    /// <summary>The caller's body could not be received (or stored) during the attempts: answered as that failure.</summary>
+    BodyFailed,
 
     /// <summary>A request that creates or changes a stateful object failed after it may have run: 502/504 naming the backend.</summary>
     NotReplayed,
@@ -37,10 +41,11 @@ internal enum EndingKind
 /// <param name="Unavailable">The proxy's own credential, when it could not be obtained for some attempt.</param>
 /// <param name="Candidates">How many backends could serve the request (its deployment's); null: all of them.</param>
 /// <param name="Holder">The object id when the request was bound to the backend holding it.</param>
+/// <param name="Body">How the caller's body failed, when it did.</param>
 internal readonly record struct EndingFacts(
     IReadOnlyList<BackendOptions> Backends, AttemptPlan Plan, IReadOnlyList<AttemptOutcome> Outcomes, IReadOnlyList<Cooldown?> Cooldowns,
     DateTimeOffset Now, string? Deployment, RequestKind Kind = RequestKind.Inference, bool ReplayStateful = false,
-    BackendCredential? Unavailable = null, int? Candidates = null, string? Holder = null);
+    BackendCredential? Unavailable = null, int? Candidates = null, string? Holder = null, BodyFailure? Body = null);
 
 /// <summary>The proxy's own answer when no backend's answer could be relayed.</summary>
 /// <param name="Kind">Which ending it is.</param>
@@ -51,9 +56,10 @@ internal readonly record struct EndingFacts(
 internal readonly record struct Ending(EndingKind Kind, ProxyOutcome Outcome, string Message, TimeSpan? RetryAfter, int Attempts)
 {
     /// <summary>
-    /// Pure: the one decision of how a request ends when nothing was relayed. The caller gone: nothing to answer. A
-    /// stateful request stopped by an attempt that may have run it: not replayed. Nothing sent for want of the proxy's
-    /// own token: 503. Otherwise exhausted (see <see cref="Exhausted"/>).
+    /// Pure: the one decision of how a request ends when nothing was relayed. The caller gone: nothing to answer. The
+    /// caller's body failed: answered as that failure, whatever the attempts met. A stateful request stopped by an attempt
+    /// that may have run it: not replayed. Nothing sent for want of the proxy's own token: 503. Otherwise exhausted (see
+    /// <see cref="Exhausted"/>).
     /// </summary>
     public static Ending Decide(in EndingFacts facts)
     {
@@ -65,18 +71,26 @@ internal readonly record struct Ending(EndingKind Kind, ProxyOutcome Outcome, st
             attempts += outcomes[n].Sent ? 1 : 0;
         }
 
-        if (outcomes.Count > 0)
+        AttemptOutcome? last = outcomes.Count > 0 ? outcomes[^1] : null;
+        if (last is { Error: AttemptError.CallerGone })
         {
-            var last = outcomes[^1];
-            if (last.Error == AttemptError.CallerGone)
-            {
-                return new Ending(EndingKind.CallerGone, ProxyOutcome.CallerGone, "", null, attempts);
-            }
+            return new Ending(EndingKind.CallerGone, ProxyOutcome.CallerGone, "", null, attempts);
+        }
 
-            if (facts.Kind == RequestKind.Stateful && last.MayHaveRun && !facts.ReplayStateful)
+        if (facts.Body is { } body)
+        {
+            return new Ending(EndingKind.BodyFailed, body.Kind switch
             {
-                return NotReplayed(facts.Backends, last, attempts);
-            }
+                BodyFailureKind.CallerGone => ProxyOutcome.CallerGone,
+                BodyFailureKind.Malformed => ProxyOutcome.BadRequest,
+                BodyFailureKind.TooLarge => ProxyOutcome.BodyTooLarge,
+                _ => ProxyOutcome.ProxyFailure,
+            }, body.Message, null, attempts);
+        }
+
+        if (facts.Kind == RequestKind.Stateful && last is { MayHaveRun: true } stopped && !facts.ReplayStateful)
+        {
+            return NotReplayed(facts.Backends, stopped, attempts);
         }
 
         if (attempts == 0 && facts.Unavailable is { } missing)

@@ -187,12 +187,14 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var ending = Ending.Decide(new EndingFacts(
             _options.Backends, routed.Plan, outcomes, CooldownLookup.ForEach(_state.Cooldowns, _options.Backends, routed.Deployment, eligible),
             _time.GetUtcNow(), routed.Deployment, routed.Route.Kind, _options.ReplayStatefulRequests, unavailable,
-            eligible is null ? null : eligible.Count(e => e), routed.Route.Owner is null ? null : routed.Route.Holder));
+            eligible is null ? null : eligible.Count(e => e), routed.Route.Owner is null ? null : routed.Route.Holder, request.Body.Failure));
         var context = request.Context;
         switch (ending.Kind)
         {
             case EndingKind.CallerGone:
                 return Task.CompletedTask;
+            case EndingKind.BodyFailed:
+                return _admission.AnswerBodyFailureAsync(context, request.Body.Failure!.Value);
             case EndingKind.NotReplayed:
                 // It may exist now: a replay could make a second batch, job or message. The caller decides.
                 Log.StatefulNotReplayed(_logger, _options.Backends[outcomes[^1].Backend].Name, ending.Message);

@@ -13,7 +13,6 @@ public class RequestBodyTests
 {
     private const int Threshold = RequestBody.MemoryThreshold;
     private const int SegmentSize = 64 * 1024;
-    private const string TempFilePrefix = "aoaiproxy-body-";
 
     [Theory]
     [InlineData(0)]
@@ -155,24 +154,28 @@ public class RequestBodyTests
     }
 
     [Fact]
-    public async Task ReadAsync_SourceFailsAfterSpill_ThrowsAndDeletesTempFile()
+    public async Task ReadAsync_SourceFailsAfterSpill_CallerGoneAndTempFileDeleted()
     {
         var before = TempFiles();
         var failing = new TrickleStream(Data(Threshold + SegmentSize), SegmentSize, failAtEnd: true);
 
-        await Assert.ThrowsAsync<IOException>(() => RequestBody.ReadAsync(failing, long.MaxValue, CancellationToken.None));
+        var result = await RequestBody.ReadAsync(failing, long.MaxValue, CancellationToken.None);
 
+        Assert.Null(result.Body);
+        Assert.Equal(BodyFailureKind.CallerGone, result.Failure?.Kind);
         Assert.Empty(TempFiles().Except(before));
     }
 
     [Fact]
-    public async Task ReadAsync_Cancelled_Throws()
+    public async Task ReadAsync_Cancelled_CallerGone()
     {
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(
-            () => RequestBody.ReadAsync(new TrickleStream(Data(100), 10), long.MaxValue, cancelled.Token));
+        var result = await RequestBody.ReadAsync(new TrickleStream(Data(100), 10), long.MaxValue, cancelled.Token);
+
+        Assert.Null(result.Body);
+        Assert.Equal(BodyFailureKind.CallerGone, result.Failure?.Kind);
     }
 
     /// <summary>
@@ -289,18 +292,23 @@ public class RequestBodyTests
     }
 
     [Theory]
-    [InlineData(false, typeof(Microsoft.AspNetCore.Http.BadHttpRequestException))]
-    [InlineData(true, typeof(IOException))]
-    public async Task CreateContent_CallerStreamEndsEarlyOrFails_FailureKeptAndEveryAttemptStops(bool failAtEnd, Type expected)
+    [InlineData(false, nameof(BodyFailureKind.Malformed))]
+    [InlineData(true, nameof(BodyFailureKind.CallerGone))]
+    public async Task CreateContent_CallerStreamEndsEarlyOrFails_FailureKeptAndEveryAttemptStops(bool failAtEnd, string expected)
     {
         var data = Data(Threshold + 1_000);
-        await using var body = await ReceiveAsync(new TrickleStream(data, SegmentSize, failAtEnd: failAtEnd), data.Length + 500);
+        var source = new TrickleStream(data, SegmentSize, failAtEnd: failAtEnd);
+        await using var body = await ReceiveAsync(source, data.Length + 500);
 
-        await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        var first = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
 
-        Assert.IsType(expected, body.Failure?.SourceException);
+        Assert.IsType<BodyFailedException>(first.InnerException);
+        var failure = Assert.NotNull(body.Failure);
+        Assert.Equal(Enum.Parse<BodyFailureKind>(expected), failure.Kind);
         var again = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
-        Assert.Same(body.Failure!.SourceException, again.InnerException);
+        Assert.IsType<BodyFailedException>(again.InnerException);
+        Assert.Equal(failure, body.Failure);
+        Assert.Equal(data.Length, source.TotalRead);
     }
 
     [Theory]
@@ -454,6 +462,62 @@ public class RequestBodyTests
         Assert.DoesNotContain(true, replay.WritesOnSocketThread);
     }
 
+    [Fact]
+    public async Task DisposeAsync_StreamedPullWaitingForTheCaller_ReadEndedBeforeItReturnsAndNoFailure()
+    {
+        // The request ends while an attempt's send (over HTTP/2 it can outlive the attempt) waits for the caller's bytes:
+        // the server drains the body once the handler returns, and must not find a read of it still in progress.
+        var data = Data(Threshold + 5_000);
+        var source = new GatedSource(data, Threshold);
+        var body = await ReceiveAsync(source, data.Length);
+        var attempt = body.CreateContent().CopyToAsync(Stream.Null);
+        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        await body.DisposeAsync();
+
+        Assert.Equal(0, source.ReadsInFlight);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Null(body.Failure);
+        Assert.False(body.WaitingForCaller);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_StreamedAttemptStillSendingToItsBackend_ItsNextPullEndsAtOnceAndTheLastWriterDeletesTheFile()
+    {
+        var before = TempFiles();
+        var data = Data(Threshold + 5_000);
+        var source = new GatedSource(data, Threshold + 5_000);
+        var body = await ReceiveAsync(source, data.Length);
+        var file = Assert.Single(TempFiles().Except(before));
+        var stalled = new GatedStream();
+        var sending = body.CreateContent().CopyToAsync(stalled);
+        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        await body.DisposeAsync();
+        Assert.True(File.Exists(file));
+        stalled.Gate.SetResult();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, source.ReadsInFlight);
+        Assert.False(File.Exists(file));
+        Assert.Null(body.Failure);
+    }
+
+    [Fact]
+    public async Task ReceiveAsync_SpilledBodyFileLostBeforeAReplay_StorageFailureAndTheSendEnds()
+    {
+        var before = TempFiles();
+        var data = Data(Threshold + 100);
+        await using var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
+        File.Delete(Assert.Single(TempFiles().Except(before)));
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+
+        Assert.IsType<BodyFailedException>(refused.InnerException);
+        Assert.Equal(BodyFailureKind.Storage, body.Failure?.Kind);
+        Assert.DoesNotContain(Path.GetTempPath(), body.Failure!.Value.Message, StringComparison.Ordinal);
+    }
+
     private static async Task<RequestBody> ReceiveAsync(Stream source, long contentLength)
     {
         var result = await RequestBody.ReceiveAsync(source, contentLength, mayStream: true, long.MaxValue, CancellationToken.None);
@@ -493,31 +557,6 @@ public class RequestBodyTests
             WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    /// <summary>A caller that sends its first <paramref name="gateAt"/> bytes, then waits for <see cref="Gate"/> (or cancellation).</summary>
-    private sealed class GatedSource(byte[] data, int gateAt) : ReadOnlyTestStream
-    {
-        private int _position;
-
-        public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_position == gateAt && !Gate.Task.IsCompleted)
-            {
-                Waiting.TrySetResult();
-                await Gate.Task.WaitAsync(cancellationToken);
-            }
-
-            var limit = Gate.Task.IsCompleted ? data.Length : gateAt;
-            var count = Math.Min(buffer.Length, limit - _position);
-            data.AsMemory(_position, count).CopyTo(buffer);
-            _position += count;
-            return count;
-        }
-    }
-
     /// <summary>A backend connection whose writes complete on the socket thread; records where each write was issued.</summary>
     private sealed class SocketTarget(SocketThread socket) : MemoryStream
     {
@@ -528,24 +567,6 @@ public class RequestBodyTests
             WritesOnSocketThread.Add(socket.IsCurrent);
             Write(buffer.Span);
             return new ValueTask(socket.CompleteOnThread(Task.FromResult(buffer.Length)));
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-    }
-
-    /// <summary>Blocks its first write until <see cref="Gate"/> opens.</summary>
-    private sealed class GatedStream : MemoryStream
-    {
-        public TaskCompletionSource FirstWrite { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            FirstWrite.TrySetResult();
-            await Gate.Task;
-            await base.WriteAsync(buffer, cancellationToken);
         }
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -588,57 +609,7 @@ public class RequestBodyTests
         return target.ToArray();
     }
 
-    /// <summary>Bytes whose value depends on the position beyond 256, so a shifted or repeated chunk shows.</summary>
-    private static byte[] Data(int length)
-    {
-        var data = new byte[length];
-        for (var i = 0; i < length; i++)
-        {
-            data[i] = (byte)((i * 31) ^ (i >> 8) ^ (i >> 16));
-        }
+    private static HashSet<string> TempFiles() => BodyTempFiles.Now();
 
-        return data;
-    }
-
-    private static HashSet<string> TempFiles() => [.. Directory.EnumerateFiles(Path.GetTempPath(), TempFilePrefix + "*")];
-
-    /// <summary>A source that gives at most a few bytes per read, optionally forever or failing at its end.</summary>
-    private sealed class TrickleStream(byte[] data, int maxPerRead, bool endless = false, bool failAtEnd = false) : ReadOnlyTestStream
-    {
-        private int _position;
-
-        public long TotalRead { get; private set; }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_position == data.Length)
-            {
-                if (failAtEnd)
-                {
-                    throw new IOException("The client went away.");
-                }
-
-                if (!endless)
-                {
-                    return 0;
-                }
-
-                _position = 0;
-            }
-
-            var count = Math.Min(Math.Min(maxPerRead, buffer.Length), data.Length - _position);
-            data.AsSpan(_position, count).CopyTo(buffer);
-            _position += count;
-            TotalRead += count;
-            return count;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            return ValueTask.FromResult(Read(buffer.Span));
-        }
-    }
+    private static byte[] Data(int length) => BodyBytes.Of(length);
 }

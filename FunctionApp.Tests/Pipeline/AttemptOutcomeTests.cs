@@ -17,6 +17,7 @@ public class AttemptOutcomeTests
     [InlineData(nameof(AttemptError.CallerGone), true, true, false)]
     [InlineData(nameof(AttemptError.Cooling), false, false, true)]
     [InlineData(nameof(AttemptError.NoCredential), false, false, true)]
+    [InlineData(nameof(AttemptError.CallerBodyFailed), true, false, false)]
     public void Properties_EachError_SentMayHaveRunAndFailover(string error, bool sent, bool mayHaveRun, bool failover)
     {
         var outcome = new AttemptOutcome(0, Enum.Parse<AttemptError>(error));

@@ -2,6 +2,7 @@ using AoaiProxy.Affinity;
 using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
+using AoaiProxy.Forwarding;
 using AoaiProxy.Pipeline;
 using AoaiProxy.Planning;
 using AoaiProxy.State;
@@ -163,6 +164,24 @@ public class EndingTests
         Assert.Equal(Enum.Parse<EndingKind>(ending), decided.Kind);
         Assert.Equal(Enum.Parse<ProxyOutcome>(answer), decided.Outcome);
         Assert.Equal(outcomes.Count(o => o.Sent), decided.Attempts);
+    }
+
+    [Theory]
+    [InlineData(nameof(BodyFailureKind.CallerGone), nameof(ProxyOutcome.CallerGone))]
+    [InlineData(nameof(BodyFailureKind.Malformed), nameof(ProxyOutcome.BadRequest))]
+    [InlineData(nameof(BodyFailureKind.TooLarge), nameof(ProxyOutcome.BodyTooLarge))]
+    [InlineData(nameof(BodyFailureKind.Storage), nameof(ProxyOutcome.ProxyFailure))]
+    public void Decide_CallersBodyFailedDuringTheAttempts_AnsweredAsThatFailure(string kind, string answer)
+    {
+        AttemptOutcome[] outcomes = [new(0, AttemptError.Throttled, 429), new(1, AttemptError.CallerBodyFailed)];
+        var failure = new BodyFailure(Enum.Parse<BodyFailureKind>(kind), "what the caller is told", "for the log");
+
+        var decided = Ending.Decide(new EndingFacts(Backends, new AttemptPlan([0, 1], []), outcomes, new Cooldown?[2], Now, null,
+            RequestKind.Stateful, Body: failure));
+
+        Assert.Equal(EndingKind.BodyFailed, decided.Kind);
+        Assert.Equal(Enum.Parse<ProxyOutcome>(answer), decided.Outcome);
+        Assert.Equal("what the caller is told", decided.Message);
     }
 
     [Fact]
