@@ -38,6 +38,7 @@ internal static class ProxyOptionsReader
         var section = configuration.GetSection(ProxyOptions.SectionName);
         options.Backends = ReadBackends(section.GetSection("Backends"), errors);
         options.MaxRequestBodyBytes = ReadLong(section, "MaxRequestBodyBytes", ProxyOptions.DefaultMaxRequestBodyBytes, 1, long.MaxValue - ProxyOptions.BodyDrainAllowanceBytes, errors);
+        options.MaxDecodedBodyBytes = ReadLong(section, "MaxDecodedBodyBytes", ProxyOptions.DefaultMaxDecodedBodyBytes, ProxyOptions.MinMaxDecodedBodyBytes, ProxyOptions.MaxMaxDecodedBodyBytes, errors);
         options.RequestTimeout = ReadSeconds(section, "RequestTimeoutSeconds", ProxyOptions.DefaultRequestTimeout, errors);
         options.RelayIdleTimeout = ReadSeconds(section, "RelayIdleTimeoutSeconds", ProxyOptions.DefaultRelayIdleTimeout, errors);
         options.FailureRatio = ReadRatio(section, "FailureRate:Ratio", ProxyOptions.DefaultFailureRatio, errors);

@@ -234,8 +234,11 @@ internal sealed class ProxyMetrics : IDisposable
     public void CooldownStarted(string backend, string? deployment, CooldownReason reason) =>
         _cooldownsStarted.Add(1, new TagList { { Tags.Backend, backend }, { Tags.Deployment, DeploymentLabel(deployment) }, { Tags.Reason, ReasonText(reason) } });
 
-    /// <summary>The relay starts for <paramref name="backend"/>; the returned reader watches the relayed bytes for the usage object.</summary>
-    public static TokenUsageReader RelayStarted(HttpContext context, string backend)
+    /// <summary>
+    /// The relay starts for <paramref name="backend"/>; the returned reader watches the relayed bytes for the usage object
+    /// (decoding a compressed answer up to <paramref name="maxDecodedBytes"/>).
+    /// </summary>
+    public static TokenUsageReader RelayStarted(HttpContext context, string backend, long maxDecodedBytes)
     {
         var telemetry = context.Features.Get<RequestTelemetry>();
         if (telemetry is not null)
@@ -243,7 +246,7 @@ internal sealed class ProxyMetrics : IDisposable
             telemetry.Backend = backend;
 
             // The relay has copied the backend's headers: a compressed answer is decoded for the scan.
-            telemetry.Usage.UseEncoding(context.Response.Headers.ContentEncoding.ToString());
+            telemetry.Usage.UseEncoding(context.Response.Headers.ContentEncoding.ToString(), maxDecodedBytes);
         }
 
         return telemetry?.Usage ?? new TokenUsageReader();

@@ -16,6 +16,7 @@ public class ProxyOptionsReaderTests
         var backend = Assert.Single(options.Backends);
         Assert.Equal(new BackendOptions("first", new Uri("https://first.openai.azure.com/"), ProxyOptions.DefaultPriority, ProxyOptions.DefaultWeight), backend);
         Assert.Equal(ProxyOptions.DefaultMaxRequestBodyBytes, options.MaxRequestBodyBytes);
+        Assert.Equal(ProxyOptions.DefaultMaxDecodedBodyBytes, options.MaxDecodedBodyBytes);
         Assert.Equal(ProxyOptions.DefaultRequestTimeout, options.RequestTimeout);
         Assert.Equal(ProxyOptions.DefaultRelayIdleTimeout, options.RelayIdleTimeout);
         Assert.Equal(ProxyOptions.DefaultFailureRatio, options.FailureRatio);
@@ -36,6 +37,7 @@ public class ProxyOptionsReaderTests
             ("Proxy:Backends:0:Priority", "2"),
             ("Proxy:Backends:0:Weight", "7"),
             ("Proxy:MaxRequestBodyBytes", "1024"),
+            ("Proxy:MaxDecodedBodyBytes", "2097152"),
             ("Proxy:RequestTimeoutSeconds", "30"),
             ("Proxy:RelayIdleTimeoutSeconds", "12"),
             ("Proxy:FailureRate:Ratio", "0.25"),
@@ -49,6 +51,7 @@ public class ProxyOptionsReaderTests
         Assert.Empty(options.Errors);
         Assert.Equal(new BackendOptions("primary", new Uri("https://first.openai.azure.com/gateway/"), 2, 7), Assert.Single(options.Backends));
         Assert.Equal(1024, options.MaxRequestBodyBytes);
+        Assert.Equal(2097152, options.MaxDecodedBodyBytes);
         Assert.Equal(TimeSpan.FromSeconds(30), options.RequestTimeout);
         Assert.Equal(TimeSpan.FromSeconds(12), options.RelayIdleTimeout);
         Assert.Equal(0.25, options.FailureRatio);
@@ -90,6 +93,9 @@ public class ProxyOptionsReaderTests
     [InlineData("Proxy:MaxRequestBodyBytes", "0")]
     [InlineData("Proxy:MaxRequestBodyBytes", "-1")]
     [InlineData("Proxy:MaxRequestBodyBytes", "1MB")]
+    [InlineData("Proxy:MaxDecodedBodyBytes", "1048575")]
+    [InlineData("Proxy:MaxDecodedBodyBytes", "1073741825")]
+    [InlineData("Proxy:MaxDecodedBodyBytes", "64MiB")]
     [InlineData("Proxy:ResponseHeadersTimeoutSeconds", "120")]
     [InlineData("Proxy:RequestTimeoutSeconds", "0")]
     [InlineData("Proxy:RequestTimeoutSeconds", "3601")]

@@ -172,6 +172,39 @@ public sealed class ProxyMetricsTests
         Assert.Equal(16, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "total")));
     }
 
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("deflate")]
+    [InlineData("br")]
+    public async Task RequestCompleted_CompressedBombAnswer_RelaysEveryByteAndCountsNoTokens(string encoding)
+    {
+        // Its usage object follows 512 MiB of zeros: the scan stops decoding at Proxy:MaxDecodedBodyBytes, the relay does not.
+        var bomb = Compression.Bomb(encoding);
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = async (context, _) =>
+        {
+            context.Response.ContentType = "application/json";
+            context.Response.Headers.ContentEncoding = encoding;
+            await context.Response.Body.WriteAsync(bomb);
+        };
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxDecodedBodyBytes"] = "1048576");
+        using var metrics = Recorder(proxy);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        request.Headers.AcceptEncoding.ParseAdd(encoding);
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(bomb, await response.Content.ReadAsByteArrayAsync());
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (metrics.Of(M.Names.Requests).Count == 0)
+        {
+            await Task.Delay(20, patience.Token);
+        }
+
+        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "served"), (M.Tags.Status, "200")));
+        Assert.Empty(metrics.Of(M.Names.Tokens));
+    }
+
     [Fact]
     public async Task AttemptCompleted_ThrottledThenServedElsewhere_CountsFailoverCooldownAndActiveGauge()
     {
