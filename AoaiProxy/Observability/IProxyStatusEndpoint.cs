@@ -1,6 +1,4 @@
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace AoaiProxy;
 
@@ -18,25 +16,4 @@ public interface IProxyStatusEndpoint
     /// <c>/openai/</c>; without it, loopback callers only. Returns false after writing the refusal (401/403/503).
     /// </summary>
     ValueTask<bool> AdmitAsync(HttpContext context);
-}
-
-/// <summary>Names a host needs to export the engine's telemetry.</summary>
-public static class ProxyTelemetry
-{
-    /// <summary>The name of the engine's one <see cref="System.Diagnostics.Metrics.Meter"/>.</summary>
-    public const string MeterName = Observability.ProxyMetrics.MeterName;
-}
-
-/// <summary>How a plain ASP.NET Core host serves the status surface.</summary>
-public static class ProxyStatusApplicationBuilderExtensions
-{
-    /// <summary>Branches requests under <c>/proxy</c> (page and status JSON) to the engine's <see cref="IProxyStatusEndpoint"/>.</summary>
-    public static IApplicationBuilder UseAzureOpenAIProxyStatus(this IApplicationBuilder app)
-    {
-        ArgumentNullException.ThrowIfNull(app);
-        var status = app.ApplicationServices.GetRequiredService<IProxyStatusEndpoint>();
-        return app.MapWhen(
-            context => context.Request.Path.StartsWithSegments(Observability.ProxyStatusEndpoint.PagePath, StringComparison.OrdinalIgnoreCase),
-            branch => branch.Run(status.ServeAsync));
-    }
 }

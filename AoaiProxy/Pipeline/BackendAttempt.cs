@@ -80,7 +80,7 @@ internal sealed class BackendAttempt
         AttemptRequest request, int index, int attempt, BackendCredential credential)
     {
         var backend = _options.Backends[index];
-        var deploymentLabel = request.Deployment ?? CooldownKeys.AnyDeployment;
+        var deploymentLabel = request.Deployment ?? CooldownScope.NoDeployment;
         var aborted = request.Context.RequestAborted;
         var (path, edit) = request.TargetFor(backend);
         using var upstream = UpstreamRequest.Create(request.Context.Request, backend, path, request.Body, request.HasBody, credential, edit,

@@ -79,7 +79,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     public async Task ProxyAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        ProxyMetrics.RequestStarted(context);
+        RequestTelemetry.RequestStarted(context);
         try
         {
             await HandleAsync(context).ConfigureAwait(false);
@@ -137,7 +137,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var byClientKey = false;
         {
             var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
-            ProxyMetrics.CallerIdentified(context, caller);
+            RequestTelemetry.CallerIdentified(context, caller);
             if (!caller.IsAllowed)
             {
                 await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);
@@ -193,7 +193,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         }
 
         deployment = CooldownScope.Usable(deployment);
-        ProxyMetrics.DeploymentResolved(context, deployment);
+        RequestTelemetry.DeploymentResolved(context, deployment);
         var hasBody = body.Length > 0 || request.ContentLength is not null || request.Headers.ContainsKey("Transfer-Encoding");
 
         // Route by what each backend serves and holds: its deployments (Proxy:Backends:{i}:Deployments), and the
@@ -345,7 +345,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var now = _time.GetUtcNow();
         var answer = ExhaustedAnswer.Decide(_options.Backends, plan, outcomes, ObjectRouter.Masked(CooldownsFor(_state.Cooldowns, deployment), eligible), now, deployment,
             eligible is null ? null : eligible.Count(e => e), route.Owner is null ? null : route.Holder);
-        Log.Exhausted(_logger, deployment ?? CooldownKeys.AnyDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
+        Log.Exhausted(_logger, deployment ?? CooldownScope.NoDeployment, answer.Attempts, ProxyOutcomes.StatusCode(answer.Outcome),
             answer.RetryAfter is { } r ? RetryAfter.Milliseconds(r) : 0);
         context.Response.Headers[ProxyHeaders.Attempts] = answer.Attempts.ToString(CultureInfo.InvariantCulture);
         return ErrorResponse.WriteAsync(context, answer.Outcome, answer.Message, answer.RetryAfter);

@@ -78,7 +78,7 @@ internal sealed class ResponseRelay
             return RelayResult.Completed;
         }
 
-        var usage = ProxyMetrics.RelayStarted(context, backend.Name, _options.MaxDecodedBodyBytes);
+        var usage = RequestTelemetry.RelayStarted(context, backend.Name, _options.MaxDecodedBodyBytes);
 
         // As YARP's activity timeout: every read and every write counts as activity, so only a stall ends a long stream.
         var token = cancellation.Token;
@@ -125,7 +125,7 @@ internal sealed class ResponseRelay
                     {
                         // Bytes may already be with the caller: no failover, no fake ending.
                         Log.RelayFailed(_logger, backend.Name, ex.Message);
-                        _metrics?.RelayFailed(backend.Name, ProxyMetrics.Broken);
+                        _metrics?.RelayFailed(backend.Name, MetricNames.RelayFailureReasons.Broken);
                         context.Abort();
                         return RelayResult.BackendFailed;
                     }
@@ -151,7 +151,7 @@ internal sealed class ResponseRelay
             Log.RelayIdleTimedOut(_logger, backend.Name, (long)_options.RelayIdleTimeout.TotalMilliseconds, reading ? "backend" : "caller");
             if (reading)
             {
-                _metrics?.RelayFailed(backend.Name, ProxyMetrics.Stalled);
+                _metrics?.RelayFailed(backend.Name, MetricNames.RelayFailureReasons.Stalled);
             }
 
             context.Abort();
