@@ -20,7 +20,7 @@ public class CapturedContentTests
         Assert.Equal(answer, relayed);
         Assert.Equal("application/json", captured.Headers.ContentType!.MediaType);
         Assert.Equal(CapturedContent.Limit, captured.Captured.Length);
-        Assert.Equal("file-1", ObjectReferences.CreatedId(captured.Decoded(), eventStream: false));
+        Assert.Equal("file-1", CreatedObjectId.Of(captured.Decoded(), eventStream: false));
     }
 
     [Theory]
@@ -36,7 +36,7 @@ public class CapturedContentTests
         using var captured = new CapturedContent(inner);
         await captured.ReadAsByteArrayAsync();
 
-        Assert.Equal("batch_7", ObjectReferences.CreatedId(captured.Decoded(), eventStream: false));
+        Assert.Equal("batch_7", CreatedObjectId.Of(captured.Decoded(), eventStream: false));
     }
 
     [Theory]
@@ -70,7 +70,7 @@ public class CapturedContentTests
 
         Assert.Equal(bomb, relayed);
         Assert.Equal(CapturedContent.Limit, decoded.Length);
-        Assert.Null(ObjectReferences.CreatedId(decoded, eventStream: false));
+        Assert.Null(CreatedObjectId.Of(decoded, eventStream: false));
         Assert.InRange(used, 0, 256 * 1024);
     }
 }
