@@ -14,7 +14,10 @@ internal sealed record BackendOptions(string Name, Uri Endpoint, int Priority, i
     public string? DeploymentNameFor(string deployment) => Deployments is null ? deployment : Deployments.NameFor(deployment);
 }
 
-/// <summary>Everything the engine is configured with, read once at start-up by <see cref="ProxyOptionsReader"/>.</summary>
+/// <summary>
+/// Everything the engine is configured with, read once at start-up by <see cref="ProxyOptionsReader"/> and validated by
+/// <see cref="ProxyOptionsValidator"/>.
+/// </summary>
 internal sealed class ProxyOptions
 {
     public const string SectionName = "Proxy";
@@ -137,7 +140,4 @@ internal sealed class ProxyOptions
 
     /// <summary>Who may call the proxy and with which credentials it calls the backends (Proxy:Auth).</summary>
     public AuthOptions Auth { get; set; } = new();
-
-    /// <summary>Problems found while reading configuration; non-empty stops start-up.</summary>
-    public IReadOnlyList<string> Errors { get; set; } = [];
 }
