@@ -19,6 +19,13 @@ internal static class StartupOptions
     public static (ProxyOptions Options, IReadOnlyList<string> Errors) Read(params (string Key, string? Value)[] settings) =>
         Read(settings.ToDictionary(s => s.Key, s => s.Value));
 
+    /// <summary>
+    /// The start-up failures of one valid backend and <paramref name="key"/> set to <paramref name="value"/> (which may be
+    /// that backend's endpoint).
+    /// </summary>
+    public static IReadOnlyList<string> ErrorsWith(string key, string? value) =>
+        Read(new Dictionary<string, string?> { ["Proxy:Backends:0:Endpoint"] = "https://first.openai.azure.com", [key] = value }).Errors;
+
     public static (ProxyOptions Options, IReadOnlyList<string> Errors) Read(Dictionary<string, string?> settings) =>
         Read(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
 }
