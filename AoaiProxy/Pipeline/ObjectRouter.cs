@@ -13,8 +13,8 @@ namespace AoaiProxy.Pipeline;
 /// <summary>
 /// Routing by what each backend serves and holds: which backends serve a deployment (Proxy:Backends:{i}:Deployments),
 /// which backend holds the objects a request names (<see cref="ObjectAffinity"/>), and what a good answer teaches
-/// (objects created, found or deleted). The decisions are <see cref="RequestClassifier"/>'s, the object id readers' and the planner's (pure);
-/// this class only looks up and records.
+/// (objects created, found or deleted). The decisions are <see cref="RequestClassifier"/>'s, the object id readers' and
+/// the planner's (pure); this class only looks up and records.
 /// </summary>
 internal sealed class ObjectRouter
 {
