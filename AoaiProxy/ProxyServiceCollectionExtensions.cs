@@ -31,7 +31,7 @@ public static class ProxyServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IConfigureOptions<ProxyOptions>>(new ConfigureProxyOptions(configuration));
-        services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
+        services.AddSingleton<IValidateOptions<ProxyOptions>>(new ProxyOptionsValidator(configuration));
         services.AddOptions<ProxyOptions>().ValidateOnStart();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<ProxyOptions>>().Value);
 
@@ -75,15 +75,10 @@ public static class ProxyServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>Fills the options; the problems it finds are reported by <see cref="ProxyOptionsValidator"/>.</summary>
     private sealed class ConfigureProxyOptions(IConfiguration configuration) : IConfigureOptions<ProxyOptions>
     {
-        public void Configure(ProxyOptions options) => ProxyOptionsReader.Fill(options, configuration);
-    }
-
-    private sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, ProxyOptions options) =>
-            options.Errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(options.Errors);
+        public void Configure(ProxyOptions options) => ProxyOptionsReader.Fill(options, configuration, []);
     }
 
     /// <summary>Starts the shared state (table creation) with the host and says once how the proxy is set up.</summary>

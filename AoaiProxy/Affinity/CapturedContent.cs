@@ -1,5 +1,5 @@
-using System.IO.Compression;
 using System.Net;
+using AoaiProxy.Content;
 
 namespace AoaiProxy.Affinity;
 
@@ -30,46 +30,30 @@ internal sealed class CapturedContent : HttpContent
     public ReadOnlySpan<byte> Captured => _captured.AsSpan(0, _length);
 
     /// <summary>
-    /// The captured bytes as JSON text: decompressed when the backend compressed its answer (the caller asked for it
-    /// with Accept-Encoding, and the proxy relays bytes as they are). A cut-off compressed prefix gives what it can.
+    /// The captured bytes as JSON text: decoded when the backend compressed its answer (the caller asked for it with
+    /// Accept-Encoding, and the proxy relays bytes as they are), at most <see cref="Limit"/> bytes of it. A cut-off
+    /// compressed prefix, or a corrupt one, gives what it can; an encoding the proxy does not read gives nothing.
     /// </summary>
     public byte[] Decoded()
     {
-        var encoding = Headers.ContentEncoding.LastOrDefault();
-        if (encoding is null || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        var coding = ContentCodings.Of(Headers.ContentEncoding);
+        if (coding == ContentCoding.Identity)
         {
             return Captured.ToArray();
         }
 
-        using var source = new MemoryStream(_captured, 0, _length, writable: false);
-        using Stream? decoder = encoding.ToLowerInvariant() switch
+        // The decoder stops at the limit: a few compressed kilobytes can inflate to gigabytes, of which the id needs the first.
+        using var decoder = new ContentDecoder(coding, Limit);
+        decoder.Write(Captured);
+        var decoded = new byte[Limit];
+        var length = 0;
+        while (decoder.TryRead(out var piece))
         {
-            "gzip" => new GZipStream(source, CompressionMode.Decompress),
-            "deflate" => new ZLibStream(source, CompressionMode.Decompress),
-            "br" => new BrotliStream(source, CompressionMode.Decompress),
-            _ => null,
-        };
-        if (decoder is null)
-        {
-            return [];
+            piece.CopyTo(decoded.AsSpan(length));
+            length += piece.Length;
         }
 
-        using var decoded = new MemoryStream();
-        var buffer = new byte[Limit];
-        try
-        {
-            int read;
-            while (decoded.Length < Limit && (read = decoder.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                decoded.Write(buffer, 0, read);
-            }
-        }
-        catch (InvalidDataException)
-        {
-            // The prefix ends mid-stream: what was decoded so far is what there is.
-        }
-
-        return decoded.ToArray();
+        return length == decoded.Length ? decoded : decoded[..length];
     }
 
     protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>

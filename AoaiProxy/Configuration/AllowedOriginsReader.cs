@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
 namespace AoaiProxy.Configuration;
@@ -21,45 +20,27 @@ internal static class AllowedOriginsReader
         ArgumentNullException.ThrowIfNull(proxy);
         ArgumentNullException.ThrowIfNull(errors);
         var section = proxy.GetSection(SectionPath);
-        if (!string.IsNullOrEmpty(section.Value))
+        var origins = new List<string>();
+        foreach (var item in SettingValues.ListItems(section, errors))
         {
-            errors.Add($"{section.Path} is a list: set {section.Path}:0, {section.Path}:1, ... " +
-                $"(environment variables {section.Path.Replace(":", "__", StringComparison.Ordinal)}__0, ...).");
-        }
-
-        var origins = new List<(int Index, string Value)>();
-        foreach (var child in section.GetChildren())
-        {
-            if (!int.TryParse(child.Key, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
-            {
-                errors.Add($"{child.Path} is not a list index: use {section.Path}:0, {section.Path}:1, ...");
-                continue;
-            }
-
-            var value = child.Value?.Trim();
-            if (string.IsNullOrEmpty(value))
-            {
-                continue;
-            }
-
+            var value = item.Value!.Trim();
             if (value == AnyOrigin || IsOrigin(value))
             {
-                origins.Add((index, value == AnyOrigin ? value : value.ToLowerInvariant()));
+                origins.Add(value == AnyOrigin ? value : value.ToLowerInvariant());
             }
             else
             {
-                errors.Add($"{child.Path} must be an origin such as https://chat.contoso.com (scheme, host and optional port; " +
-                    $"no path, query or trailing slash) or {AnyOrigin} for any origin; got '{child.Value}'.");
+                errors.Add($"{item.Path} must be an origin such as https://chat.contoso.com (scheme, host and optional port; " +
+                    $"no path, query or trailing slash) or {AnyOrigin} for any origin; got '{item.Value}'.");
             }
         }
 
-        var list = origins.OrderBy(o => o.Index).Select(o => o.Value).ToList();
-        if (list.Count > 1 && list.Contains(AnyOrigin))
+        if (origins.Count > 1 && origins.Contains(AnyOrigin))
         {
             errors.Add($"{section.Path}: {AnyOrigin} admits every origin; use it alone or list the origins instead.");
         }
 
-        return list;
+        return origins;
     }
 
     private static bool IsOrigin(string value) =>

@@ -14,7 +14,10 @@ internal sealed record BackendOptions(string Name, Uri Endpoint, int Priority, i
     public string? DeploymentNameFor(string deployment) => Deployments is null ? deployment : Deployments.NameFor(deployment);
 }
 
-/// <summary>Everything the engine is configured with, read once at start-up by <see cref="ProxyOptionsReader"/>.</summary>
+/// <summary>
+/// Everything the engine is configured with, read once at start-up by <see cref="ProxyOptionsReader"/> and validated by
+/// <see cref="ProxyOptionsValidator"/>.
+/// </summary>
 internal sealed class ProxyOptions
 {
     public const string SectionName = "Proxy";
@@ -22,6 +25,23 @@ internal sealed class ProxyOptions
     public const int DefaultWeight = 1;
     public const int MaxWeight = 100;
     public const long DefaultMaxRequestBodyBytes = 100L * 1024 * 1024;
+
+    /// <summary>
+    /// The largest body the proxy decodes whole is a first list page: at most 10,000 file objects (the files API's largest
+    /// page), each 250-550 bytes as Azure writes them (indented; a file name up to 255 characters), about 5.5 MB; a page of
+    /// 100 assistants with 256,000-character instructions is about 26 MB. The largest compressed answer scanned for token
+    /// usage is an embeddings answer of 2,048 inputs of 3,072 dimensions in base64 (the SDKs' default), about 34 MB
+    /// (float-encoded, about 130 MB, it is past the limit: its tokens go uncounted when it comes compressed). 64 MiB holds
+    /// each with room, and one such page per backend (with its parsed form) stays far below the 2 GB of a Flex
+    /// Consumption instance, where half a megabyte of gzip that inflates to 512 MiB would otherwise go straight to memory.
+    /// </summary>
+    public const long DefaultMaxDecodedBodyBytes = 64L * 1024 * 1024;
+
+    /// <summary>Smallest accepted decoded-body limit: a list page of a few thousand files.</summary>
+    public const long MinMaxDecodedBodyBytes = 1024 * 1024;
+
+    /// <summary>Largest accepted decoded-body limit: half of a Flex Consumption instance's memory.</summary>
+    public const long MaxMaxDecodedBodyBytes = 1024L * 1024 * 1024;
 
     /// <summary>How far past the proxy's limit the server still accepts (and drains) a body it refuses, see AddAzureOpenAIProxy.</summary>
     public const long BodyDrainAllowanceBytes = 1024 * 1024;
@@ -70,6 +90,13 @@ internal sealed class ProxyOptions
     public long MaxRequestBodyBytes { get; set; } = DefaultMaxRequestBodyBytes;
 
     /// <summary>
+    /// Most bytes the proxy decodes of one compressed backend body (Proxy:MaxDecodedBodyBytes): a list page it merges (past
+    /// it the page counts as failed), an answer it scans for token usage or for a created object's id (past it they are
+    /// not read; the caller's relay is unaffected).
+    /// </summary>
+    public long MaxDecodedBodyBytes { get; set; } = DefaultMaxDecodedBodyBytes;
+
+    /// <summary>
     /// One deadline per request, shared by its attempts: the time from the start of handling to a backend's response
     /// headers. A backend that accepted the request is waited for until then, not cancelled to try another.
     /// </summary>
@@ -113,7 +140,4 @@ internal sealed class ProxyOptions
 
     /// <summary>Who may call the proxy and with which credentials it calls the backends (Proxy:Auth).</summary>
     public AuthOptions Auth { get; set; } = new();
-
-    /// <summary>Problems found while reading configuration; non-empty stops start-up.</summary>
-    public IReadOnlyList<string> Errors { get; set; } = [];
 }

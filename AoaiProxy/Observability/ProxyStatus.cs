@@ -81,7 +81,7 @@ internal sealed class ProxyStatus(ProxyOptions options, SharedState state, Store
                 cooling |= cooldown.Deployment is null;
                 json.WriteStartObject();
                 json.WriteString("deployment", cooldown.Deployment);
-                json.WriteString("reason", ProxyMetrics.ReasonText(cooldown.Reason));
+                json.WriteString("reason", MetricNames.CooldownReasons.Of(cooldown.Reason));
                 json.WriteNumber("secondsLeft", Math.Round(cooldown.Left.TotalSeconds, 1));
                 json.WriteEndObject();
             }

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Diagnostics.Metrics;
 using AoaiProxy.State;
 
@@ -6,31 +5,14 @@ namespace AoaiProxy.Observability;
 
 /// <summary>
 /// What the shared state store did, as seen by <see cref="ObservedStateStore"/>: operations by kind and result (for the
-/// <c>aoaiproxy.store.operations</c> counter) and the last error (for <c>/proxy/status</c>). Counts are totals since
-/// start; an observable counter reports them.
+/// <see cref="MetricNames.Instruments.StoreOperations"/> counter) and the last error (for <c>/proxy/status</c>). Counts
+/// are totals since start; an observable counter reports them.
 /// </summary>
 internal sealed class StoreActivity(TimeProvider time)
 {
-    /// <summary>Values of the <c>kind</c> tag.</summary>
-    public static class Kinds
-    {
-        public const string Initialize = "initialize";
-        public const string Read = "read";
-        public const string WriteCursor = "write_cursor";
-        public const string WriteCooldowns = "write_cooldowns";
-    }
-
-    /// <summary>Values of the <c>result</c> tag.</summary>
-    public static class Results
-    {
-        public const string Ok = "ok";
-        public const string Conflict = "conflict";
-        public const string Error = "error";
-        public const string Timeout = "timeout";
-    }
-
-    private static readonly string[] KindNames = [Kinds.Initialize, Kinds.Read, Kinds.WriteCursor, Kinds.WriteCooldowns];
-    private static readonly string[] ResultNames = [Results.Ok, Results.Conflict, Results.Error, Results.Timeout];
+    // Indexed by ObservedStateStore's kind and result numbers.
+    private static readonly string[] KindNames = [MetricNames.StoreKinds.Initialize, MetricNames.StoreKinds.Read, MetricNames.StoreKinds.WriteCursor, MetricNames.StoreKinds.WriteCooldowns];
+    private static readonly string[] ResultNames = [MetricNames.StoreResults.Ok, MetricNames.StoreResults.Conflict, MetricNames.StoreResults.Error, MetricNames.StoreResults.Timeout];
 
     private readonly long[] _counts = new long[KindNames.Length * ResultNames.Length];
     private StoreError? _lastError;
@@ -56,8 +38,8 @@ internal sealed class StoreActivity(TimeProvider time)
                 if (count > 0)
                 {
                     yield return new Measurement<long>(count,
-                        new KeyValuePair<string, object?>(ProxyMetrics.Tags.Kind, KindNames[k]),
-                        new KeyValuePair<string, object?>(ProxyMetrics.Tags.Result, ResultNames[r]));
+                        new KeyValuePair<string, object?>(MetricNames.Tags.Kind, KindNames[k]),
+                        new KeyValuePair<string, object?>(MetricNames.Tags.Result, ResultNames[r]));
                 }
             }
         }
@@ -66,99 +48,3 @@ internal sealed class StoreActivity(TimeProvider time)
 
 /// <summary>A failed store operation: when, which, and what the store said (store messages name no secret).</summary>
 internal sealed record StoreError(DateTimeOffset At, string Operation, string Type, string Message);
-
-/// <summary>
-/// The configured store with every operation counted into <see cref="StoreActivity"/>. A decorator, so that
-/// <see cref="SharedState"/> (which owns when and why the store is called) stays as it is.
-/// </summary>
-internal sealed class ObservedStateStore : IStateStore
-{
-    private const int Initialize = 0, Read = 1, WriteCursor = 2, WriteCooldowns = 3;
-    private const int Ok = 0, Conflict = 1, Error = 2, Timeout = 3;
-
-    private readonly IStateStore _inner;
-    private readonly StoreActivity _activity;
-
-    public ObservedStateStore(IStateStore inner, StoreActivity activity)
-    {
-        ArgumentNullException.ThrowIfNull(inner);
-        ArgumentNullException.ThrowIfNull(activity);
-        _inner = inner;
-        _activity = activity;
-        activity.Kind = inner switch
-        {
-            TableStateStore => "table",
-            InMemoryStateStore => "memory",
-            _ => inner.GetType().Name,
-        };
-    }
-
-    public string Description => _inner.Description;
-
-    public async Task InitializeAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _inner.InitializeAsync(cancellationToken).ConfigureAwait(false);
-            _activity.Count(Initialize, Ok);
-        }
-        catch (Exception ex)
-        {
-            Fail(Initialize, StoreActivity.Kinds.Initialize, ex);
-            throw;
-        }
-    }
-
-    public async Task<StoreRead> ReadAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            var read = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-            _activity.Count(Read, Ok);
-            return read;
-        }
-        catch (Exception ex)
-        {
-            Fail(Read, StoreActivity.Kinds.Read, ex);
-            throw;
-        }
-    }
-
-    public async Task<StoreWrite> WriteCursorAsync(long cursor, string? ifMatchETag, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var write = await _inner.WriteCursorAsync(cursor, ifMatchETag, cancellationToken).ConfigureAwait(false);
-            _activity.Count(WriteCursor, write.Outcome == WriteOutcome.Written ? Ok : Conflict);
-            return write;
-        }
-        catch (Exception ex)
-        {
-            Fail(WriteCursor, StoreActivity.Kinds.WriteCursor, ex);
-            throw;
-        }
-    }
-
-    public async Task<StoreWrite> WriteCooldownsAsync(ImmutableDictionary<string, Cooldown> cooldowns, string? ifMatchETag, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var write = await _inner.WriteCooldownsAsync(cooldowns, ifMatchETag, cancellationToken).ConfigureAwait(false);
-            _activity.Count(WriteCooldowns, write.Outcome == WriteOutcome.Written ? Ok : Conflict);
-            return write;
-        }
-        catch (Exception ex)
-        {
-            Fail(WriteCooldowns, StoreActivity.Kinds.WriteCooldowns, ex);
-            throw;
-        }
-    }
-
-    private void Fail(int kind, string name, Exception ex)
-    {
-        // A cancelled operation is the state budget running out (or the host stopping): a timeout, not an error.
-        var timedOut = ex is OperationCanceledException;
-        _activity.Count(kind, timedOut ? Timeout : Error);
-        _activity.Failed(name, timedOut ? new TimeoutException("no answer within the state budget (Proxy:State:TimeoutMilliseconds)") : ex);
-    }
-}

@@ -47,7 +47,7 @@ internal sealed class Admission
         var request = context.Request;
         var aborted = context.RequestAborted;
         var caller = await _callers.AuthenticateAsync(request, aborted).ConfigureAwait(false);
-        ProxyMetrics.CallerIdentified(context, caller);
+        RequestTelemetry.CallerIdentified(context, caller);
         if (!caller.IsAllowed)
         {
             await CallerAuthenticator.WriteRefusalAsync(context, caller).ConfigureAwait(false);

@@ -40,7 +40,7 @@ internal sealed class BackendHealth
     public async ValueTask AttemptEndedAsync(HttpContext context, string? deployment, AttemptOutcome outcome)
     {
         var backend = _options.Backends[outcome.Backend].Name;
-        var label = deployment ?? CooldownKeys.AnyDeployment;
+        var label = deployment ?? CooldownScope.NoDeployment;
         var elapsedMs = (long)outcome.Elapsed.TotalMilliseconds;
         switch (outcome.Error)
         {
@@ -106,10 +106,10 @@ internal sealed class BackendHealth
             case RelayResult.Completed:
                 return SampleAsync(backend, CooldownScope.Of(deployment), HealthSample.Success);
             case RelayResult.BackendBroke:
-                _metrics?.RelayFailed(backend, ProxyMetrics.Broken);
+                _metrics?.RelayFailed(backend, MetricNames.RelayFailureReasons.Broken);
                 return SampleAsync(backend, CooldownScope.Of(deployment), HealthSample.Failure);
             case RelayResult.BackendStalled:
-                _metrics?.RelayFailed(backend, ProxyMetrics.Stalled);
+                _metrics?.RelayFailed(backend, MetricNames.RelayFailureReasons.Stalled);
                 return SampleAsync(backend, CooldownScope.Of(deployment), HealthSample.Failure);
             default:
                 // The caller went away or stopped reading: nobody's fault but the caller's.

@@ -95,7 +95,7 @@ internal sealed class CrossOriginPolicy
                 _cors.ApplyResult(result, context.Response);
                 Log.CorsPreflightAnswered(_logger, request.Headers.Origin.ToString(), result.IsOriginAllowed);
                 context.Response.StatusCode = StatusCodes.Status204NoContent;
-                Observability.ProxyMetrics.PreflightAnswered(context);
+                Observability.RequestTelemetry.PreflightAnswered(context);
                 return true;
             case Action.DecorateResponse:
                 // Headers are settled just before they are sent: after the relay copied the backend's and after any error

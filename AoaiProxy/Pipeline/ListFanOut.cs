@@ -1,9 +1,9 @@
 using System.Globalization;
-using System.IO.Compression;
 using AoaiProxy.Affinity;
 using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
+using AoaiProxy.Content;
 using AoaiProxy.Planning;
 using AoaiProxy.State;
 using Microsoft.AspNetCore.Http;
@@ -62,7 +62,8 @@ internal sealed class ListFanOut
             var name = _options.Backends[outcome.Backend].Name;
             using (response)
             {
-                if (response is not null && response.IsSuccessStatusCode && await PageOfAsync(response, request.Cancellation.Token).ConfigureAwait(false) is { } page)
+                if (response is not null && response.IsSuccessStatusCode &&
+                    await PageOfAsync(response, _options.MaxDecodedBodyBytes, request.Cancellation.Token).ConfigureAwait(false) is { Bytes: { } page })
                 {
                     pages.Add(page);
                     answered.Add(name);
@@ -106,11 +107,13 @@ internal sealed class ListFanOut
     }
 
     /// <summary>
-    /// A list page's body as JSON text, or null when it broke off or is in an encoding the proxy cannot read (the backend
-    /// is then reported missing from the list). A caller that accepts gzip (httpx, the Python SDK's client, does by
-    /// default) gets each page compressed: the merged page is built from the decoded pages and answered uncompressed.
+    /// A list page's body as JSON text (<see cref="DecodedBody.Complete"/>), or why not: null when it broke off, otherwise
+    /// the status of an encoding the proxy cannot read, bytes that do not decode, or more than
+    /// <paramref name="maxDecodedBytes"/> of them (the backend is then reported missing from the list). A caller that
+    /// accepts gzip (httpx, the Python SDK's client, does by default) gets each page compressed: the merged page is built
+    /// from the decoded pages and answered uncompressed.
     /// </summary>
-    private static async Task<byte[]?> PageOfAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private static async Task<DecodedBody?> PageOfAsync(HttpResponseMessage response, long maxDecodedBytes, CancellationToken cancellationToken)
     {
         try
         {
@@ -118,32 +121,10 @@ internal sealed class ListFanOut
             // the page's last bytes arrive on a socket thread, which with inline socket completions (the standalone host's
             // default) is an epoll thread serving every other connection of its share. A list is rare; the hop costs nothing.
             var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
-            var encodings = response.Content.Headers.ContentEncoding;
-            if (encodings.Count == 0 || (encodings.Count == 1 && encodings.First().Equals("identity", StringComparison.OrdinalIgnoreCase)))
-            {
-                return bytes;
-            }
-
-            using var source = new MemoryStream(bytes, writable: false);
-            using Stream? decoder = encodings.Count != 1 ? null : encodings.First().ToLowerInvariant() switch
-            {
-                "gzip" => new GZipStream(source, CompressionMode.Decompress),
-                "deflate" => new ZLibStream(source, CompressionMode.Decompress),
-                "br" => new BrotliStream(source, CompressionMode.Decompress),
-                _ => null,
-            };
-            if (decoder is null)
-            {
-                return null;
-            }
-
-            using var decoded = new MemoryStream();
-            await decoder.CopyToAsync(decoded, cancellationToken).ConfigureAwait(false);
-            return decoded.ToArray();
+            return ContentDecoder.Decode(bytes, ContentCodings.Of(response.Content.Headers.ContentEncoding), maxDecodedBytes);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or InvalidDataException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is HttpRequestException or IOException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            // InvalidDataException: a compressed page that does not decode.
             return null;
         }
     }

@@ -13,8 +13,8 @@ namespace AoaiProxy.Pipeline;
 /// <summary>
 /// Routing by what each backend serves and holds: which backends serve a deployment (Proxy:Backends:{i}:Deployments),
 /// which backend holds the objects a request names (<see cref="ObjectAffinity"/>), and what a good answer teaches
-/// (objects created, found or deleted). The decisions are <see cref="ObjectReferences"/>' and the planner's (pure);
-/// this class only looks up and records.
+/// (objects created, found or deleted). The decisions are <see cref="RequestClassifier"/>'s, the object id readers' and
+/// the planner's (pure); this class only looks up and records.
 /// </summary>
 internal sealed class ObjectRouter
 {
@@ -45,8 +45,8 @@ internal sealed class ObjectRouter
     /// </summary>
     public ValueTask<RequestRoute> RouteAsync(HttpRequest request, ProxyPath path, RequestBody body, CancellationToken aborted)
     {
-        var operation = ObjectReferences.OperationOf(path);
-        var kind = ObjectReferences.Classify(request.Method, operation);
+        var operation = OperationPath.Of(path);
+        var kind = RequestClassifier.Classify(request.Method, operation);
         var isResponses = operation.Equals("responses", StringComparison.OrdinalIgnoreCase);
         if (kind == RequestKind.Inference && !isResponses)
         {
@@ -61,11 +61,11 @@ internal sealed class ObjectRouter
     private async Task<RequestRoute> LookUpAsync(
         HttpRequest request, ProxyPath path, RequestBody body, RequestKind kind, string operation, bool isResponses, CancellationToken aborted)
     {
-        var ids = ObjectReferences.FromOperation(operation);
+        var ids = PathObjectIds.FromOperation(operation);
         if (body.InMemory && body.Length > 0 && (kind != RequestKind.Inference || isResponses) &&
             (request.ContentType ?? "").Contains("json", StringComparison.OrdinalIgnoreCase))
         {
-            foreach (var id in ObjectReferences.FromJson(body.AsSequence()))
+            foreach (var id in BodyObjectIds.FromJson(body.AsSequence()))
             {
                 if (!ids.Contains(id))
                 {
@@ -75,14 +75,14 @@ internal sealed class ObjectRouter
         }
 
         string? listCursor = null;
-        if (ListMerge.Cursor(path.PathAndQuery) is { } cursor && ObjectReferences.IsId(cursor) && !ids.Contains(cursor))
+        if (ListMerge.Cursor(path.PathAndQuery) is { } cursor && ObjectId.IsValid(cursor) && !ids.Contains(cursor))
         {
             // A later page of a list continues on the backend whose object the cursor names.
             ids.Add(cursor);
             listCursor = cursor;
         }
 
-        var route = new RequestRoute(kind, ids, ObjectReferences.Creates(request.Method, operation), ObjectReferences.DeletedId(request.Method, operation),
+        var route = new RequestRoute(kind, ids, RequestClassifier.Creates(request.Method, operation), RequestClassifier.DeletedId(request.Method, operation),
             MergesList: ListMerge.Applies(request.Method, operation, path.PathAndQuery), Cursor: listCursor);
         var lookups = 0;
         foreach (var id in ids)
@@ -207,7 +207,7 @@ internal sealed class ObjectRouter
         if (captured is not null)
         {
             var eventStream = response.Content.Headers.ContentType?.MediaType is "text/event-stream";
-            if (ObjectReferences.CreatedId(captured.Decoded(), eventStream) is { } created)
+            if (CreatedObjectId.Of(captured.Decoded(), eventStream) is { } created)
             {
                 await _affinity.RecordAsync(created, backend.Name).ConfigureAwait(false);
             }

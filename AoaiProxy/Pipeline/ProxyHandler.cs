@@ -59,7 +59,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     public async Task ProxyAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        ProxyMetrics.RequestStarted(context);
+        RequestTelemetry.RequestStarted(context);
         try
         {
             await HandleAsync(context).ConfigureAwait(false);
@@ -200,7 +200,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                 Log.StatefulNotReplayed(_logger, _options.Backends[outcomes[^1].Backend].Name, ending.Message);
                 break;
             case EndingKind.Exhausted:
-                Log.Exhausted(_logger, routed.Deployment ?? CooldownKeys.AnyDeployment, ending.Attempts, ProxyOutcomes.StatusCode(ending.Outcome),
+                Log.Exhausted(_logger, routed.Deployment ?? CooldownScope.NoDeployment, ending.Attempts, ProxyOutcomes.StatusCode(ending.Outcome),
                     ending.RetryAfter is { } r ? RetryAfter.Milliseconds(r) : 0);
                 break;
         }

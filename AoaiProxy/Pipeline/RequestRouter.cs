@@ -61,7 +61,7 @@ internal sealed class RequestRouter
         var body = admitted.Body;
         var deployment = path.Deployment ?? (path.IsV1 ? await ModelOfAsync(body, aborted).ConfigureAwait(false) : null);
         deployment = CooldownScope.Usable(deployment is { Length: > MaxDeploymentNameLength } ? null : deployment);
-        ProxyMetrics.DeploymentResolved(context, deployment);
+        RequestTelemetry.DeploymentResolved(context, deployment);
 
         // Route by what each backend serves and holds: its deployments (Proxy:Backends:{i}:Deployments), and the
         // objects the request names (only the backend holding them can answer).

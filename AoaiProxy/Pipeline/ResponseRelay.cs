@@ -87,7 +87,7 @@ internal sealed class ResponseRelay
             return RelayResult.Completed;
         }
 
-        var usage = ProxyMetrics.RelayStarted(context, backend.Name);
+        var usage = RequestTelemetry.RelayStarted(context, backend.Name, _options.MaxDecodedBodyBytes);
 
         // As YARP's activity timeout: every read and every write counts as activity, so only a stall ends a long stream.
         var token = cancellation.Token;

@@ -2,7 +2,6 @@ using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Options;
 
 namespace AoaiProxy.Tests.Configuration;
 
@@ -17,11 +16,6 @@ public sealed class AuthOptionsReaderTests
     {
         { "Proxy:Auth:Backend=Magic", "Proxy:Auth:Backend must be PassThrough (forward the caller's credentials) or Identity" },
         { "Proxy:Auth:Backend=1", "Proxy:Auth:Backend must be PassThrough" },
-        { "Proxy:Auth:Backend=Identity", "Proxy:Auth: the proxy calls the backends with its own credentials (Proxy:Auth:Backend=Identity) but no caller authentication is configured" },
-        { "Proxy:Backends:0:ApiKey=backend-key-0123456789", "own credentials (Proxy:Backends:0:ApiKey) but no caller authentication is configured" },
-        { "Proxy:Auth:Backend=Identity|Proxy:Backends:0:ApiKey=backend-key-0123456789", "(Proxy:Auth:Backend=Identity, Proxy:Backends:0:ApiKey)" },
-        { "Proxy:Auth:Backend=Identity", "Set Proxy:Auth:EntraId:TenantId (Entra ID tokens, recommended" },
-        { "Proxy:Auth:Backend=Identity", "Proxy:Auth:AllowAnonymousCallers=true accepts anyone" },
         { $"Proxy:Auth:Backend=Identity|Proxy:Auth:EntraId:TenantId=contoso.onmicrosoft.com", "Proxy:Auth:EntraId:TenantId must be the directory (tenant) id whose tokens callers present, a GUID; got 'contoso.onmicrosoft.com'" },
         { $"Proxy:Auth:EntraId:TenantId={Tenant}|Proxy:Auth:EntraId:Instance=http://login.example.com/", "Proxy:Auth:EntraId:Instance must be an absolute https URL of the Entra ID authority host" },
         { $"Proxy:Auth:EntraId:TenantId={Tenant}|Proxy:Auth:EntraId:Instance=login.microsoftonline.com", "Proxy:Auth:EntraId:Instance must be an absolute https URL" },
@@ -34,7 +28,6 @@ public sealed class AuthOptionsReaderTests
         { $"Proxy:Auth:ClientKeys={LongKey}", "Proxy:Auth:ClientKeys is a list: set Proxy:Auth:ClientKeys:0, Proxy:Auth:ClientKeys:1, ... (environment variables Proxy__Auth__ClientKeys__0" },
         { $"Proxy:Auth:ClientKeys:first={LongKey}", "Proxy:Auth:ClientKeys:first is not a list index" },
         { "Proxy:Auth:AllowAnonymousCallers=yes", "Proxy:Auth:AllowAnonymousCallers must be true or false; got 'yes'" },
-        { $"Proxy:Auth:AllowAnonymousCallers=true|Proxy:Auth:ClientKeys:0={LongKey}", "Proxy:Auth:AllowAnonymousCallers=true contradicts the configured caller authentication" },
         { "Proxy:Auth:IdentityClientId=my-identity", "Proxy:Auth:IdentityClientId must be the client id of a user-assigned managed identity, a GUID; got 'my-identity'" },
         { $"Proxy:Backends:0:ApiKey=key with spaces|Proxy:Auth:ClientKeys:0={LongKey}", "Proxy:Backends:0:ApiKey must be the backend's key without spaces or control characters (value not shown)" },
     };
@@ -43,9 +36,9 @@ public sealed class AuthOptionsReaderTests
     [MemberData(nameof(UnsafeOrInvalid))]
     public void Read_UnsafeOrInvalidSetting_ReportsItByName(string settings, string expected)
     {
-        var options = ProxyOptionsReader.Read(Configuration(settings));
+        var (_, errors) = StartupOptions.Read(Configuration(settings));
 
-        Assert.Contains(options.Errors, e => e.Contains(expected, StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
     }
 
     [Theory]
@@ -53,10 +46,10 @@ public sealed class AuthOptionsReaderTests
     [InlineData("Proxy:Backends:0:ApiKey=key with spaces|Proxy:Auth:ClientKeys:0=0123456789abcdef0123456789abcdef", "key with spaces")]
     public void Read_InvalidSecret_NeverRepeatsTheValue(string settings, string secret)
     {
-        var options = ProxyOptionsReader.Read(Configuration(settings));
+        var (_, errors) = StartupOptions.Read(Configuration(settings));
 
-        Assert.NotEmpty(options.Errors);
-        Assert.DoesNotContain(options.Errors, e => e.Contains(secret, StringComparison.Ordinal));
+        Assert.NotEmpty(errors);
+        Assert.DoesNotContain(errors, e => e.Contains(secret, StringComparison.Ordinal));
     }
 
     [Theory]
@@ -72,15 +65,15 @@ public sealed class AuthOptionsReaderTests
     [InlineData("Proxy:Auth:EntraId:TenantId=" + Tenant + "|Proxy:Auth:EntraId:Instance=http://127.0.0.1:5000|Proxy:Auth:EntraId:AllowedCallers:0=" + ClientId)]
     public void Read_SafeConfiguration_HasNoErrors(string settings)
     {
-        var options = ProxyOptionsReader.Read(Configuration(settings));
+        var (_, errors) = StartupOptions.Read(Configuration(settings));
 
-        Assert.Empty(options.Errors);
+        Assert.Empty(errors);
     }
 
     [Fact]
     public void Read_NothingSet_PassThroughWithoutCallerAuthentication()
     {
-        var auth = ProxyOptionsReader.Read(Configuration("")).Auth;
+        var auth = StartupOptions.Read(Configuration("")).Options.Auth;
 
         Assert.Equal(BackendAuthMode.PassThrough, auth.Backend);
         Assert.False(auth.AuthenticatesCallers);
@@ -94,7 +87,7 @@ public sealed class AuthOptionsReaderTests
     [InlineData("|Proxy:Auth:EntraId:Audience=api://my-proxy|Proxy:Auth:EntraId:Instance=https://login.microsoftonline.us", "api://my-proxy", "https://login.microsoftonline.us/")]
     public void Read_EntraId_AudienceWithAndWithoutSlashAndInstanceEndingWithSlash(string extra, string audience, string instance)
     {
-        var entraId = ProxyOptionsReader.Read(Configuration($"Proxy:Auth:EntraId:TenantId={Tenant}" + extra)).Auth.EntraId!;
+        var entraId = StartupOptions.Read(Configuration($"Proxy:Auth:EntraId:TenantId={Tenant}" + extra)).Options.Auth.EntraId!;
 
         Assert.Equal([audience, audience + "/"], entraId.Audiences);
         Assert.Equal(instance, entraId.Instance.ToString());
@@ -106,9 +99,9 @@ public sealed class AuthOptionsReaderTests
     public void Read_AllowedCallersAndKeys_InIndexOrder()
     {
         var other = Guid.NewGuid();
-        var auth = ProxyOptionsReader.Read(Configuration(
+        var auth = StartupOptions.Read(Configuration(
             $"Proxy:Auth:EntraId:TenantId={Tenant}|Proxy:Auth:EntraId:AllowedCallers:1={ClientId.ToUpperInvariant()}|Proxy:Auth:EntraId:AllowedCallers:0={other}" +
-            $"|Proxy:Auth:ClientKeys:1={LongKey}-second|Proxy:Auth:ClientKeys:0={LongKey}")).Auth;
+            $"|Proxy:Auth:ClientKeys:1={LongKey}-second|Proxy:Auth:ClientKeys:0={LongKey}")).Options.Auth;
 
         Assert.Equal(new HashSet<Guid> { Guid.Parse(ClientId), other }, auth.EntraId!.AllowedCallers);
         Assert.Equal([LongKey, LongKey + "-second"], auth.ClientKeys);
@@ -117,26 +110,12 @@ public sealed class AuthOptionsReaderTests
     [Fact]
     public void Read_BackendApiKey_OnThatBackendOnlyAndNeverInItsText()
     {
-        var options = ProxyOptionsReader.Read(Configuration(
+        var (options, _) = StartupOptions.Read(Configuration(
             $"Proxy:Backends:0:ApiKey=backend-key-0123456789|Proxy:Backends:1:Endpoint=https://b.openai.azure.com|Proxy:Auth:ClientKeys:0={LongKey}"));
 
         Assert.Equal("backend-key-0123456789", options.Backends[0].ApiKey!.Value);
         Assert.Null(options.Backends[1].ApiKey);
         Assert.DoesNotContain("backend-key-0123456789", options.Backends[0].ToString(), StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task StartAsync_HoldsCredentialsWithoutCallerAuthentication_RefusesToStartNamingTheSettings()
-    {
-        await using var backends = await FakeBackends.StartAsync("a");
-
-        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() =>
-            ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Auth:Backend"] = "Identity"));
-
-        var message = Assert.Single(refused.Failures);
-        Assert.Contains("anyone who finds its URL could spend your quota", message, StringComparison.Ordinal);
-        Assert.Contains("Proxy:Auth:EntraId:TenantId", message, StringComparison.Ordinal);
-        Assert.Contains("Proxy:Auth:ClientKeys:0", message, StringComparison.Ordinal);
     }
 
     /// <summary>One valid backend plus "key=value|key=value" settings.</summary>

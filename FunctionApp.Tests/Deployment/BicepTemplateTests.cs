@@ -61,9 +61,9 @@ public sealed class BicepTemplateTests
             .GetProperty("triggers").GetProperty("http").GetProperty("perInstanceConcurrency").GetInt32());
 
         // Values known only at deployment (endpoints, client ids) are expressions here: give them representative values.
-        var options = ProxyOptionsReader.Read(new RecordingConfiguration(settings.ToDictionary(
+        var (options, errors) = StartupOptions.Read(new RecordingConfiguration(settings.ToDictionary(
             s => s.Key, s => (string?)(s.Value!.StartsWith('[') ? SampleFor(s.Key) : s.Value))).Root);
-        Assert.Empty(options.Errors);
+        Assert.Empty(errors);
         Assert.Equal([Guid.Parse(Deployer)], options.Auth.EntraId!.AllowedCallers);
     }
 
@@ -135,9 +135,9 @@ public sealed class BicepTemplateTests
         Assert.Equal(("alpha", "https://alpha.openai.azure.com/", "1", "3"), Backend(settings, 0));
         Assert.Equal(("beta", "https://beta.openai.azure.com/", "2", "1"), Backend(settings, 1));
         Assert.Equal(("gamma", "https://gamma.openai.azure.com/", "1", "1"), Backend(settings, 2));
-        var options = ProxyOptionsReader.Read(new RecordingConfiguration(settings.ToDictionary(
+        var (options, errors) = StartupOptions.Read(new RecordingConfiguration(settings.ToDictionary(
             s => s.Key, s => (string?)(s.Value!.StartsWith('[') ? SampleFor(s.Key) : s.Value))).Root);
-        Assert.Empty(options.Errors);
+        Assert.Empty(errors);
         Assert.Equal([1, 2, 1], options.Backends.Select(b => b.Priority));
         Assert.Equal([3, 1, 1], options.Backends.Select(b => b.Weight));
     }

@@ -27,9 +27,9 @@ public sealed partial class SettingsConsistencyTests
     [Fact]
     public void InfraAppSettings_AsDeployed_FormAValidConfiguration()
     {
-        var options = ProxyOptionsReader.Read(new RecordingConfiguration(InfraSettings()).Root);
+        var (options, errors) = StartupOptions.Read(new RecordingConfiguration(InfraSettings()).Root);
 
-        Assert.Empty(options.Errors);
+        Assert.Empty(errors);
         Assert.NotNull(options.Storage);
         Assert.NotNull(options.Auth.EntraId);
     }
@@ -39,7 +39,7 @@ public sealed partial class SettingsConsistencyTests
     {
         var settings = InfraSettings();
         var recorded = new RecordingConfiguration(settings);
-        ProxyOptionsReader.Read(recorded.Root);
+        ProxyOptionsReader.Read(recorded.Root, []);
 
         var unread = settings.Keys.Select(RecordingConfiguration.Normalize)
             .Where(k => !recorded.LookedUp.Contains(k) && !HostSettings.Contains(k))
@@ -65,9 +65,9 @@ public sealed partial class SettingsConsistencyTests
             e => e.Key, e => (string?)PlaceholderPattern().Replace(e.Value ?? "", "resource"));
         var recorded = new RecordingConfiguration(values);
 
-        var options = ProxyOptionsReader.Read(recorded.Root);
+        var (options, errors) = StartupOptions.Read(recorded.Root);
 
-        Assert.Empty(options.Errors);
+        Assert.Empty(errors);
         var unread = values.Keys.Select(RecordingConfiguration.Normalize).Where(k => !recorded.LookedUp.Contains(k) && !HostSettings.Contains(k)).ToList();
         Assert.Empty(unread);
     }
@@ -82,7 +82,7 @@ public sealed partial class SettingsConsistencyTests
         foreach (var scenario in new[] { InfraSettings(), LocalSettingsSample(), documented.ToDictionary(k => k.Replace("{i}", "0", StringComparison.Ordinal), k => (string?)SampleValue(k)) })
         {
             var recorded = new RecordingConfiguration(scenario);
-            ProxyOptionsReader.Read(recorded.Root);
+            ProxyOptionsReader.Read(recorded.Root, []);
             surface.UnionWith(recorded.LookedUp);
         }
 

@@ -77,7 +77,7 @@ public sealed class CallerBodyEndToEndTests
             }
 
             Reset(caller);
-            await WaitForAsync(() => metrics.Of(ProxyMetrics.Names.Requests).Count == i + 1, "the request's end", proxy);
+            await WaitForAsync(() => metrics.Of(MetricNames.Instruments.Requests).Count == i + 1, "the request's end", proxy);
         }
 
         // Kestrel drains a request's body after the handler returned, then closes the connection.
@@ -89,9 +89,9 @@ public sealed class CallerBodyEndToEndTests
         var wentAway = proxy.Logs.WithEventId(CallerCancelledEvent).Concat(proxy.Logs.WithEventId(CallerBodyGoneEvent)).ToList();
         Assert.Equal(times, wentAway.Count);
         Assert.All(wentAway, e => Assert.Equal(LogLevel.Debug, e.Level));
-        Assert.Empty(metrics.Of(ProxyMetrics.Names.CooldownsStarted));
-        Assert.DoesNotContain(metrics.Of(ProxyMetrics.Names.Attempts), m => m[ProxyMetrics.Tags.Status] is
-            ProxyMetrics.AttemptStatuses.TransportError or ProxyMetrics.AttemptStatuses.Timeout);
+        Assert.Empty(metrics.Of(MetricNames.Instruments.CooldownsStarted));
+        Assert.DoesNotContain(metrics.Of(MetricNames.Instruments.Attempts), m => m[MetricNames.Tags.Status] is
+            MetricNames.AttemptStatuses.TransportError or MetricNames.AttemptStatuses.Timeout);
 
         // Both backends still serve in turn.
         var servedBy = new List<string>();
@@ -153,7 +153,7 @@ public sealed class CallerBodyEndToEndTests
                 $"POST {UploadTarget} HTTP/1.1\r\nHost: {proxy.BaseAddress.Authority}\r\nContent-Length: {announced}\r\n\r\n"));
             await stream.WriteAsync(Payload(sent));
             caller.Client.Shutdown(SocketShutdown.Send);
-            await WaitForAsync(() => metrics.Of(ProxyMetrics.Names.Requests).Count == 1, "the request's end", proxy);
+            await WaitForAsync(() => metrics.Of(MetricNames.Instruments.Requests).Count == 1, "the request's end", proxy);
         }
 
         // Which the server reports first (the short body, or the connection it aborted) is a race: either is the caller's.
@@ -161,7 +161,7 @@ public sealed class CallerBodyEndToEndTests
         Assert.Equal(LogLevel.Debug, ended.Level);
         await WaitForAsync(() => proxy.Logs.Entries.Any(e => e.EventId.Name == "ConnectionStop"), "the connection's end", proxy);
         Assert.True(!proxy.Logs.Entries.Skip(startup).Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());
-        Assert.Empty(metrics.Of(ProxyMetrics.Names.CooldownsStarted));
+        Assert.Empty(metrics.Of(MetricNames.Instruments.CooldownsStarted));
     }
 
     private static bool IsRequestStart(CapturedLog entry) =>

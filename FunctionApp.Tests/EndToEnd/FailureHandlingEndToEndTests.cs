@@ -412,7 +412,7 @@ public sealed class FailureHandlingEndToEndTests
             var factory = proxy.Services.GetRequiredService<IMeterFactory>();
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Scope == factory && instrument.Name == ProxyMetrics.Names.RelayFailures)
+                if (instrument.Meter.Scope == factory && instrument.Name == MetricNames.Instruments.RelayFailures)
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }
@@ -422,8 +422,8 @@ public sealed class FailureHandlingEndToEndTests
                 string? backend = null, reason = null;
                 foreach (var tag in tags)
                 {
-                    backend = tag.Key == ProxyMetrics.Tags.Backend ? (string?)tag.Value : backend;
-                    reason = tag.Key == ProxyMetrics.Tags.Reason ? (string?)tag.Value : reason;
+                    backend = tag.Key == MetricNames.Tags.Backend ? (string?)tag.Value : backend;
+                    reason = tag.Key == MetricNames.Tags.Reason ? (string?)tag.Value : reason;
                 }
 
                 _seen.Enqueue(backend + "/" + reason);

@@ -101,12 +101,12 @@ public sealed class UploadEndToEndTests
             throw new IOException("The caller went away mid-upload.");
         });
         await Assert.ThrowsAsync<HttpRequestException>(() => proxy.Client.PostAsync(UploadPath, content));
-        await WaitForAsync(() => metrics.Of(ProxyMetrics.Names.Requests).Count == 1);
+        await WaitForAsync(() => metrics.Of(MetricNames.Instruments.Requests).Count == 1);
 
         // Nothing against the backend: no transport failure, timeout, cooldown or unexpected failure of the proxy.
         int[] blaming = [2, 4, 27, 60, 61, 63];
         Assert.DoesNotContain(proxy.Logs.Entries, e => e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal) && blaming.Contains(e.EventId.Id));
-        Assert.Empty(metrics.Of(ProxyMetrics.Names.CooldownsStarted));
+        Assert.Empty(metrics.Of(MetricNames.Instruments.CooldownsStarted));
         Assert.Empty(backends[0].Requests);
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)

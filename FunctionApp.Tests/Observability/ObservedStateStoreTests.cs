@@ -18,8 +18,8 @@ public sealed class ObservedStateStoreTests
         await store.WriteCursorAsync(9, null, CancellationToken.None);
 
         var counts = Counts(activity);
-        Assert.Equal(1, counts[(StoreActivity.Kinds.WriteCursor, StoreActivity.Results.Ok)]);
-        Assert.Equal(1, counts[(StoreActivity.Kinds.WriteCursor, StoreActivity.Results.Conflict)]);
+        Assert.Equal(1, counts[(MetricNames.StoreKinds.WriteCursor, MetricNames.StoreResults.Ok)]);
+        Assert.Equal(1, counts[(MetricNames.StoreKinds.WriteCursor, MetricNames.StoreResults.Conflict)]);
         Assert.Equal("memory", activity.Kind);
         Assert.Null(activity.LastError);
     }
@@ -33,9 +33,9 @@ public sealed class ObservedStateStoreTests
 
         await Assert.ThrowsAnyAsync<Exception>(() => store.ReadAsync(CancellationToken.None));
 
-        Assert.Equal(1, Counts(activity)[(StoreActivity.Kinds.Read, StoreActivity.Results.Error)]);
+        Assert.Equal(1, Counts(activity)[(MetricNames.StoreKinds.Read, MetricNames.StoreResults.Error)]);
         var error = Assert.IsType<StoreError>(activity.LastError);
-        Assert.Equal((clock.GetUtcNow(), StoreActivity.Kinds.Read), (error.At, error.Operation));
+        Assert.Equal((clock.GetUtcNow(), MetricNames.StoreKinds.Read), (error.At, error.Operation));
     }
 
     [Fact]
@@ -49,7 +49,7 @@ public sealed class ObservedStateStoreTests
         await budget.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => write);
 
-        Assert.Equal(1, Counts(activity)[(StoreActivity.Kinds.WriteCooldowns, StoreActivity.Results.Timeout)]);
+        Assert.Equal(1, Counts(activity)[(MetricNames.StoreKinds.WriteCooldowns, MetricNames.StoreResults.Timeout)]);
         Assert.Equal(nameof(TimeoutException), activity.LastError?.Type);
     }
 

@@ -6,7 +6,7 @@ using AoaiProxy.Tests.Auth;
 using AoaiProxy.Tests.EndToEnd;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
-using M = AoaiProxy.Observability.ProxyMetrics;
+using M = AoaiProxy.Observability.MetricNames;
 
 namespace AoaiProxy.Tests.Observability;
 
@@ -25,16 +25,16 @@ public sealed class ProxyMetricsTests
         using var response = await SendAsync(proxy, AuthEndToEndTests.SecondClientKey);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "served"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
-        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
-        Assert.Single(metrics.Of(M.Names.HeadersDuration), m => m[M.Tags.Backend] == "a" && m.Value >= 0);
-        Assert.Single(metrics.Of(M.Names.FirstByteDuration), m => m[M.Tags.Backend] == "a" && m.Value >= 0);
-        Assert.Empty(metrics.Of(M.Names.Failovers));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "served"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Attempts, (M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
+        Assert.Single(metrics.Of(M.Instruments.HeadersDuration), m => m[M.Tags.Backend] == "a" && m.Value >= 0);
+        Assert.Single(metrics.Of(M.Instruments.FirstByteDuration), m => m[M.Tags.Backend] == "a" && m.Value >= 0);
+        Assert.Empty(metrics.Of(M.Instruments.Failovers));
         // The fake answers usage 5/3/8; the caller used the second client key: key:1, never the key itself.
         (string, string?)[] who = [(M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Caller, "key:1")];
-        Assert.Equal(5, metrics.Sum(M.Names.Tokens, [.. who, (M.Tags.TokenType, "prompt")]));
-        Assert.Equal(3, metrics.Sum(M.Names.Tokens, [.. who, (M.Tags.TokenType, "completion")]));
-        Assert.Equal(8, metrics.Sum(M.Names.Tokens, [.. who, (M.Tags.TokenType, "total")]));
+        Assert.Equal(5, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "prompt")]));
+        Assert.Equal(3, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "completion")]));
+        Assert.Equal(8, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "total")]));
         Assert.DoesNotContain(metrics.All, m => m.Tags.Values.Any(v => v is not null && v.Contains(AuthEndToEndTests.SecondClientKey, StringComparison.Ordinal)));
     }
 
@@ -54,8 +54,8 @@ public sealed class ProxyMetricsTests
         using var response = await SendAsync(proxy);
         await response.Content.ReadAsStringAsync();
 
-        Assert.Equal(21, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "prompt"), (M.Tags.Caller, M.AnonymousCaller)));
-        Assert.Equal(23, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "total")));
+        Assert.Equal(21, metrics.Sum(M.Instruments.Tokens, (M.Tags.TokenType, "prompt"), (M.Tags.Caller, M.AnonymousCaller)));
+        Assert.Equal(23, metrics.Sum(M.Instruments.Tokens, (M.Tags.TokenType, "total")));
     }
 
     [Fact]
@@ -75,7 +75,7 @@ public sealed class ProxyMetricsTests
             using var response = await proxy.Client.SendAsync(request);
         }
 
-        foreach (var instrument in (string[])[M.Names.Requests, M.Names.Attempts, M.Names.HeadersDuration, M.Names.Tokens])
+        foreach (var instrument in (string[])[M.Instruments.Requests, M.Instruments.Attempts, M.Instruments.HeadersDuration, M.Instruments.Tokens])
         {
             var labels = metrics.Of(instrument).Select(m => m[M.Tags.Deployment]).Distinct().Count();
             Assert.InRange(labels, 1, 101);
@@ -98,7 +98,7 @@ public sealed class ProxyMetricsTests
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-        Assert.NotEmpty(metrics.Of(M.Names.Requests));
+        Assert.NotEmpty(metrics.Of(M.Instruments.Requests));
         Assert.DoesNotContain(metrics.All, m => m[M.Tags.Deployment] == "typo-4o");
     }
 
@@ -115,7 +115,7 @@ public sealed class ProxyMetricsTests
         await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Empty(metrics.Of(M.Names.Tokens));
+        Assert.Empty(metrics.Of(M.Instruments.Tokens));
     }
 
     [Fact]
@@ -135,7 +135,7 @@ public sealed class ProxyMetricsTests
 
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal(0, backends[0].RequestCount);
-        Assert.Empty(metrics.Of(M.Names.Requests));
+        Assert.Empty(metrics.Of(M.Instruments.Requests));
     }
 
     [Theory]
@@ -167,9 +167,42 @@ public sealed class ProxyMetricsTests
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(compressed.ToArray(), await response.Content.ReadAsByteArrayAsync());
-        Assert.Equal(12, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "prompt")));
-        Assert.Equal(4, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "completion")));
-        Assert.Equal(16, metrics.Sum(M.Names.Tokens, (M.Tags.TokenType, "total")));
+        Assert.Equal(12, metrics.Sum(M.Instruments.Tokens, (M.Tags.TokenType, "prompt")));
+        Assert.Equal(4, metrics.Sum(M.Instruments.Tokens, (M.Tags.TokenType, "completion")));
+        Assert.Equal(16, metrics.Sum(M.Instruments.Tokens, (M.Tags.TokenType, "total")));
+    }
+
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("deflate")]
+    [InlineData("br")]
+    public async Task RequestCompleted_CompressedBombAnswer_RelaysEveryByteAndCountsNoTokens(string encoding)
+    {
+        // Its usage object follows 512 MiB of zeros: the scan stops decoding at Proxy:MaxDecodedBodyBytes, the relay does not.
+        var bomb = Compression.Bomb(encoding);
+        await using var backends = await FakeBackends.StartAsync("a");
+        backends[0].Handler = async (context, _) =>
+        {
+            context.Response.ContentType = "application/json";
+            context.Response.Headers.ContentEncoding = encoding;
+            await context.Response.Body.WriteAsync(bomb);
+        };
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxDecodedBodyBytes"] = "1048576");
+        using var metrics = Recorder(proxy);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        request.Headers.AcceptEncoding.ParseAdd(encoding);
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(bomb, await response.Content.ReadAsByteArrayAsync());
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (metrics.Of(M.Instruments.Requests).Count == 0)
+        {
+            await Task.Delay(20, patience.Token);
+        }
+
+        Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "served"), (M.Tags.Status, "200")));
+        Assert.Empty(metrics.Of(M.Instruments.Tokens));
     }
 
     [Fact]
@@ -183,14 +216,14 @@ public sealed class ProxyMetricsTests
         using var response = await SendAsync(proxy);
 
         Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
-        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, "429")));
-        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "b"), (M.Tags.Status, "200")));
-        Assert.Equal(1, metrics.Sum(M.Names.Failovers, (M.Tags.Backend, "b"), (M.Tags.Deployment, "gpt-4o")));
-        Assert.Equal(1, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Reason, "throttled")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, "429")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Attempts, (M.Tags.Backend, "b"), (M.Tags.Status, "200")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Failovers, (M.Tags.Backend, "b"), (M.Tags.Deployment, "gpt-4o")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Reason, "throttled")));
 
         metrics.Observe();
-        Assert.Equal(1, metrics.Sum(M.Names.CooldownsActive, (M.Tags.Backend, "a"), (M.Tags.Reason, "throttled")));
-        Assert.Equal(0, metrics.Sum(M.Names.CooldownsActive, (M.Tags.Backend, "b")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.CooldownsActive, (M.Tags.Backend, "a"), (M.Tags.Reason, "throttled")));
+        Assert.Equal(0, metrics.Sum(M.Instruments.CooldownsActive, (M.Tags.Backend, "b")));
     }
 
     [Theory]
@@ -210,10 +243,10 @@ public sealed class ProxyMetricsTests
         using var response = await SendAsync(proxy);
 
         Assert.Equal(status, ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, outcome), (M.Tags.Status, status), (M.Tags.Deployment, "gpt-4o")));
-        Assert.Equal(2, metrics.Sum(M.Names.Attempts, (M.Tags.Status, backendStatus.ToString(System.Globalization.CultureInfo.InvariantCulture))));
-        Assert.Equal(1, metrics.Sum(M.Names.Failovers));
-        Assert.Empty(metrics.Of(M.Names.Tokens));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, outcome), (M.Tags.Status, status), (M.Tags.Deployment, "gpt-4o")));
+        Assert.Equal(2, metrics.Sum(M.Instruments.Attempts, (M.Tags.Status, backendStatus.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Failovers));
+        Assert.Empty(metrics.Of(M.Instruments.Tokens));
     }
 
     [Fact]
@@ -227,9 +260,9 @@ public sealed class ProxyMetricsTests
         using var response = await SendAsync(proxy);
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
-        Assert.Equal(1, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.Timeout)));
-        Assert.Equal(0, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Reason, "timedOut")));
-        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "timed_out"), (M.Tags.Status, "504")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.Timeout)));
+        Assert.Equal(0, metrics.Sum(M.Instruments.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Reason, "timedOut")));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "timed_out"), (M.Tags.Status, "504")));
     }
 
     [Fact]
@@ -245,8 +278,8 @@ public sealed class ProxyMetricsTests
         using var response = await SendAsync(proxy);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Equal(2, metrics.Sum(M.Names.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.TransportError)));
-        Assert.Equal(1, metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Deployment, M.NoDeployment), (M.Tags.Reason, "failed")));
+        Assert.Equal(2, metrics.Sum(M.Instruments.Attempts, (M.Tags.Backend, "a"), (M.Tags.Status, M.AttemptStatuses.TransportError)));
+        Assert.Equal(1, metrics.Sum(M.Instruments.CooldownsStarted, (M.Tags.Backend, "a"), (M.Tags.Deployment, M.NoDeployment), (M.Tags.Reason, "failed")));
     }
 
     [Fact]
@@ -259,8 +292,8 @@ public sealed class ProxyMetricsTests
         using var response = await SendAsync(proxy);
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        Assert.Equal(1, metrics.Sum(M.Names.Requests, (M.Tags.Outcome, "refused"), (M.Tags.Status, "401"), (M.Tags.Deployment, M.NoDeployment)));
-        Assert.Empty(metrics.Of(M.Names.Attempts));
+        Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "refused"), (M.Tags.Status, "401"), (M.Tags.Deployment, M.NoDeployment)));
+        Assert.Empty(metrics.Of(M.Instruments.Attempts));
     }
 
     [Fact]
@@ -274,22 +307,10 @@ public sealed class ProxyMetricsTests
         metrics.Observe();
 
         var counters = proxy.Services.GetRequiredService<AoaiProxy.State.SharedState>().Counters;
-        Assert.True(metrics.Sum(M.Names.StoreOperations, (M.Tags.Kind, StoreActivity.Kinds.Read), (M.Tags.Result, StoreActivity.Results.Ok)) >= 1);
-        Assert.True(metrics.Sum(M.Names.StoreOperations, (M.Tags.Kind, StoreActivity.Kinds.WriteCursor), (M.Tags.Result, StoreActivity.Results.Ok)) >= 1);
-        Assert.Equal(counters.LostRaces, metrics.Sum(M.Names.StoreLostRaces));
-        Assert.Equal(counters.LocalClaims, metrics.Sum(M.Names.LocalStateRequests));
-    }
-
-    [Theory]
-    [InlineData("oid-1", "app-1", null, "oid-1")]
-    [InlineData(null, "app-1", null, "app-1")]
-    [InlineData(null, null, 2, "key:2")]
-    [InlineData(null, null, null, "anonymous")]
-    public void CallerLabel_EachKindOfCaller_IsAnIdNeverASecret(string? oid, string? app, int? keyIndex, string expected)
-    {
-        var check = CallerCheck.Allowed(oid is null && app is null ? null : new CallerIdentity(oid, app)) with { ClientKeyIndex = keyIndex };
-
-        Assert.Equal(expected, M.CallerLabel(check));
+        Assert.True(metrics.Sum(M.Instruments.StoreOperations, (M.Tags.Kind, M.StoreKinds.Read), (M.Tags.Result, M.StoreResults.Ok)) >= 1);
+        Assert.True(metrics.Sum(M.Instruments.StoreOperations, (M.Tags.Kind, M.StoreKinds.WriteCursor), (M.Tags.Result, M.StoreResults.Ok)) >= 1);
+        Assert.Equal(counters.LostRaces, metrics.Sum(M.Instruments.StoreLostRaces));
+        Assert.Equal(counters.LocalClaims, metrics.Sum(M.Instruments.LocalStateRequests));
     }
 
     private static MetricsRecorder Recorder(ProxyTestHost proxy) => new(proxy.Services.GetRequiredService<ProxyMetrics>().Meter);

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using M = AoaiProxy.Observability.ProxyMetrics;
+using M = AoaiProxy.Observability.MetricNames;
 
 namespace AoaiProxy.Tests.Pipeline;
 
@@ -43,7 +43,7 @@ public sealed class BackendHealthTests : IAsyncDisposable
         _health = _services.GetRequiredService<BackendHealth>();
         _state = _services.GetRequiredService<SharedState>();
         _metrics = new MetricsRecorder(_services.GetRequiredService<ProxyMetrics>().Meter);
-        ProxyMetrics.RequestStarted(_context);
+        RequestTelemetry.RequestStarted(_context);
     }
 
     private string A => _services.GetRequiredService<ProxyOptions>().Backends[0].Name;
@@ -56,8 +56,8 @@ public sealed class BackendHealthTests : IAsyncDisposable
         var cooldown = Assert.Single(_state.Cooldowns);
         Assert.Equal(CooldownKeys.For(A, Deployment), cooldown.Key);
         Assert.Equal(new Cooldown(_time.GetUtcNow().AddMilliseconds(2500), CooldownReason.Throttled), cooldown.Value);
-        Assert.Equal(1, _metrics.Sum(M.Names.CooldownsStarted, (M.Tags.Backend, A), (M.Tags.Reason, "throttled")));
-        Assert.Equal(1, _metrics.Sum(M.Names.Attempts, (M.Tags.Backend, A), (M.Tags.Status, "429")));
+        Assert.Equal(1, _metrics.Sum(M.Instruments.CooldownsStarted, (M.Tags.Backend, A), (M.Tags.Reason, "throttled")));
+        Assert.Equal(1, _metrics.Sum(M.Instruments.Attempts, (M.Tags.Backend, A), (M.Tags.Status, "429")));
         Assert.Contains(_logs.Entries, e => e.EventId.Name == "CoolingDown" && e.Level == LogLevel.Information);
         Assert.Contains(_logs.Entries, e => e.EventId.Name == "AttemptCompleted" && e.Level == LogLevel.Information);
     }
@@ -77,7 +77,7 @@ public sealed class BackendHealthTests : IAsyncDisposable
 
         Assert.Empty(_state.Cooldowns);
         Assert.Contains(_logs.Entries, e => e.EventId.Name == "AttemptCompleted" && e.Level == LogLevel.Debug);
-        Assert.Equal(1, _metrics.Sum(M.Names.Attempts, (M.Tags.Backend, A), (M.Tags.Status, "200")));
+        Assert.Equal(1, _metrics.Sum(M.Instruments.Attempts, (M.Tags.Backend, A), (M.Tags.Status, "200")));
     }
 
     public static TheoryData<string, int, string> Failures => new()
@@ -147,7 +147,7 @@ public sealed class BackendHealthTests : IAsyncDisposable
             await _health.RelayEndedAsync(0, Deployment, Enum.Parse<RelayResult>(result));
         }
 
-        Assert.Equal(MinimumRequests, _metrics.Sum(M.Names.RelayFailures, (M.Tags.Backend, A), (M.Tags.Reason, reason)));
+        Assert.Equal(MinimumRequests, _metrics.Sum(M.Instruments.RelayFailures, (M.Tags.Backend, A), (M.Tags.Reason, reason)));
         Assert.Equal([CooldownKeys.For(A, Deployment)], _state.Cooldowns.Keys);
     }
 
@@ -160,7 +160,7 @@ public sealed class BackendHealthTests : IAsyncDisposable
         }
 
         Assert.Empty(_state.Cooldowns);
-        Assert.Empty(_metrics.Of(M.Names.RelayFailures));
+        Assert.Empty(_metrics.Of(M.Instruments.RelayFailures));
     }
 
     [Fact]

@@ -49,6 +49,49 @@ public sealed class ListFanOutTests
         Assert.DoesNotContain(true, caller.WritesOnSocketThread);
     }
 
+    /// <summary>
+    /// A backend whose page is a decompression bomb (half a megabyte that inflates to 512 MiB) is a failed page: decoding
+    /// stops at Proxy:MaxDecodedBodyBytes, the list is the other backends' and names it missing, and the proxy's memory
+    /// never holds the inflated page.
+    /// </summary>
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("deflate")]
+    [InlineData("br")]
+    public async Task ListAsync_OnePageIsABomb_ThatPageFailsWithinTheDecodedLimit(string encoding)
+    {
+        var bomb = Compression.Bomb(encoding);
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        backends[0].Handler = (context, _) =>
+        {
+            context.Response.ContentType = "application/json";
+            return context.Response.WriteAsync("""{"object":"list","data":[{"id":"file-a","object":"file","created_at":1}],"has_more":false}""");
+        };
+        backends[1].Handler = (context, _) =>
+        {
+            context.Response.ContentType = "application/json";
+            context.Response.Headers.ContentEncoding = encoding;
+            return context.Response.Body.WriteAsync(bomb).AsTask();
+        };
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxDecodedBodyBytes"] = "1048576");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "openai/v1/files");
+        request.Headers.AcceptEncoding.ParseAdd(encoding);
+
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        using var response = await proxy.Client.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+        var used = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("b", response.Headers.GetValues("x-proxy-list-incomplete").Single());
+        using var list = JsonDocument.Parse(body);
+        Assert.Equal(["file-a"], list.RootElement.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()));
+
+        // The whole process (other tests run alongside): without the limit the page alone would be 512 MiB, twice over while
+        // it grew. With it: the bomb's compressed bytes, at most a MiB decoded, and the rest of the request.
+        Assert.InRange(used, 0, Compression.BombZeros / 4);
+    }
+
     /// <summary>The caller's response body: records whether each write was issued on the socket thread.</summary>
     private sealed class RecordingBody(SocketThread socket) : MemoryStream
     {
