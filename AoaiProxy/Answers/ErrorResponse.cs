@@ -15,6 +15,7 @@ internal static class ErrorResponse
             return;
         }
 
+        RequestOutcome.Note(context, outcome);
         response.StatusCode = ProxyOutcomes.StatusCode(outcome);
         if (retryAfter is { } wait && wait > TimeSpan.Zero)
         {

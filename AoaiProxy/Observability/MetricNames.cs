@@ -1,3 +1,4 @@
+using AoaiProxy.Answers;
 using AoaiProxy.State;
 
 namespace AoaiProxy.Observability;
@@ -70,6 +71,18 @@ internal static class MetricNames
         public const string Refused = "refused";
         public const string Unavailable = "unavailable";
         public const string Cancelled = "cancelled";
+
+        /// <summary>The value for a request's outcome: one mapping, as <see cref="ProxyOutcomes.StatusCode"/> is for statuses.</summary>
+        public static string Of(ProxyOutcome outcome) => outcome switch
+        {
+            ProxyOutcome.Relayed => Served,
+            ProxyOutcome.CallerGone => Cancelled,
+            ProxyOutcome.Throttled => Throttled,
+            ProxyOutcome.BackendsTimedOut => TimedOut,
+            ProxyOutcome.BackendsFailed or ProxyOutcome.ProxyFailure => Failed,
+            ProxyOutcome.AuthenticationUnavailable or ProxyOutcome.ProxyIdentityUnavailable => Unavailable,
+            _ => Refused,
+        };
     }
 
     /// <summary>Values of <see cref="Tags.Status"/> on <see cref="Instruments.Attempts"/> when no HTTP status came back.</summary>

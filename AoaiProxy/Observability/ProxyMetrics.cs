@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using AoaiProxy.Answers;
 using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using Microsoft.AspNetCore.Http;
@@ -125,7 +126,8 @@ internal sealed class ProxyMetrics : IDisposable
 
         var status = context.Response.StatusCode;
         var deployment = _deployments.Of(telemetry?.Deployment);
-        var outcome = StatusOutcome.OutcomeOf(context, status);
+        // A caller that went away, whatever was under way (an aborted relay included), is the caller's.
+        var outcome = context.RequestAborted.IsCancellationRequested ? MetricNames.Outcomes.Cancelled : MetricNames.Outcomes.Of(telemetry?.Outcome ?? ProxyOutcome.Relayed);
         _requests.Add(1, new TagList { { MetricNames.Tags.Outcome, outcome }, { MetricNames.Tags.Deployment, deployment }, { MetricNames.Tags.Status, StatusText(status) } });
 
         // Only the answer to a POST (the request that made the model work) spends tokens. A GET reads back what was

@@ -1,4 +1,5 @@
 using System.Globalization;
+using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using Microsoft.AspNetCore.Http;
 
@@ -10,8 +11,11 @@ namespace AoaiProxy.Observability;
 /// each step records its part with one call and nothing is threaded through the pipeline's signatures;
 /// <see cref="ProxyMetrics.RequestCompleted"/> reads it back.
 /// </summary>
-internal sealed class RequestTelemetry
+internal sealed class RequestTelemetry : IRequestOutcomeFeature
 {
+    /// <inheritdoc/>
+    public ProxyOutcome? Outcome { get; set; }
+
     public string? Caller { get; set; }
 
     /// <summary>A CORS preflight the proxy answered itself: the browser's protocol, not a request to count.</summary>
@@ -27,7 +31,12 @@ internal sealed class RequestTelemetry
     public TokenUsageReader Usage { get; } = new();
 
     /// <summary>Starts a request's telemetry.</summary>
-    public static void RequestStarted(HttpContext context) => context.Features.Set(new RequestTelemetry());
+    public static void RequestStarted(HttpContext context)
+    {
+        var telemetry = new RequestTelemetry();
+        context.Features.Set(telemetry);
+        context.Features.Set<IRequestOutcomeFeature>(telemetry);
+    }
 
     /// <summary>Remembers who the caller is, for token usage: an Entra object id or app id, or <c>key:N</c> for client key N.</summary>
     public static void CallerIdentified(HttpContext context, CallerCheck caller)

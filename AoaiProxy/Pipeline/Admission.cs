@@ -112,6 +112,7 @@ internal sealed class Admission
                 // A reset reaches the body's read before the server marks the connection aborted: aborting it here keeps
                 // the server from draining a body whose reader failed mid-read (an error log of its own) or answering 200.
                 Log.CallerBodyGone(_logger, failure.Detail);
+                RequestOutcome.Note(context, ProxyOutcome.CallerGone);
                 context.Abort();
                 return Task.CompletedTask;
             default:

@@ -83,6 +83,7 @@ internal sealed class ListFanOut
 
         await request.Body.ReleaseAsync().ConfigureAwait(false);
         var merged = ListMerge.Merge(pages, request.Path.PathAndQuery) ?? pages[0];
+        RequestOutcome.Note(context, ProxyOutcome.Relayed);
         var answer = context.Response;
         answer.StatusCode = StatusCodes.Status200OK;
         answer.ContentType = "application/json";

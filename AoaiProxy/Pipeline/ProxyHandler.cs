@@ -164,6 +164,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private async Task RelayAsync(AttemptRequest request, int index, int attempt, HttpResponseMessage response)
     {
         await request.Body.ReleaseAsync().ConfigureAwait(false);
+        RequestOutcome.Note(request.Context, ProxyOutcome.Relayed);
         var backend = _options.Backends[index];
         var succeeded = (int)response.StatusCode is >= StatusCodes.Status200OK and < StatusCodes.Status300MultipleChoices;
         CapturedContent? captured = null;
@@ -192,6 +193,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         switch (ending.Kind)
         {
             case EndingKind.CallerGone:
+                RequestOutcome.Note(context, ProxyOutcome.CallerGone);
                 return Task.CompletedTask;
             case EndingKind.BodyFailed:
                 return _admission.AnswerBodyFailureAsync(context, request.Body.Failure!.Value);

@@ -90,6 +90,8 @@ public sealed class CallerBodyEndToEndTests
         Assert.Equal(times, wentAway.Count);
         Assert.All(wentAway, e => Assert.Equal(LogLevel.Debug, e.Level));
         Assert.Empty(metrics.Of(MetricNames.Instruments.CooldownsStarted));
+        // Counted as the caller's own outcome, never as a failure of the proxy or a backend.
+        Assert.All(metrics.Of(MetricNames.Instruments.Requests), m => Assert.Equal(MetricNames.Outcomes.Cancelled, m[MetricNames.Tags.Outcome]));
         Assert.DoesNotContain(metrics.Of(MetricNames.Instruments.Attempts), m => m[MetricNames.Tags.Status] is
             MetricNames.AttemptStatuses.TransportError or MetricNames.AttemptStatuses.Timeout);
 
