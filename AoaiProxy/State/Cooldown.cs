@@ -14,7 +14,13 @@ internal enum CooldownReason
 }
 
 /// <summary>A deadline until which a cooldown key is skipped, and why.</summary>
-internal readonly record struct Cooldown(DateTimeOffset Until, CooldownReason Reason)
+/// <param name="Until">When it ends.</param>
+/// <param name="Reason">Why.</param>
+/// <param name="Headroom">
+/// For throttling: the estimated tokens the throttled window still takes (the 429's x-ratelimit-remaining-tokens), so
+/// that requests that fit it are not kept from it; null when the backend said none or nothing.
+/// </param>
+internal readonly record struct Cooldown(DateTimeOffset Until, CooldownReason Reason, long? Headroom = null)
 {
     /// <summary>A new cooldown never shortens a longer one already recorded: the one that ends later.</summary>
     public static Cooldown Merge(Cooldown existing, Cooldown incoming) => incoming.Until > existing.Until ? incoming : existing;

@@ -6,7 +6,7 @@ namespace AoaiProxy.State;
 
 /// <summary>
 /// The cooldowns as one compact JSON object, stored in a single string property of the state entity:
-/// <c>{"key":[untilUnixMilliseconds,"reasonCode"],...}</c>. Reading is tolerant: the document is shared by every
+/// <c>{"key":[untilUnixMilliseconds,"reasonCode"(,headroomTokens)],...}</c>. Reading is tolerant: the document is shared by every
 /// instance and every version of the proxy, so an entry this version does not understand is skipped, never fatal.
 /// </summary>
 internal static class CooldownCodec
@@ -30,6 +30,11 @@ internal static class CooldownCodec
             writer.WriteStartArray(key);
             writer.WriteNumberValue(cooldown.Until.ToUnixTimeMilliseconds());
             writer.WriteStringValue(CodeOf(cooldown.Reason));
+            if (cooldown.Headroom is { } headroom)
+            {
+                writer.WriteNumberValue(headroom);
+            }
+
             writer.WriteEndArray();
         }
 
@@ -71,7 +76,8 @@ internal static class CooldownCodec
 
     /// <summary>
     /// Reads the value after a property name, leaving the reader on that value's last token. An entry is an array whose
-    /// first two elements are the deadline and the reason; later elements are ignored, so a newer version may add some.
+    /// first two elements are the deadline and the reason, and the third, for throttling, the window's headroom; later
+    /// elements are ignored, so a newer version may add some (and an older one ignores the headroom).
     /// </summary>
     private static bool TryReadEntry(ref Utf8JsonReader reader, out Cooldown cooldown)
     {
@@ -84,6 +90,7 @@ internal static class CooldownCodec
 
         long until = 0;
         CooldownReason? reason = null;
+        long? headroom = null;
         var untilValid = false;
         var index = 0;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
@@ -97,6 +104,10 @@ internal static class CooldownCodec
             {
                 reason = ReasonOf(ref reader);
             }
+            else if (index == 2 && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var tokens) && tokens >= 0)
+            {
+                headroom = tokens;
+            }
 
             index++;
             reader.Skip();
@@ -107,7 +118,7 @@ internal static class CooldownCodec
             return false;
         }
 
-        cooldown = new Cooldown(DateTimeOffset.FromUnixTimeMilliseconds(until), reason.Value);
+        cooldown = new Cooldown(DateTimeOffset.FromUnixTimeMilliseconds(until), reason.Value, reason == CooldownReason.Throttled ? headroom : null);
         return true;
     }
 

@@ -101,6 +101,32 @@ public sealed class CooldownCodecTests
         Assert.Equal(expectedCount, Read(json).Count);
     }
 
+    [Theory]
+    [InlineData("""{"a":[1,"t",1200]}""", 1200L)]
+    [InlineData("""{"a":[1,"t",0]}""", 0L)]
+    [InlineData("""{"a":[1,"t"]}""", null)]
+    [InlineData("""{"a":[1,"t",-5]}""", null)]
+    [InlineData("""{"a":[1,"t","1200"]}""", null)]
+    [InlineData("""{"a":[1,"t",1.5]}""", null)]
+    [InlineData("""{"a":[1,"f",1200]}""", null)]
+    public void Read_ThrottledWindowsHeadroom_KeptOnlyForThrottlingAndAsTokens(string json, long? headroom)
+    {
+        Assert.Equal(headroom, Read(json)["a"].Headroom);
+    }
+
+    [Fact]
+    public void WriteThenRead_Headroom_RoundTripsAndOnlyWhenSet()
+    {
+        var cooldowns = Cooldowns(
+            ("a/gpt-4o", new Cooldown(DateTimeOffset.FromUnixTimeMilliseconds(1000), CooldownReason.Throttled, 1500)),
+            ("b/gpt-4o", new Cooldown(DateTimeOffset.FromUnixTimeMilliseconds(2000), CooldownReason.Throttled)));
+
+        var text = WriteText(cooldowns);
+        Assert.Contains("\"a/gpt-4o\":[1000,\"t\",1500]", text, StringComparison.Ordinal);
+        Assert.Contains("\"b/gpt-4o\":[2000,\"t\"]", text, StringComparison.Ordinal);
+        AssertSameEntries(cooldowns, RoundTrip(cooldowns));
+    }
+
     [Fact]
     public void Read_InvalidUtf8_ReturnsEmpty()
     {
