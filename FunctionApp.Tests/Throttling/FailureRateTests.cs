@@ -23,7 +23,7 @@ public sealed class FailureRateTests : IAsyncDisposable
 
     public FailureRateTests()
     {
-        _state = new SharedState(new InMemoryStateStore(), _options, _time, NullLogger<SharedState>.Instance);
+        _state = SharedStateParts.Create(new InMemoryStateStore(), _options, _time, NullLogger<SharedState>.Instance).View;
         _rate = new FailureRate(_options, _state, _time, NullLogger<FailureRate>.Instance);
     }
 
