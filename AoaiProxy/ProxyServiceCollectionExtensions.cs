@@ -47,12 +47,16 @@ public static class ProxyServiceCollectionExtensions
                 ? TableStateStore.Create(storage)
                 : new InMemoryStateStore();
         });
-        // The store as SharedState sees it is counted (operations by kind and result, last error) for metrics and status.
+        // The store as the sync round sees it is counted (operations by kind and result, last error) for metrics and status.
         services.AddMetrics();
         services.AddSingleton<StoreActivity>();
-        services.AddSingleton(sp => new SharedState(
+        services.AddSingleton(sp => SharedStateParts.Create(
             new ObservedStateStore(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<StoreActivity>()),
             sp.GetRequiredService<ProxyOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<SharedState>>()));
+        services.AddSingleton(sp => sp.GetRequiredService<SharedStateParts>().View);
+        // Runs from before the host starts its services (the table creation at start-up, not at the first request) until
+        // after it stopped them all (the web server drains its requests first).
+        services.AddHostedService(sp => sp.GetRequiredService<SharedStateParts>().Sync);
         services.AddSingleton<BackendActivity>();
         services.AddSingleton<ProxyMetrics>();
         services.AddSingleton<ProxyStatus>();
@@ -81,32 +85,16 @@ public static class ProxyServiceCollectionExtensions
         public void Configure(ProxyOptions options) => ProxyOptionsReader.Fill(options, configuration, []);
     }
 
-    /// <summary>Starts the shared state (table creation) with the host and says once how the proxy is set up.</summary>
-    private sealed class ProxyStartup : IHostedService
+    /// <summary>Says once, at start-up, how the proxy is set up.</summary>
+    private sealed class ProxyStartup(ProxyOptions options, IStateStore store, ILogger<ProxyStartup> logger) : IHostedService
     {
-        private readonly ProxyOptions _options;
-        private readonly IStateStore _store;
-        private readonly ILogger<ProxyStartup> _logger;
-
-        /// <summary>
-        /// <paramref name="state"/> is requested only so that the host constructs it at start-up: its constructor starts
-        /// creating the table rather than the first request doing so.
-        /// </summary>
-        public ProxyStartup(ProxyOptions options, SharedState state, IStateStore store, ILogger<ProxyStartup> logger)
-        {
-            ArgumentNullException.ThrowIfNull(state);
-            _options = options;
-            _store = store;
-            _logger = logger;
-        }
-
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            Log.Started(_logger, _options.Backends.Count,
-                string.Join(", ", _options.Backends.Select(b => $"{b.Name} ({b.Endpoint.Host}, priority {b.Priority}, weight {b.Weight})")));
-            if (_store is InMemoryStateStore)
+            Log.Started(logger, options.Backends.Count,
+                string.Join(", ", options.Backends.Select(b => $"{b.Name} ({b.Endpoint.Host}, priority {b.Priority}, weight {b.Weight})")));
+            if (store is InMemoryStateStore)
             {
-                Log.InMemoryState(_logger);
+                Log.InMemoryState(logger);
             }
 
             return Task.CompletedTask;

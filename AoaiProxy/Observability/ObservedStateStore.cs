@@ -5,7 +5,7 @@ namespace AoaiProxy.Observability;
 
 /// <summary>
 /// The configured store with every operation counted into <see cref="StoreActivity"/>. A decorator, so that
-/// <see cref="SharedState"/> (which owns when and why the store is called) stays as it is.
+/// <see cref="SyncRound"/> (which owns when and why the store is called) stays as it is.
 /// </summary>
 internal sealed class ObservedStateStore : IStateStore
 {

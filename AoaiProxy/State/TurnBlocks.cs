@@ -69,7 +69,7 @@ internal static class TurnBlockPolicy
 
 /// <summary>
 /// The turns this instance has claimed from the shared cursor and not used yet: a queue of contiguous blocks.
-/// Not thread-safe: the owner (SharedState) locks around it.
+/// Not thread-safe: the owner (<see cref="SharedTurns"/>) locks around it.
 /// </summary>
 internal sealed class TurnBlocks
 {

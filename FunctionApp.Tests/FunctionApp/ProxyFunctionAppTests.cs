@@ -3,6 +3,7 @@ using AoaiProxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AoaiProxy.Tests.FunctionApp;
@@ -32,6 +33,25 @@ public sealed class ProxyFunctionAppTests
 
         Assert.NotNull(function);
         Assert.NotNull(scope.ServiceProvider.GetService<IAzureOpenAIProxy>());
+    }
+
+    [Fact]
+    public void Configure_WorkerServices_RunTheSharedStateSyncWithTheHost()
+    {
+        // What the Functions host passes a worker it starts; resolving the hosted services constructs the worker's own
+        // gRPC client (it connects only when started).
+        var settings = new Dictionary<string, string?>(Settings)
+        {
+            ["Functions:Worker:HostEndpoint"] = "http://127.0.0.1:1",
+            ["Functions:Worker:WorkerId"] = "test-worker",
+            ["Functions:Worker:RequestId"] = "test-request",
+            ["Functions:Worker:GrpcMaxMessageLength"] = "2147483647",
+        };
+        using var host = FunctionWorker.Build(settings);
+
+        // The generic host starts and stops every IHostedService: the worker keeps the shared state current too.
+        var sync = Assert.Single(host.Services.GetServices<IHostedService>().OfType<AoaiProxy.State.SharedStateSync>());
+        Assert.Same(host.Services.GetRequiredService<AoaiProxy.State.SharedStateParts>().Sync, sync);
     }
 
     [Fact]

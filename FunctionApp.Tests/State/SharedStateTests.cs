@@ -3,51 +3,47 @@ using System.Collections.Immutable;
 using AoaiProxy.Configuration;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
-using AoaiProxy.Tests.TestSupport.Simulation;
-using Microsoft.Extensions.Logging;
+using static AoaiProxy.Tests.TestSupport.SharedStateHarness;
 
 namespace AoaiProxy.Tests.State;
 
+/// <summary>
+/// <see cref="SharedState"/>, the view requests read, kept current by its background loop on a manual clock: the clock
+/// moves only once the loop waits, and each step waits until the loop has done what it made due.
+/// </summary>
 public sealed class SharedStateTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
-
-    // Past the longest jittered sync interval (the interval + 10%).
-    private static readonly TimeSpan OneSync = ProxyOptions.DefaultStateSyncInterval * 1.2;
-
-    // Clock steps while an instance over a slow store goes idle: one store operation completes per step.
-    private static readonly TimeSpan IdleStep = TimeSpan.FromMilliseconds(100);
-
     [Fact]
     public async Task ClaimAsync_TwoInstancesManyClaims_EveryTurnSharedAndDistinct()
     {
         var shared = new InMemoryStateStore();
-        await using var one = Create(shared, out var clock);
-        await using var two = Create(shared, out _, clock);
-        await WaitSyncedAsync(one);
-        await WaitSyncedAsync(two);
+        await using var one = new SharedStateHarness(shared);
+        await using var two = new SharedStateHarness(shared, one.Clock);
+        await one.StartSyncedAsync();
+        await two.StartSyncedAsync();
 
         var turns = new ConcurrentBag<long>();
         await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
         {
             for (var i = 0; i < 250; i++)
             {
-                var claim = await (worker % 2 == 0 ? one : two).ClaimAsync(CancellationToken.None);
+                var claim = await (worker % 2 == 0 ? one : two).State.ClaimAsync(CancellationToken.None);
                 Assert.True(claim.Shared);
                 turns.Add(claim.Turn);
             }
-        })));
+        }))).WaitAsync(Patience);
 
         Assert.Equal(1000, turns.Distinct().Count());
-        Assert.Equal(0, one.Counters.LocalClaims + two.Counters.LocalClaims);
+        Assert.Equal(0, one.State.Counters.LocalClaims + two.State.Counters.LocalClaims);
     }
 
     [Fact]
     public async Task ClaimAsync_SteadyState_TouchesNoStoreAndNeverWaits()
     {
         var store = new ControllableStore();
-        await using var state = Create(store, out _);
-        await WaitSyncedAsync(state);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
         var operations = store.Operations;
         var waited = state.Counters.WaitedClaims;
 
@@ -65,11 +61,30 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task ClaimAsync_FromAClaimedBlock_AllocatesNothing()
+    {
+        await using var instance = new SharedStateHarness(new InMemoryStateStore());
+        await instance.StartSyncedAsync();
+        using var requestAborted = new CancellationTokenSource();
+        // The first claim takes JIT and first-use work out of the measurement.
+        ClaimNow(instance.State, requestAborted.Token);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < TurnBlockPolicy.MinLead; i++)
+        {
+            ClaimNow(instance.State, requestAborted.Token);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public async Task ClaimAsync_TurnsRunLow_NextBlockClaimedInTheBackgroundWithoutWaiting()
     {
         var store = new ControllableStore();
-        await using var state = Create(store, out _);
-        await WaitSyncedAsync(state);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
         var cursorWrites = store.CursorWrites;
 
         var turns = new List<long>();
@@ -78,7 +93,10 @@ public sealed class SharedStateTests
             turns.Add((await state.ClaimAsync(CancellationToken.None)).Turn);
         }
 
-        await WaitUntilAsync(() => Task.FromResult(store.CursorWrites > cursorWrites && state.Counters.Syncs > 1));
+        // The claims that ran the block low woke the loop; no clock moved.
+        await instance.UntilWaitingAsync();
+        Assert.True(store.CursorWrites > cursorWrites);
+        Assert.True(state.Counters.Syncs > 1);
         for (var i = 0; i < TurnBlockPolicy.MinBlock; i++)
         {
             var claim = await state.ClaimAsync(CancellationToken.None);
@@ -94,28 +112,30 @@ public sealed class SharedStateTests
     public async Task RecordCooldown_OnOneInstance_SeenByAnotherAfterOneSyncInterval()
     {
         var shared = new InMemoryStateStore();
-        await using var one = Create(shared, out var clock);
-        await using var two = Create(shared, out _, clock);
-        await WaitSyncedAsync(one);
-        await WaitSyncedAsync(two);
-        var until = clock.GetUtcNow() + TimeSpan.FromSeconds(30);
+        await using var one = new SharedStateHarness(shared);
+        await using var two = new SharedStateHarness(shared, one.Clock);
+        await one.StartSyncedAsync();
+        await two.StartSyncedAsync();
+        var until = one.Clock.GetUtcNow() + TimeSpan.FromSeconds(30);
 
-        one.RecordCooldown("a/gpt-4o", new Cooldown(until, CooldownReason.Throttled));
-        await WaitUntilAsync(async () => (await shared.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/gpt-4o"));
-        Assert.False(two.Cooldowns.ContainsKey("a/gpt-4o"));
-        var syncs = two.Counters.Syncs;
-        clock.Advance(OneSync);
-        await WaitUntilAsync(() => Task.FromResult(two.Counters.Syncs > syncs));
+        one.State.RecordCooldown("a/gpt-4o", new Cooldown(until, CooldownReason.Throttled));
+        await one.UntilWaitingAsync();
+        Assert.True((await shared.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/gpt-4o"));
+        Assert.False(two.State.Cooldowns.ContainsKey("a/gpt-4o"));
+        var syncs = two.State.Counters.Syncs;
+        await two.AdvanceAsync(OneSync);
 
-        Assert.Equal(until, two.Cooldowns["a/gpt-4o"].Until);
-        Assert.Equal(until, (await two.ClaimAsync(CancellationToken.None)).Cooldowns["a/gpt-4o"].Until);
+        Assert.True(two.State.Counters.Syncs > syncs);
+        Assert.Equal(until, two.State.Cooldowns["a/gpt-4o"].Until);
+        Assert.Equal(until, (await two.State.ClaimAsync(CancellationToken.None)).Cooldowns["a/gpt-4o"].Until);
     }
 
     [Fact]
     public async Task RecordCooldown_ShorterThanRecorded_KeepsLaterDeadline()
     {
-        await using var state = Create(new InMemoryStateStore(), out var clock);
-        var now = clock.GetUtcNow();
+        await using var instance = new SharedStateHarness(new InMemoryStateStore());
+        var state = instance.State;
+        var now = instance.Clock.GetUtcNow();
 
         state.RecordCooldown("a/*", new Cooldown(now.AddSeconds(20), CooldownReason.Throttled));
         state.RecordCooldown("a/*", new Cooldown(now.AddSeconds(5), CooldownReason.Failed));
@@ -128,30 +148,32 @@ public sealed class SharedStateTests
     public async Task RecordCooldown_ShorterOneInTheStore_ReplacedByTheLongerLocalOne()
     {
         var shared = new InMemoryStateStore();
-        await using var state = Create(shared, out var clock);
-        await WaitSyncedAsync(state);
-        var now = clock.GetUtcNow();
+        await using var instance = new SharedStateHarness(shared);
+        await instance.StartSyncedAsync();
+        var now = instance.Clock.GetUtcNow();
         await shared.WriteCooldownsAsync(
             ImmutableDictionary<string, Cooldown>.Empty.Add("a/*", new Cooldown(now.AddSeconds(5), CooldownReason.Failed)),
             (await shared.ReadAsync(CancellationToken.None)).CooldownsETag, CancellationToken.None);
 
-        state.RecordCooldown("a/*", new Cooldown(now.AddSeconds(20), CooldownReason.Throttled));
+        instance.State.RecordCooldown("a/*", new Cooldown(now.AddSeconds(20), CooldownReason.Throttled));
+        await instance.UntilWaitingAsync();
 
-        await WaitUntilAsync(async () => (await shared.ReadAsync(CancellationToken.None)).Cooldowns["a/*"].Until == now.AddSeconds(20));
+        Assert.Equal(now.AddSeconds(20), (await shared.ReadAsync(CancellationToken.None)).Cooldowns["a/*"].Until);
     }
 
     [Fact]
     public async Task ClaimAsync_StoreFailing_ServesWithoutWaitingWarnsOnceAndRecovers()
     {
         var store = new ControllableStore();
-        var logs = new LogCapture();
-        await using var state = Create(store, out var clock, logs: logs);
-        await WaitSyncedAsync(state);
-        var now = clock.GetUtcNow();
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
+        var now = instance.Clock.GetUtcNow();
 
         store.Mode = StoreMode.Failing;
         state.RecordCooldown("a/*", new Cooldown(now.AddMinutes(1), CooldownReason.Throttled));
-        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+        await instance.UntilWaitingAsync();
+        Assert.False(state.StoreHealthy);
         var during = new List<TurnClaim>();
         for (var i = 0; i < 2 * TurnBlockPolicy.MinBlock; i++)
         {
@@ -164,16 +186,16 @@ public sealed class SharedStateTests
         Assert.Contains(during, c => c.Shared);
         Assert.Contains(during, c => !c.Shared);
         Assert.Equal(Enumerable.Range(0, during.Count).Select(i => during[0].Turn + i), during.Select(c => c.Turn));
-        Assert.Single(logs.WithEventId(9));
+        Assert.Single(instance.Logs.WithEventId(9));
 
         store.Mode = StoreMode.Healthy;
-        clock.Advance(SharedState.OutageProbeInterval);
-        await WaitUntilAsync(() => Task.FromResult(state.StoreHealthy));
-        Assert.Single(logs.WithEventId(9));
-        Assert.Single(logs.WithEventId(11));
+        await instance.AdvanceAsync(StoreOutage.ProbeInterval);
+        Assert.True(state.StoreHealthy);
+        Assert.Single(instance.Logs.WithEventId(9));
+        Assert.Single(instance.Logs.WithEventId(11));
 
         // The cooldown recorded during the outage is published once the store is back.
-        await WaitUntilAsync(async () => (await store.Inner.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/*"));
+        Assert.True((await store.Inner.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/*"));
     }
 
     [Fact]
@@ -181,64 +203,69 @@ public sealed class SharedStateTests
     {
         // Deployment names come from callers, so the keys are as many as they send while a backend throttles.
         var store = new ControllableStore();
-        await using var state = Create(store, out var clock);
-        await WaitSyncedAsync(state);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
         store.Mode = StoreMode.Failing;
-        clock.Advance(OneSync);
-        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+        await instance.AdvanceAsync(OneSync);
+        Assert.False(state.StoreHealthy);
 
         for (var i = 0; i < 1000; i++)
         {
-            state.RecordCooldown($"a/deployment{i}", new Cooldown(clock.GetUtcNow() + TimeSpan.FromSeconds(1), CooldownReason.Throttled));
+            state.RecordCooldown($"a/deployment{i}", new Cooldown(instance.Clock.GetUtcNow() + TimeSpan.FromSeconds(1), CooldownReason.Throttled));
         }
 
         var initializations = store.Initializations;
-        clock.Advance(SharedState.OutageProbeInterval);
-        await WaitUntilAsync(() => Task.FromResult(store.Initializations > initializations));
+        await instance.AdvanceAsync(StoreOutage.ProbeInterval);
 
-        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.IsEmpty));
+        Assert.True(store.Initializations > initializations);
+        Assert.True(state.Cooldowns.IsEmpty);
         Assert.False(state.StoreHealthy);
     }
 
     [Fact]
-    public async Task SyncAsync_StoreHanging_GivesUpAfterTheBudgetAndClaimsDoNotWait()
+    public async Task StoreHealthy_StoreHanging_FalseAfterTheBudgetAndClaimsDoNotWait()
     {
         var store = new ControllableStore();
-        var logs = new LogCapture();
-        await using var state = Create(store, out var clock, logs: logs);
-        await WaitSyncedAsync(state);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
 
         store.Mode = StoreMode.Hanging;
         var reads = store.Reads;
-        clock.Advance(OneSync);
-        await WaitUntilAsync(() => Task.FromResult(store.Reads > reads));
-        clock.Advance(ProxyOptions.DefaultStateTimeout);
-        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+        var read = store.NextCall;
+        await instance.UntilWaitingAsync();
+        instance.Clock.Advance(OneSync);
+        await read.WaitAsync(Patience);
+        Assert.True(store.Reads > reads);
+        instance.Clock.Advance(ProxyOptions.DefaultStateTimeout);
+        await instance.UntilWaitingAsync();
+        Assert.False(state.StoreHealthy);
 
-        Assert.Single(logs.WithEventId(10));
+        Assert.Single(instance.Logs.WithEventId(10));
         var claim = state.ClaimAsync(CancellationToken.None);
         Assert.True(claim.IsCompleted);
 
         store.Mode = StoreMode.Healthy;
-        clock.Advance(SharedState.OutageProbeInterval);
-        await WaitUntilAsync(() => Task.FromResult(state.StoreHealthy));
-        Assert.Single(logs.WithEventId(11));
+        await instance.AdvanceAsync(StoreOutage.ProbeInterval);
+        Assert.True(state.StoreHealthy);
+        Assert.Single(instance.Logs.WithEventId(11));
     }
 
     [Fact]
-    public async Task SyncAsync_TableVanishedDuringOutage_RecreatedByTheProbe()
+    public async Task StoreHealthy_TableVanishedDuringOutage_TrueOnceTheProbeRecreatedIt()
     {
         var forgetful = new ForgetfulStore();
         var store = new ControllableStore(forgetful);
-        await using var state = Create(store, out var clock);
-        await WaitSyncedAsync(state);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
         var initializations = store.Initializations;
 
         forgetful.Forget();
-        clock.Advance(OneSync);
-        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
-        clock.Advance(SharedState.OutageProbeInterval);
-        await WaitUntilAsync(() => Task.FromResult(state.StoreHealthy));
+        await instance.AdvanceAsync(OneSync);
+        Assert.False(instance.State.StoreHealthy);
+        await instance.AdvanceAsync(StoreOutage.ProbeInterval);
+        Assert.True(instance.State.StoreHealthy);
 
         Assert.True(forgetful.Initialized);
         Assert.Equal(initializations + 1, store.Initializations);
@@ -248,12 +275,16 @@ public sealed class SharedStateTests
     public async Task ClaimAsync_InitializationHanging_OnlyTheFirstClaimWaitsTheBudget()
     {
         var store = new ControllableStore { Mode = StoreMode.Hanging };
-        await using var state = Create(store, out var clock);
-        await WaitUntilAsync(() => Task.FromResult(store.Initializations > 0));
+        await using var instance = new SharedStateHarness(store);
+        var initialization = store.NextCall;
+        await instance.StartAsync();
+        await initialization.WaitAsync(Patience);
+        Assert.True(store.Initializations > 0);
+        var state = instance.State;
 
+        // The claim has set its budget's timer by the time ClaimAsync returns.
         var first = state.ClaimAsync(CancellationToken.None).AsTask();
-        await Task.Delay(50);
-        clock.Advance(ProxyOptions.DefaultStateTimeout);
+        instance.Clock.Advance(ProxyOptions.DefaultStateTimeout);
         Assert.False((await first.WaitAsync(Patience)).Shared);
 
         // The table creation may hang for up to InitializeBudget (a first managed-identity token can take seconds):
@@ -272,9 +303,10 @@ public sealed class SharedStateTests
     public async Task ClaimAsync_InitializationFailing_ServedLocallyAfterTheBudgetWithOneWarning()
     {
         var store = new ControllableStore { Mode = StoreMode.Failing };
-        var logs = new LogCapture();
-        await using var state = Create(store, out var clock, logs: logs);
-        await WaitUntilAsync(() => Task.FromResult(!state.StoreHealthy));
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
+        Assert.False(state.StoreHealthy);
 
         var claims = new List<TurnClaim>();
         for (var i = 0; i < 3; i++)
@@ -285,29 +317,31 @@ public sealed class SharedStateTests
         }
 
         Assert.All(claims, c => Assert.False(c.Shared));
-        clock.Advance(SharedState.OutageProbeInterval);
-        clock.Advance(SharedState.OutageProbeInterval);
-        Assert.Single(logs.WithEventId(13));
-        Assert.Empty(logs.WithEventId(9));
+        await instance.AdvanceAsync(StoreOutage.ProbeInterval);
+        await instance.AdvanceAsync(StoreOutage.ProbeInterval);
+        Assert.Equal(3, store.Initializations);
+        Assert.Single(instance.Logs.WithEventId(13));
+        Assert.Empty(instance.Logs.WithEventId(9));
     }
 
     [Fact]
     public async Task ClaimAsync_AfterIdling_NoStoreTrafficWhileIdleThenOneWaitForAFreshView()
     {
         var store = new ControllableStore();
-        await using var state = Create(store, out var clock);
-        await WaitSyncedAsync(state);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
 
         // Past the idle time the loop stops syncing; a long quiet period costs no store operation.
-        await IdleAsync(clock);
+        await instance.IdleAsync();
         var operations = store.Operations;
         for (var i = 0; i < 20; i++)
         {
-            clock.Advance(TimeSpan.FromMinutes(1));
-            await Task.Delay(5);
+            await instance.AdvanceAsync(TimeSpan.FromMinutes(1));
         }
 
         Assert.Equal(operations, store.Operations);
+        Assert.True(instance.Parts.Signals.Sleeping);
 
         var claim = await state.ClaimAsync(CancellationToken.None).AsTask().WaitAsync(Patience);
 
@@ -320,10 +354,11 @@ public sealed class SharedStateTests
     public async Task ClaimAsync_AfterTheLoopStoppedForIdling_WaitsForAFreshViewAndSyncingResumes()
     {
         var store = new ControllableStore();
-        await using var state = Create(store, out var clock);
-        await WaitSyncedAsync(state);
-        await IdleAsync(clock);
-        var until = clock.GetUtcNow() + TimeSpan.FromMinutes(1);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
+        await instance.IdleAsync();
+        var until = instance.Clock.GetUtcNow() + TimeSpan.FromMinutes(1);
         await PublishDirectlyAsync(store.Inner, "a/*", new Cooldown(until, CooldownReason.Throttled));
 
         // The loop stopped syncing, although its last read is less than IdleAfter old: the view is not current any more.
@@ -335,36 +370,34 @@ public sealed class SharedStateTests
 
         // Busy again, the instance syncs every interval and so honours another instance's cooldown within seconds.
         await PublishDirectlyAsync(store.Inner, "b/*", new Cooldown(until, CooldownReason.Throttled));
+        var syncs = state.Counters.Syncs;
         for (var i = 0; i < 3; i++)
         {
-            clock.Advance(OneSync);
+            await instance.AdvanceAsync(OneSync);
             await state.ClaimAsync(CancellationToken.None);
-            await Task.Delay(20);
         }
 
-        await WaitUntilAsync(() => Task.FromResult(state.Cooldowns.ContainsKey("b/*")));
+        Assert.Equal(syncs + 3, state.Counters.Syncs);
+        Assert.True(state.Cooldowns.ContainsKey("b/*"));
     }
 
     [Fact]
     public async Task ClaimAsync_BurstAfterIdling_EveryWaitingClaimGetsASharedTurn()
     {
         const int Burst = 500;
-        var clock = new ManualTimeProvider();
-        var store = new LatencyStore(new InMemoryStateStore(), clock, medianMs: 10, p99Ms: 10, seed: 1);
-        await using var state = Create(store, out _, clock);
-        await StepUntilAsync(clock, () => state.Counters.Syncs > 0);
-        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter + OneSync; elapsed += IdleStep)
-        {
-            clock.Advance(IdleStep);
-            await Task.Delay(1);
-        }
-
-        clock.Advance(TimeSpan.FromMinutes(10));
+        var store = new ControllableStore();
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartSyncedAsync();
+        var state = instance.State;
+        await instance.IdleAsync();
+        instance.Clock.Advance(TimeSpan.FromMinutes(10));
 
         // Every claim of the burst arrives before the store answers the sync that the first one starts.
+        store.Mode = StoreMode.Held;
         var pending = Enumerable.Range(0, Burst).Select(_ => state.ClaimAsync(CancellationToken.None).AsTask()).ToList();
-        await StepUntilAsync(clock, () => pending.TrueForAll(p => p.IsCompleted));
-        var claims = await Task.WhenAll(pending);
+        Assert.DoesNotContain(pending, p => p.IsCompleted);
+        store.Release();
+        var claims = await Task.WhenAll(pending).WaitAsync(Patience);
 
         // The store was healthy all along: no claim may fall back to a turn that another instance can also hold.
         Assert.Equal(0, state.Counters.LocalClaims);
@@ -373,12 +406,13 @@ public sealed class SharedStateTests
     }
 
     [Fact]
-    public async Task DisposeAsync_ClaimWaitingForAHangingStore_Completes()
+    public async Task DisposeAsync_ClaimWaitingForAHangingStore_CompletesAndLaterClaimsAreRefused()
     {
         var store = new ControllableStore { Mode = StoreMode.Hanging };
-        var state = Create(store, out _);
+        await using var instance = new SharedStateHarness(store);
+        await instance.StartAsync();
+        var state = instance.State;
         var pending = state.ClaimAsync(CancellationToken.None).AsTask();
-        await Task.Delay(50);
 
         await state.DisposeAsync().AsTask().WaitAsync(Patience);
         await state.DisposeAsync();
@@ -386,20 +420,6 @@ public sealed class SharedStateTests
 
         Assert.False(claim.Shared);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => state.ClaimAsync(CancellationToken.None).AsTask());
-    }
-
-    [Fact]
-    public async Task DisposeAsync_StoreFailingAsItIsCancelled_CompletesAndReleasesTheWaitingClaim()
-    {
-        var store = new ControllableStore { Mode = StoreMode.HangingThenFailing };
-        var state = Create(store, out _);
-        var pending = state.ClaimAsync(CancellationToken.None).AsTask();
-        await WaitUntilAsync(() => Task.FromResult(store.Initializations > 0));
-
-        await state.DisposeAsync().AsTask().WaitAsync(Patience);
-        var claim = await pending.WaitAsync(Patience);
-
-        Assert.False(claim.Shared);
     }
 
     /// <summary>A store whose table can vanish (as Azurite's does when restarted): every call fails until it is created again.</summary>
@@ -432,11 +452,14 @@ public sealed class SharedStateTests
             : throw new StateStoreException("update answered 404 TableNotFound (test)");
     }
 
-    private static SharedState Create(IStateStore store, out ManualTimeProvider clock, ManualTimeProvider? sharedClock = null, LogCapture? logs = null)
+    /// <summary>A claim that must complete at once, from the claimed block.</summary>
+    private static void ClaimNow(SharedState state, CancellationToken cancellationToken)
     {
-        clock = sharedClock ?? new ManualTimeProvider();
-        var factory = LoggerFactory.Create(b => b.AddProvider(logs ?? new LogCapture()));
-        return new SharedState(store, new ProxyOptions(), clock, factory.CreateLogger<SharedState>());
+        var claim = state.ClaimAsync(cancellationToken);
+        if (!claim.IsCompletedSuccessfully || !claim.Result.Shared)
+        {
+            Assert.Fail("the claim did not complete at once from the claimed block");
+        }
     }
 
     /// <summary>Adds a cooldown to the store as another instance would.</summary>
@@ -445,42 +468,5 @@ public sealed class SharedStateTests
         var read = await store.ReadAsync(CancellationToken.None);
         var write = await store.WriteCooldownsAsync(read.Cooldowns.SetItem(key, cooldown), read.CooldownsETag, CancellationToken.None);
         Assert.Equal(WriteOutcome.Written, write.Outcome);
-    }
-
-    /// <summary>Moves the clock past <see cref="SharedState.IdleAfter"/> one sync at a time, leaving the loop idle.</summary>
-    private static async Task IdleAsync(ManualTimeProvider clock)
-    {
-        for (var elapsed = TimeSpan.Zero; elapsed <= SharedState.IdleAfter; elapsed += OneSync)
-        {
-            clock.Advance(OneSync);
-            await Task.Delay(5);
-        }
-
-        await Task.Delay(100);
-    }
-
-    /// <summary>Moves the clock on in small steps, letting the loop and the claims run between them, until <paramref name="done"/>.</summary>
-    private static async Task StepUntilAsync(ManualTimeProvider clock, Func<bool> done)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!done())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            clock.Advance(TimeSpan.FromMilliseconds(5));
-            await Task.Delay(5);
-        }
-    }
-
-    private static Task WaitSyncedAsync(SharedState state) =>
-        WaitUntilAsync(() => Task.FromResult(state.Counters.Syncs > 0));
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(10);
-        }
     }
 }

@@ -18,12 +18,15 @@ public class SharedStateBenchmarks
 
     // A request's RequestAborted can be cancelled; CancellationToken.None would take a cheaper path the proxy never takes.
     private readonly CancellationTokenSource _requestAborted = new();
+    private SharedStateParts _parts = null!;
     private SharedState _state = null!;
 
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        _state = new SharedState(new InMemoryStateStore(), new ProxyOptions(), TimeProvider.System, NullLogger<SharedState>.Instance);
+        _parts = SharedStateParts.Create(new InMemoryStateStore(), new ProxyOptions(), TimeProvider.System, NullLogger<SharedState>.Instance);
+        _state = _parts.View;
+        await _parts.Sync.StartingAsync(CancellationToken.None);
 
         // Until the (instant) store initialization has run, claims are served locally: wait for shared ones.
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -41,6 +44,8 @@ public class SharedStateBenchmarks
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
+        await _parts.Sync.StoppedAsync(CancellationToken.None);
+        _parts.Sync.Dispose();
         await _state.DisposeAsync();
         _requestAborted.Dispose();
     }

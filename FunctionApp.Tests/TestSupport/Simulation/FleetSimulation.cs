@@ -47,12 +47,18 @@ internal static class FleetSimulation
     private const int Window = 30;
     private const string CooldownKey = "b0/chat";
     private static readonly TimeSpan CooldownPatience = TimeSpan.FromSeconds(10);
-    private const int MaxSettleRounds = 20;
     private static readonly TimeSpan VirtualStep = TimeSpan.FromMilliseconds(5);
 
     public static async Task<FleetResult> RunAsync(FleetOptions options, FakeTimeProvider? virtualClock = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // In virtual time every step waits until the instances' loops wait again, which a round waiting for a store
+        // call on that same clock never does.
+        if (virtualClock is not null && options.LatencyMedianMs > 0)
+        {
+            throw new ArgumentException("A simulation in virtual time needs an instant store (LatencyMedianMs 0).", nameof(options));
+        }
+
         TimeProvider time = virtualClock ?? TimeProvider.System;
         var proxyOptions = new ProxyOptions
         {
@@ -60,9 +66,15 @@ internal static class FleetSimulation
             StateSyncInterval = options.SyncInterval ?? ProxyOptions.DefaultStateSyncInterval,
         };
         var store = new LatencyStore(new InMemoryStateStore(), time, options.LatencyMedianMs, options.LatencyP99Ms, options.Seed);
-        var states = Enumerable.Range(0, options.Instances)
-            .Select(i => new SharedState(store, proxyOptions, time, NullLogger<SharedState>.Instance, new Random(options.Seed + i + 1)))
+        var instances = Enumerable.Range(0, options.Instances)
+            .Select(i => SharedStateParts.Create(store, proxyOptions, time, NullLogger<SharedState>.Instance, new Random(options.Seed + i + 1)))
             .ToArray();
+        var states = instances.Select(i => i.View).ToArray();
+        foreach (var instance in instances)
+        {
+            await instance.Sync.StartingAsync(CancellationToken.None);
+        }
+
         try
         {
             var random = new Random(options.Seed);
@@ -84,11 +96,13 @@ internal static class FleetSimulation
             long opsAtMeasureStart = 0;
             var kindsAtMeasureStart = (Reads: 0L, CursorWrites: 0L, CooldownWrites: 0L);
             double measureStartSeconds = 0;
-            Task<(double[] Delays, int Missing)>? cooldownProbe = null;
+            CooldownProbe? cooldownProbe = null;
+            Task? cooldownPolling = null;
             var probeAt = warmup + options.Requests / 2;
+            var stepper = new Stepper(virtualClock, instances, pending);
             for (var i = 0; i < total; i++)
             {
-                await WaitUntilAsync(arrivals[i].At, start, virtualClock);
+                await stepper.UntilAsync(arrivals[i].At, start, cooldownProbe);
                 if (i == warmup)
                 {
                     opsAtMeasureStart = store.Operations;
@@ -98,7 +112,9 @@ internal static class FleetSimulation
 
                 if (i == probeAt)
                 {
-                    cooldownProbe = ProbeCooldownAsync(states, time, virtualClock);
+                    cooldownProbe = new CooldownProbe(states, time);
+                    // On the real clock it is polled every 2 ms; in virtual time after every step of the clock.
+                    cooldownPolling = virtualClock is null ? cooldownProbe.PollAsync() : null;
                 }
 
                 var index = i;
@@ -121,22 +137,29 @@ internal static class FleetSimulation
             var kinds = store.ByKind;
 
             // Virtual time moves only here: keep it moving until the stragglers and the cooldown probe are done.
-            while (pending.Exists(p => !p.IsCompleted) || cooldownProbe is { IsCompleted: false })
+            while (pending.Exists(p => !p.IsCompleted) || cooldownProbe is { Done: false })
             {
-                await StepAsync(virtualClock);
+                await stepper.StepAsync(cooldownProbe);
             }
 
             await Task.WhenAll(pending);
-            var (delays, missing) = cooldownProbe is null ? ([], 0) : await cooldownProbe;
+            if (cooldownPolling is not null)
+            {
+                await cooldownPolling;
+            }
+
+            var (delays, missing) = cooldownProbe is null ? ([], 0) : cooldownProbe.Result;
             var byKind = $"reads {kinds.Reads - kindsAtMeasureStart.Reads}, cursor writes {kinds.CursorWrites - kindsAtMeasureStart.CursorWrites}, " +
                 $"cooldown writes {kinds.CooldownWrites - kindsAtMeasureStart.CooldownWrites} in {measuredSeconds:0.00} s";
             return Summarize(options, claims.AsSpan(warmup).ToArray(), ops, measuredSeconds, delays, missing) with { StoreOpsByKind = byKind };
         }
         finally
         {
-            foreach (var state in states)
+            foreach (var instance in instances)
             {
-                await state.DisposeAsync();
+                await instance.Sync.StoppedAsync(CancellationToken.None);
+                instance.Sync.Dispose();
+                await instance.View.DisposeAsync();
             }
         }
     }
@@ -145,30 +168,6 @@ internal static class FleetSimulation
     {
         var result = await claim;
         claims[index] = new ClaimRecord(result, Stopwatch.GetElapsedTime(began), Waited: true);
-    }
-
-    /// <summary>Records a cooldown on instance 0 and measures when each other instance has it in its view.</summary>
-    private static async Task<(double[] Delays, int Missing)> ProbeCooldownAsync(SharedState[] states, TimeProvider time, FakeTimeProvider? virtualClock)
-    {
-        var recorded = time.GetTimestamp();
-        states[0].RecordCooldown(CooldownKey, new Cooldown(time.GetUtcNow() + TimeSpan.FromMinutes(5), CooldownReason.Throttled));
-        var seen = new double?[states.Length];
-        seen[0] = 0;
-        while (seen.Any(s => s is null) && time.GetElapsedTime(recorded) < CooldownPatience)
-        {
-            for (var i = 1; i < states.Length; i++)
-            {
-                if (seen[i] is null && states[i].Cooldowns.ContainsKey(CooldownKey))
-                {
-                    seen[i] = time.GetElapsedTime(recorded).TotalMilliseconds;
-                }
-            }
-
-            // Polled on the real clock every 2 ms; in virtual time the arrival loop moves the clock.
-            await Task.Delay(virtualClock is null ? 2 : 1);
-        }
-
-        return (seen.Skip(1).Where(s => s is not null).Select(s => s!.Value).ToArray(), seen.Count(s => s is null));
     }
 
     private static FleetResult Summarize(FleetOptions options, ClaimRecord[] measured, long ops, double seconds, double[] cooldownDelays, int cooldownMissing)
@@ -232,45 +231,109 @@ internal static class FleetSimulation
     private static double Elapsed(long start, FakeTimeProvider? virtualClock) =>
         virtualClock is null ? Stopwatch.GetElapsedTime(start).TotalSeconds : (virtualClock.GetUtcNow() - virtualClock.Start).TotalSeconds;
 
-    /// <summary>Real clock: sleep until the arrival (bursts of due arrivals go at once). Virtual: step the clock there.</summary>
-    private static async Task WaitUntilAsync(double atSeconds, long start, FakeTimeProvider? virtualClock)
+    /// <summary>
+    /// Moves time on. Real clock: sleeps until the next arrival (bursts of due arrivals go at once). Virtual: steps the
+    /// clock, and after each step waits until every instance's loop has done what the step made due and the claims
+    /// those loops released have completed, so no step races the instances (nothing here sleeps on the real clock).
+    /// </summary>
+    private sealed class Stepper(FakeTimeProvider? virtualClock, SharedStateParts[] instances, List<Task> pending)
     {
-        if (virtualClock is null)
+        public async Task UntilAsync(double atSeconds, long start, CooldownProbe? probe)
         {
-            var wait = atSeconds - Stopwatch.GetElapsedTime(start).TotalSeconds;
-            if (wait > 0.002)
+            if (virtualClock is null)
             {
-                await Task.Delay(TimeSpan.FromSeconds(wait));
+                var wait = atSeconds - Stopwatch.GetElapsedTime(start).TotalSeconds;
+                if (wait > 0.002)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(wait));
+                }
+
+                return;
             }
 
-            return;
+            while ((virtualClock.GetUtcNow() - virtualClock.Start).TotalSeconds < atSeconds)
+            {
+                await StepAsync(probe);
+            }
         }
 
-        while ((virtualClock.GetUtcNow() - virtualClock.Start).TotalSeconds < atSeconds)
+        public async Task StepAsync(CooldownProbe? probe)
         {
-            await StepAsync(virtualClock);
+            if (virtualClock is null)
+            {
+                await Task.Delay(1);
+                return;
+            }
+
+            virtualClock.Advance(VirtualStep);
+            await SettleAsync();
+            probe?.Check();
+        }
+
+        /// <summary>
+        /// With an instant store no loop and no claim needs time to go on: a claim waiting for a sync has woken its
+        /// loop, whose round (and at most one more) releases it. So each settles before the clock moves again.
+        /// </summary>
+        private async Task SettleAsync()
+        {
+            while (true)
+            {
+                foreach (var instance in instances)
+                {
+                    await instance.Sync.UntilWaitingAsync();
+                }
+
+                var waiting = pending.FindAll(p => !p.IsCompleted);
+                if (waiting.Count == 0)
+                {
+                    return;
+                }
+
+                await Task.WhenAll(waiting);
+            }
         }
     }
 
-    /// <summary>Moves virtual time one step and lets the instances' background work run (real time: a short pause).</summary>
-    private static async Task StepAsync(FakeTimeProvider? virtualClock)
+    /// <summary>Records a cooldown on instance 0 and measures when each other instance has it in its view.</summary>
+    private sealed class CooldownProbe
     {
-        if (virtualClock is null)
+        private readonly SharedState[] _states;
+        private readonly TimeProvider _time;
+        private readonly long _recorded;
+        private readonly double?[] _seen;
+
+        public CooldownProbe(SharedState[] states, TimeProvider time)
         {
-            await Task.Delay(1);
-            return;
+            _states = states;
+            _time = time;
+            _recorded = time.GetTimestamp();
+            states[0].RecordCooldown(CooldownKey, new Cooldown(time.GetUtcNow() + TimeSpan.FromMinutes(5), CooldownReason.Throttled));
+            _seen = new double?[states.Length];
+            _seen[0] = 0;
         }
 
-        virtualClock.Advance(VirtualStep);
+        public bool Done => Array.TrueForAll(_seen, s => s is not null) || _time.GetElapsedTime(_recorded) >= CooldownPatience;
 
-        // Let the instances' loops run what the step made due before time moves on (bounded: a busy machine may always
-        // have other work queued).
-        for (var settle = 0; settle < MaxSettleRounds; settle++)
+        public (double[] Delays, int Missing) Result =>
+            (_seen.Skip(1).Where(s => s is not null).Select(s => s!.Value).ToArray(), _seen.Count(s => s is null));
+
+        public void Check()
         {
-            await Task.Delay(1);
-            if (ThreadPool.PendingWorkItemCount == 0)
+            for (var i = 1; i < _states.Length; i++)
             {
-                break;
+                if (_seen[i] is null && _states[i].Cooldowns.ContainsKey(CooldownKey))
+                {
+                    _seen[i] = _time.GetElapsedTime(_recorded).TotalMilliseconds;
+                }
+            }
+        }
+
+        public async Task PollAsync()
+        {
+            while (!Done)
+            {
+                Check();
+                await Task.Delay(2);
             }
         }
     }
