@@ -71,6 +71,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<Affinity.ObjectAffinity>();
         services.AddSingleton<BackendClient>();
         services.AddSingleton<Throttling.FailureRate>();
+        services.AddSingleton<Throttling.HeadroomBook>();
         services.AddSingleton<BackendHealth>();
         services.AddProxyAuth();
         services.AddSingleton<CrossOriginPolicy>();

@@ -3,6 +3,7 @@ using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
 using AoaiProxy.Planning;
 using AoaiProxy.State;
+using AoaiProxy.Throttling;
 
 namespace AoaiProxy.Pipeline;
 
@@ -25,15 +26,19 @@ internal sealed class AttemptLoop
     private readonly BackendAttempt _attempt;
     private readonly BackendHealth _health;
     private readonly BackendCredentials _credentials;
+    private readonly HeadroomBook _headroom;
     private readonly TimeProvider _time;
 
-    public AttemptLoop(ProxyOptions options, SharedState state, BackendAttempt attempt, BackendHealth health, BackendCredentials credentials, TimeProvider time)
+    public AttemptLoop(
+        ProxyOptions options, SharedState state, BackendAttempt attempt, BackendHealth health, BackendCredentials credentials, HeadroomBook headroom,
+        TimeProvider time)
     {
         _options = options;
         _state = state;
         _attempt = attempt;
         _health = health;
         _credentials = credentials;
+        _headroom = headroom;
         _time = time;
     }
 
@@ -52,7 +57,9 @@ internal sealed class AttemptLoop
             var backend = _options.Backends[index];
 
             // Another request may have cooled it since the plan was made (a panic attempt goes ahead knowingly).
-            if (!plan.Panic && CooldownLookup.For(_state.Cooldowns, backend.Name, request.Deployment) is { } late && late.Until > _time.GetUtcNow())
+            var scope = CooldownScope.Of(request.Deployment);
+            if (!plan.Panic && CooldownLookup.For(_state.Cooldowns, backend.Name, request.Deployment) is { } late &&
+                BackendFit.Of(late, _headroom.Of(backend.Name, scope), request.Cost, _time.GetUtcNow()) == Fit.Cooling)
             {
                 outcomes.Add(new AttemptOutcome(index, AttemptError.Cooling));
                 continue;
@@ -68,7 +75,8 @@ internal sealed class AttemptLoop
             }
 
             sent++;
-            var (outcome, response) = await _attempt.SendAsync(request, index, sent, credential).ConfigureAwait(false);
+            Headroom.Ticket? ticket = request.Cost is { } cost ? _headroom.Send(backend.Name, scope, cost) : null;
+            var (outcome, response) = await _attempt.SendAsync(request, index, sent, credential, ticket).ConfigureAwait(false);
             await _health.AttemptEndedAsync(request.Context, request.Deployment, outcome).ConfigureAwait(false);
             if (response is not null && MayBeHeldElsewhere(request, response.StatusCode, n, plan))
             {

@@ -79,6 +79,12 @@ internal readonly record struct AttemptOutcome(int Backend, AttemptError Error, 
     /// <summary>The throttle headers of a 429 answer (how long the backend asks to be left alone).</summary>
     public ThrottleHeaderValues Throttle { get; init; }
 
+    /// <summary>What the answer reported its deployment has left (x-ratelimit-remaining-tokens / -requests), if it did.</summary>
+    public QuotaLeft Left { get; init; }
+
+    /// <summary>The request's place in its deployment's ledger of estimated tokens (<see cref="Headroom"/>), when it has a cost.</summary>
+    public Headroom.Ticket? Ticket { get; init; }
+
     /// <summary>True when the request went out to the backend.</summary>
     public bool Sent => Error is not (AttemptError.Cooling or AttemptError.NoCredential);
 

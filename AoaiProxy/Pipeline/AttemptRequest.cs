@@ -17,9 +17,10 @@ namespace AoaiProxy.Pipeline;
 /// <param name="Route">What the request names and does (objects, stateful or not, a list to merge).</param>
 /// <param name="ByClientKey">Whether the caller authenticated with one of the proxy's client keys (never passed on to a backend).</param>
 /// <param name="Model">Where a v1 body names the deployment ("model"), for backends that call it differently.</param>
+/// <param name="Cost">The request's estimated tokens (<see cref="Throttling.RequestCost"/>); null when it has no estimate.</param>
 internal sealed record AttemptRequest(
     HttpContext Context, ProxyPath Path, string? Deployment, RequestBody Body, bool HasBody, RequestCancellation Cancellation,
-    RequestRoute Route, bool ByClientKey, ModelLocation Model = default)
+    RequestRoute Route, bool ByClientKey, ModelLocation Model = default, long? Cost = null)
 {
     /// <summary>
     /// The target and body edit for <paramref name="backend"/>: the caller's deployment replaced by the backend's own

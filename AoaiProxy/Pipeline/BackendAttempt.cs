@@ -34,8 +34,9 @@ internal sealed class BackendAttempt
     /// <param name="index">The backend's index in the configured list.</param>
     /// <param name="attempt">Which send of the request this is (1 for the first).</param>
     /// <param name="credential">How to call the backend.</param>
+    /// <param name="ticket">Its place in the deployment's ledger of estimated tokens, when it has a cost.</param>
     public async Task<(AttemptOutcome Outcome, HttpResponseMessage? Response)> SendAsync(
-        AttemptRequest request, int index, int attempt, BackendCredential credential)
+        AttemptRequest request, int index, int attempt, BackendCredential credential, Headroom.Ticket? ticket = null)
     {
         var backend = _options.Backends[index];
         var (path, edit) = request.TargetFor(backend);
@@ -73,21 +74,22 @@ internal sealed class BackendAttempt
         }
 
         var status = (int)response.StatusCode;
+        var left = QuotaLeft.From(response);
         if (!CooldownPolicy.IsFailover(response.StatusCode) && status >= FirstFinalStatus)
         {
-            return (Ended(AttemptError.None, status), response);
+            return (Ended(AttemptError.None, status) with { Left = left }, response);
         }
 
         using (response)
         {
             return status < FirstFinalStatus ? (Ended(AttemptError.NotFinal, status), null)
                 : response.StatusCode == HttpStatusCode.TooManyRequests
-                ? (Ended(AttemptError.Throttled, status) with { Throttle = ThrottleHeaderValues.From(response) }, null)
-                : (Ended(AttemptError.FailureStatus, status), null);
+                ? (Ended(AttemptError.Throttled, status) with { Throttle = ThrottleHeaderValues.From(response), Left = left }, null)
+                : (Ended(AttemptError.FailureStatus, status) with { Left = left }, null);
         }
 
         AttemptOutcome Ended(AttemptError error, int status = 0) =>
-            new(index, error, status) { Attempt = attempt, Started = started, Elapsed = _time.GetElapsedTime(started) };
+            new(index, error, status) { Attempt = attempt, Started = started, Elapsed = _time.GetElapsedTime(started), Ticket = ticket };
     }
 
     /// <summary>

@@ -22,16 +22,26 @@ internal sealed class BackendHealth
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ProxyMetrics? _metrics;
+    private readonly HeadroomBook _headroom;
 
-    public BackendHealth(ProxyOptions options, SharedState state, FailureRate failures, TimeProvider time, ILogger<BackendHealth> logger, ProxyMetrics? metrics = null)
+    public BackendHealth(
+        ProxyOptions options, SharedState state, FailureRate failures, HeadroomBook headroom, TimeProvider time, ILogger<BackendHealth> logger,
+        ProxyMetrics? metrics = null)
     {
         _options = options;
         _state = state;
         _failures = failures;
+        _headroom = headroom;
         _time = time;
         _logger = logger;
         _metrics = metrics;
     }
+
+    /// <summary>
+    /// How long an answer's report of what its deployment has left is taken to describe the window when no 429 said when
+    /// the window ends: Azure OpenAI enforces its limits over windows of 1 or 10 seconds.
+    /// </summary>
+    internal static readonly TimeSpan ReportHorizon = TimeSpan.FromSeconds(10);
 
     /// <summary>An attempt ended (response headers, or a failure before them).</summary>
     /// <param name="context">The caller's request (its telemetry).</param>
@@ -82,18 +92,37 @@ internal sealed class BackendHealth
         await SampleAsync(backend, CooldownKeys.AnyDeployment, HealthSample.Success).ConfigureAwait(false);
         Log.AttemptCompleted(_logger, outcome.Attempt, backend, label, outcome.Status, movesOn: outcome.Error != AttemptError.None, elapsedMs);
         _metrics?.AttemptCompleted(context, backend, deployment, outcome.Attempt, outcome.Status, outcome.Started);
+        var now = _time.GetUtcNow();
+        var scope = CooldownScope.Of(deployment);
         if (outcome.Error == AttemptError.Throttled)
         {
-            // Exact, per 429: the backend says how long. Keyed by the request's scope, never backend-wide.
-            var now = _time.GetUtcNow();
-            var cooldown = CooldownPolicy.ForThrottle(ThrottleHeaders.RequestedDelay(outcome.Throttle, now), now, _options);
+            // Exact, per 429: the backend says how long. Keyed by the request's scope, never backend-wide; what the window
+            // still takes (its remaining tokens) goes with it, so that requests that fit are not kept from it.
+            var cooldown = CooldownPolicy.ForThrottle(ThrottleHeaders.RequestedDelay(outcome.Throttle, now), now, _options) with
+            {
+                Headroom = outcome.Left.Requests is 0 ? null : outcome.Left.Tokens,
+            };
+            Report(backend, scope, outcome, cooldown.Until, now);
             _state.RecordCooldown(CooldownScope.KeyFor(backend, deployment), cooldown);
             _metrics?.CooldownStarted(backend, deployment, cooldown.Reason);
             Log.CoolingDown(_logger, backend, deployment ?? CooldownScope.NoDeployment, Math.Round((cooldown.Until - now).TotalSeconds, 3), cooldown.Reason.ToString());
         }
-        else if (outcome.Error is AttemptError.FailureStatus or AttemptError.NotFinal)
+        else
         {
-            await SampleAsync(backend, CooldownScope.Of(deployment), HealthSample.Failure).ConfigureAwait(false);
+            Report(backend, scope, outcome, now + ReportHorizon, now);
+            if (outcome.Error is AttemptError.FailureStatus or AttemptError.NotFinal)
+            {
+                await SampleAsync(backend, scope, HealthSample.Failure).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>What the answer said its deployment has left, counted from the request's place in the ledger.</summary>
+    private void Report(string backend, string scope, in AttemptOutcome outcome, DateTimeOffset until, DateTimeOffset now)
+    {
+        if (outcome.Ticket is { } ticket)
+        {
+            _headroom.Report(backend, scope, ticket, outcome.Left.Tokens, outcome.Left.Requests, until, now, admitted: outcome.Error != AttemptError.Throttled);
         }
     }
 

@@ -36,7 +36,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
-        CallerAuthenticator callers, BackendCredentials credentials, BackendHealth health, ProxyMetrics metrics,
+        CallerAuthenticator callers, BackendCredentials credentials, BackendHealth health, HeadroomBook headroom, ProxyMetrics metrics,
         ObjectAffinity affinity, CrossOriginPolicy? crossOrigin = null)
     {
         ArgumentNullException.ThrowIfNull(client);
@@ -50,8 +50,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var attempt = new BackendAttempt(options, client.Invoker, time);
         _admission = new Admission(options, callers, logger);
         _objects = new ObjectRouter(options, affinity, logger);
-        _router = new RequestRouter(options, state, _objects, time, logger);
-        _attempts = new AttemptLoop(options, state, attempt, health, credentials, time);
+        _router = new RequestRouter(options, state, _objects, headroom, time, logger);
+        _attempts = new AttemptLoop(options, state, attempt, health, credentials, headroom, time);
         _lists = new ListFanOut(options, attempt, health, credentials);
         _relay = new ResponseRelay(options, logger, metrics);
     }
@@ -123,7 +123,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         // Attempts, under one deadline for the whole request.
         using var cancellation = new RequestCancellation(_options.RequestTimeout - _time.GetElapsedTime(started), _time, context.RequestAborted);
         var request = new AttemptRequest(context, admitted.Path, routed.Deployment, body, admitted.HasBody, cancellation, routed.Route,
-            admitted.ByClientKey, routed.Model);
+            admitted.ByClientKey, routed.Model, routed.Cost);
         var outcomes = new List<AttemptOutcome>(routed.Plan.Attempts.Count);
         AttemptsResult result;
         if (routed.Route.MergesList)

@@ -7,6 +7,7 @@ using AoaiProxy.Observability;
 using AoaiProxy.Planning;
 using AoaiProxy.Routing;
 using AoaiProxy.State;
+using AoaiProxy.Throttling;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -18,7 +19,8 @@ namespace AoaiProxy.Pipeline;
 /// <param name="Route">What it names and does.</param>
 /// <param name="Model">Where a v1 body names the deployment, for backends that call it differently.</param>
 /// <param name="Plan">The ordered attempts.</param>
-internal readonly record struct RoutedRequest(string? Deployment, bool[]? Eligible, RequestRoute Route, ModelLocation Model, AttemptPlan Plan);
+/// <param name="Cost">Its estimated tokens, as Azure OpenAI charges them at admission; null when it has no estimate.</param>
+internal readonly record struct RoutedRequest(string? Deployment, bool[]? Eligible, RequestRoute Route, ModelLocation Model, AttemptPlan Plan, long? Cost);
 
 /// <summary>
 /// The route step: the request's deployment, the backends that serve it and hold what it names
@@ -37,17 +39,19 @@ internal sealed class RequestRouter
     private readonly ProxyOptions _options;
     private readonly SharedState _state;
     private readonly ObjectRouter _objects;
+    private readonly HeadroomBook _headroom;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
     /// <summary>What the planner reads when nothing cools (nearly always): one array for every request. Never written.</summary>
     private readonly IReadOnlyList<Cooldown?> _noCooldowns;
 
-    public RequestRouter(ProxyOptions options, SharedState state, ObjectRouter objects, TimeProvider time, ILogger logger)
+    public RequestRouter(ProxyOptions options, SharedState state, ObjectRouter objects, HeadroomBook headroom, TimeProvider time, ILogger logger)
     {
         _options = options;
         _state = state;
         _objects = objects;
+        _headroom = headroom;
         _time = time;
         _logger = logger;
         _noCooldowns = Array.AsReadOnly(new Cooldown?[options.Backends.Count]);
@@ -85,16 +89,43 @@ internal sealed class RequestRouter
         var model = path.IsV1 && deployment is not null && _objects.HasDeploymentMaps
             ? await ObjectRouter.ModelLocationAsync(body, aborted).ConfigureAwait(false)
             : default;
-        var plan = await PlanAsync(deployment, eligible, aborted).ConfigureAwait(false);
-        return new RoutedRequest(deployment, eligible, route, model, plan);
+        var cost = CostOf(context.Request, body);
+        var plan = await PlanAsync(deployment, eligible, cost, aborted).ConfigureAwait(false);
+        return new RoutedRequest(deployment, eligible, route, model, plan, cost);
     }
 
-    /// <summary>Claims the next turn and plans over the cooldowns as this instance knows them now.</summary>
-    public async ValueTask<AttemptPlan> PlanAsync(string? deployment, bool[]? eligible, CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims the next turn and plans over what this instance knows now: a backend cooling for the request (a throttled
+    /// window that the request's cost does not fit, or a failure) is left out, one whose last report says the request
+    /// does not fit is tried last.
+    /// </summary>
+    public async ValueTask<AttemptPlan> PlanAsync(string? deployment, bool[]? eligible, long? cost, CancellationToken cancellationToken)
     {
         var claim = await _state.ClaimAsync(cancellationToken).ConfigureAwait(false);
+        var now = _time.GetUtcNow();
         var cooldowns = claim.Cooldowns.Count == 0 ? _noCooldowns : CooldownLookup.ForEach(claim.Cooldowns, _options.Backends, deployment);
-        var plan = AttemptPlanner.Plan(_options.Backends, cooldowns, claim.Turn, _time.GetUtcNow(), eligible);
+        bool[]? strained = null;
+        if (cost is not null)
+        {
+            var scope = CooldownScope.Of(deployment);
+            for (var i = 0; i < _options.Backends.Count; i++)
+            {
+                var fit = BackendFit.Of(cooldowns[i], _headroom.Of(_options.Backends[i].Name, scope), cost, now);
+                if (fit == Fit.Strained)
+                {
+                    (strained ??= new bool[_options.Backends.Count])[i] = true;
+                }
+                else if (fit == Fit.Open && cooldowns[i] is { } cooling && cooling.Until > now)
+                {
+                    // A throttled window that still takes this request: not cooling for it.
+                    var open = cooldowns == _noCooldowns ? new Cooldown?[_options.Backends.Count] : (Cooldown?[])cooldowns;
+                    open[i] = null;
+                    cooldowns = open;
+                }
+            }
+        }
+
+        var plan = AttemptPlanner.Plan(_options.Backends, cooldowns, claim.Turn, now, eligible, strained);
         if (plan.Panic)
         {
             Log.Panic(_logger, deployment ?? CooldownScope.NoDeployment, _options.Backends[plan.Attempts[0]].Name);
@@ -102,6 +133,12 @@ internal sealed class RequestRouter
 
         return plan;
     }
+
+    /// <summary>The admission estimate of a JSON request held in memory (chat, completions, embeddings, responses); null otherwise.</summary>
+    private static long? CostOf(HttpRequest request, RequestBody body) =>
+        HttpMethods.IsPost(request.Method) && body.InMemory && body.Length > 0 && (request.ContentType ?? "").Contains("json", StringComparison.OrdinalIgnoreCase)
+            ? RequestCost.FromJson(body.AsSequence())?.Tokens
+            : null;
 
     /// <summary>The v1 API names the deployment in the body's "model", also in bodies spilled to a file.</summary>
     private static async Task<string?> ModelOfAsync(RequestBody body, CancellationToken cancellationToken)

@@ -29,8 +29,14 @@ internal static class AttemptPlanner
     /// Which backends may serve this request at all (they serve its deployment, or hold the object it names); null: all.
     /// The others are left out of the plan entirely, neither tried nor counted as cooling.
     /// </param>
+    /// <param name="strained">
+    /// Which backends' last report says this request does not fit what they have left; null: none. They are not left
+    /// out, but tried only after every other available backend (each tier rotated the same way), so that a request spends
+    /// no 429 on them while another candidate can take it.
+    /// </param>
     public static AttemptPlan Plan(
-        IReadOnlyList<BackendOptions> backends, IReadOnlyList<Cooldown?> cooldowns, long turn, DateTimeOffset now, IReadOnlyList<bool>? eligible = null)
+        IReadOnlyList<BackendOptions> backends, IReadOnlyList<Cooldown?> cooldowns, long turn, DateTimeOffset now, IReadOnlyList<bool>? eligible = null,
+        IReadOnlyList<bool>? strained = null)
     {
         ArgumentNullException.ThrowIfNull(backends);
         ArgumentNullException.ThrowIfNull(cooldowns);
@@ -42,6 +48,7 @@ internal static class AttemptPlanner
         var attempts = new List<int>(backends.Count);
         var cooling = new List<int>();
         var available = new List<int>(backends.Count);
+        List<int>? last = null;
         for (var i = 0; i < backends.Count; i++)
         {
             if (eligible is not null && !eligible[i])
@@ -53,29 +60,20 @@ internal static class AttemptPlanner
             {
                 cooling.Add(i);
             }
+            else if (strained is not null && strained[i])
+            {
+                (last ??= []).Add(i);
+            }
             else
             {
                 available.Add(i);
             }
         }
 
-        // Tiers best first, each in configured order. One pass per tier rather than GroupBy/OrderBy: planning runs on
-        // every request, and the LINQ grouping allocated more than the whole plan.
-        var tier = new List<int>(available.Count);
-        var previous = long.MinValue;
-        while (NextPriority(backends, available, previous) is { } priority)
+        AppendTiers(backends, available, turn, attempts);
+        if (last is not null)
         {
-            previous = priority;
-            tier.Clear();
-            foreach (var i in available)
-            {
-                if (backends[i].Priority == priority)
-                {
-                    tier.Add(i);
-                }
-            }
-
-            AppendRotation(backends, tier, turn, attempts);
+            AppendTiers(backends, last, turn, attempts);
         }
 
         if (attempts.Count == 0 && PanicCandidate(backends, cooldowns, cooling) is { } candidate)
@@ -110,6 +108,29 @@ internal static class AttemptPlanner
         }
 
         return best;
+    }
+
+    /// <summary>Appends <paramref name="available"/> tier by tier, best first, each tier in rotation order.</summary>
+    private static void AppendTiers(IReadOnlyList<BackendOptions> backends, List<int> available, long turn, List<int> attempts)
+    {
+        // Tiers best first, each in configured order. One pass per tier rather than GroupBy/OrderBy: planning runs on
+        // every request, and the LINQ grouping allocated more than the whole plan.
+        var tier = new List<int>(available.Count);
+        var previous = long.MinValue;
+        while (NextPriority(backends, available, previous) is { } priority)
+        {
+            previous = priority;
+            tier.Clear();
+            foreach (var i in available)
+            {
+                if (backends[i].Priority == priority)
+                {
+                    tier.Add(i);
+                }
+            }
+
+            AppendRotation(backends, tier, turn, attempts);
+        }
     }
 
     /// <summary>The best (lowest) priority above <paramref name="above"/> among the available backends, if any.</summary>

@@ -29,6 +29,24 @@ internal readonly record struct ThrottleHeaderValues(
         headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
 }
 
+/// <summary>What an answer reported its deployment has left in the current window; null where it said nothing.</summary>
+/// <param name="Tokens">x-ratelimit-remaining-tokens.</param>
+/// <param name="Requests">x-ratelimit-remaining-requests.</param>
+internal readonly record struct QuotaLeft(long? Tokens, long? Requests)
+{
+    /// <summary>The remaining counts of any answer, as sent; a value that is not a whole non-negative number is ignored.</summary>
+    public static QuotaLeft From(HttpResponseMessage response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        var headers = response.Headers.NonValidated;
+        return new QuotaLeft(Count(headers, "x-ratelimit-remaining-tokens"), Count(headers, "x-ratelimit-remaining-requests"));
+    }
+
+    private static long? Count(HttpHeadersNonValidated headers, string name) =>
+        headers.TryGetValues(name, out var values) && long.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            ? count : null;
+}
+
 /// <summary>
 /// Turns a 429's headers into how long the backend asks to be left alone. Pure: takes <c>now</c> for HTTP dates.
 /// Order: retry-after-ms, then Retry-After (delta seconds or HTTP date), then x-ratelimit-reset-requests /

@@ -356,6 +356,49 @@ public class AttemptPlannerTests
         Assert.Equal([1], plan.Cooling);
     }
 
+    [Theory]
+    // strained backends (their last report says the request does not fit), turn, the plan
+    [InlineData("1", 0, new[] { 0, 2, 1 })]
+    [InlineData("1", 1, new[] { 2, 0, 1 })]
+    [InlineData("0,2", 0, new[] { 1, 0, 2 })]
+    [InlineData("0,2", 1, new[] { 1, 2, 0 })]
+    [InlineData("0,1,2", 1, new[] { 1, 2, 0 })]
+    public void Plan_StrainedBackends_TriedAfterEveryOtherAvailableOneNeverLeftOut(string strained, long turn, int[] expected)
+    {
+        var marks = new bool[3];
+        foreach (var i in strained.Split(','))
+        {
+            marks[int.Parse(i, System.Globalization.CultureInfo.InvariantCulture)] = true;
+        }
+
+        var plan = AttemptPlanner.Plan(Equal(3), NoCooldowns(3), turn, Now, strained: marks);
+
+        Assert.Equal(expected, plan.Attempts);
+        Assert.Empty(plan.Cooling);
+    }
+
+    [Fact]
+    public void Plan_StrainedInTheBestTier_AfterTheWorseTiersOpenOnes()
+    {
+        var backends = Weighted((1, 1), (1, 1), (2, 1));
+
+        var plan = AttemptPlanner.Plan(backends, NoCooldowns(3), 0, Now, strained: [true, false, false]);
+
+        Assert.Equal([1, 2, 0], plan.Attempts);
+    }
+
+    [Fact]
+    public void Plan_StrainedAndCooling_CoolingLeftOutStrainedLast()
+    {
+        var cooldowns = NoCooldowns(3);
+        cooldowns[2] = new Cooldown(Now.AddSeconds(5), CooldownReason.Throttled);
+
+        var plan = AttemptPlanner.Plan(Equal(3), cooldowns, 0, Now, strained: [true, false, false]);
+
+        Assert.Equal([1, 0], plan.Attempts);
+        Assert.Equal([2], plan.Cooling);
+    }
+
     private static List<BackendOptions> Equal(int count) => Weighted([.. Enumerable.Repeat((1, 1), count)]);
 
     private static List<BackendOptions> Weighted(params (int Priority, int Weight)[] specs) =>
