@@ -72,6 +72,9 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<BackendClient>();
         services.AddSingleton<Throttling.FailureRate>();
         services.AddSingleton<Throttling.HeadroomBook>();
+        services.AddSingleton(sp => new WaitRoom(sp.GetRequiredService<ProxyOptions>(), sp.GetRequiredService<SharedState>(),
+            sp.GetRequiredService<Throttling.HeadroomBook>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<IHostApplicationLifetime>()));
+        services.AddSingleton<IWaitingRequests>(sp => sp.GetRequiredService<WaitRoom>());
         services.AddSingleton<BackendHealth>();
         services.AddProxyAuth();
         services.AddSingleton<CrossOriginPolicy>();

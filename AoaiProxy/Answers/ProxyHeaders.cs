@@ -12,6 +12,9 @@ internal static class ProxyHeaders
     /// <summary>Azure OpenAI's millisecond form of Retry-After (honoured by the OpenAI SDKs).</summary>
     public const string RetryAfterMs = "retry-after-ms";
 
+    /// <summary>How long a request waited inside the proxy for a throttled deployment's next window, in milliseconds.</summary>
+    public const string WaitMs = "x-proxy-wait-ms";
+
     /// <summary>Names the backends a merged list page lacks (cooling or failed), so that a partial list is never silent.</summary>
     public const string ListIncomplete = "x-proxy-list-incomplete";
 }

@@ -4,7 +4,8 @@ namespace AoaiProxy.Configuration;
 
 /// <summary>
 /// Reads when an attempt is given up and a backend is set aside: the request deadline and the relay's idle timeout,
-/// the failure rate that cools a backend (Proxy:FailureRate) and the cooldowns (Proxy:Cooldown).
+/// the failure rate that cools a backend (Proxy:FailureRate), the cooldowns (Proxy:Cooldown) and how long a throttled
+/// request may wait for the next window (Proxy:Throttling).
 /// </summary>
 internal static class FailoverOptionsReader
 {
@@ -32,6 +33,8 @@ internal static class FailoverOptionsReader
         options.DefaultThrottleCooldown = SettingValues.Seconds(section, "Cooldown:DefaultSeconds", ProxyOptions.DefaultCooldown, errors);
         options.MaxCooldown = SettingValues.Seconds(section, "Cooldown:MaxSeconds", ProxyOptions.DefaultMaxCooldown, errors);
         options.FailureCooldown = SettingValues.Seconds(section, "Cooldown:FailureSeconds", ProxyOptions.DefaultFailureCooldown, errors);
+        options.MaxWait = SettingValues.Seconds(section, "Throttling:MaxWaitSeconds", ProxyOptions.DefaultMaxWait, errors, zeroTurnsOff: true);
+        options.MaxWaitingRequests = (int)SettingValues.WholeNumber(section, "Throttling:MaxWaitingRequests", ProxyOptions.DefaultMaxWaitingRequests, 0, ProxyOptions.MaxMaxWaitingRequests, errors);
 
         // Polly's circuit breaker refuses shorter windows and breaks (it validates at start-up, so say which setting).
         AtLeastBreakerDuration(section, "FailureRate:SamplingSeconds", options.FailureSamplingDuration, errors);

@@ -74,7 +74,31 @@ internal sealed class ProxyOptions
     /// </summary>
     public static readonly TimeSpan DefaultAffinityExpiry = TimeSpan.FromDays(30);
 
+    /// <summary>
+    /// How long a request may wait inside the proxy for a throttled backend's next window (Proxy:Throttling:MaxWaitSeconds).
+    /// Azure OpenAI enforces its limits over windows of 1 or 10 seconds: 20 s is the next 10-second window even behind a
+    /// whole window's worth of requests already waiting, a delay a chat user sits through where an error would end the
+    /// conversation, while a quota spent for a minute (a retry-after of tens of seconds) is still answered 429 at once,
+    /// so that the SDK's own wait (up to 60 s) takes over.
+    /// </summary>
+    public static readonly TimeSpan DefaultMaxWait = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// How many requests may wait at once on one instance (Proxy:Throttling:MaxWaitingRequests): each holds only its
+    /// buffered body and its connection, a few KB for a chat request, so a thousand is a few MB.
+    /// </summary>
+    public const int DefaultMaxWaitingRequests = 1000;
+
+    /// <summary>The most MaxWaitingRequests may be set to.</summary>
+    public const int MaxMaxWaitingRequests = 100_000;
+
     public IReadOnlyList<BackendOptions> Backends { get; set; } = [];
+
+    /// <summary>How long a throttled request may wait for a backend's next window; zero: never (429 at once, as before).</summary>
+    public TimeSpan MaxWait { get; set; } = DefaultMaxWait;
+
+    /// <summary>How many requests may wait at once on this instance; beyond, 429 at once.</summary>
+    public int MaxWaitingRequests { get; set; } = DefaultMaxWaitingRequests;
 
     /// <summary>How long the proxy remembers which backend holds an object it saw created (Proxy:Affinity:ExpiryDays).</summary>
     public TimeSpan AffinityExpiry { get; set; } = DefaultAffinityExpiry;

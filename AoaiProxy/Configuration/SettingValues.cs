@@ -54,9 +54,9 @@ internal static class SettingValues
         return ratio;
     }
 
-    /// <summary>A number of seconds, more than 0 and at most an hour.</summary>
-    public static TimeSpan Seconds(IConfigurationSection section, string key, TimeSpan fallback, List<string> errors) =>
-        Duration(section, key, fallback, "seconds", MaxSeconds, static s => TimeSpan.FromSeconds(s), errors);
+    /// <summary>A number of seconds, more than 0 (or 0 itself when <paramref name="zeroTurnsOff"/>) and at most an hour.</summary>
+    public static TimeSpan Seconds(IConfigurationSection section, string key, TimeSpan fallback, List<string> errors, bool zeroTurnsOff = false) =>
+        Duration(section, key, fallback, "seconds", MaxSeconds, static s => TimeSpan.FromSeconds(s), errors, zeroTurnsOff);
 
     /// <summary>A number of milliseconds, more than 0 and at most an hour.</summary>
     public static TimeSpan Milliseconds(IConfigurationSection section, string key, TimeSpan fallback, List<string> errors) =>
@@ -135,7 +135,8 @@ internal static class SettingValues
         uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     private static TimeSpan Duration(
-        IConfigurationSection section, string key, TimeSpan fallback, string unit, double maxUnits, Func<double, TimeSpan> toDuration, List<string> errors)
+        IConfigurationSection section, string key, TimeSpan fallback, string unit, double maxUnits, Func<double, TimeSpan> toDuration, List<string> errors,
+        bool zeroTurnsOff = false)
     {
         var value = section[key];
         if (string.IsNullOrWhiteSpace(value))
@@ -143,9 +144,11 @@ internal static class SettingValues
             return fallback;
         }
 
-        if (!double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var units) || !(units > 0) || units > maxUnits)
+        if (!double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var units) || !(units > 0 || (zeroTurnsOff && units == 0)) || units > maxUnits)
         {
-            errors.Add($"{PathOf(section, key)} must be a number of {unit} greater than 0 and at most {maxUnits}; got '{value}'.");
+            errors.Add(zeroTurnsOff
+                ? $"{PathOf(section, key)} must be 0 (off) or a number of {unit} greater than 0 and at most {maxUnits}; got '{value}'."
+                : $"{PathOf(section, key)} must be a number of {unit} greater than 0 and at most {maxUnits}; got '{value}'.");
             return fallback;
         }
 

@@ -45,6 +45,34 @@ internal static class MetricNames
 
         /// <summary>Relays that the backend ended badly after the caller had the headers: broken off, or stalled past the idle timeout.</summary>
         public const string RelayFailures = "aoaiproxy.relay.failures";
+
+        /// <summary>Requests that waited for a throttled deployment's next window, by how the wait ended.</summary>
+        public const string Waits = "aoaiproxy.waits";
+
+        /// <summary>How long those requests waited.</summary>
+        public const string WaitDuration = "aoaiproxy.wait.duration";
+
+        /// <summary>Requests waiting now, by deployment.</summary>
+        public const string Waiting = "aoaiproxy.waiting";
+    }
+
+    /// <summary>Values of <see cref="Tags.Result"/> on <see cref="Instruments.Waits"/> and <see cref="Instruments.WaitDuration"/>.</summary>
+    public static class WaitResults
+    {
+        /// <summary>A backend could take it: it was sent there.</summary>
+        public const string Released = "released";
+
+        /// <summary>No backend could take it within its wait budget: 429.</summary>
+        public const string TimedOut = "timed_out";
+
+        /// <summary>Refused at once, Proxy:Throttling:MaxWaitingRequests waiting already: 429.</summary>
+        public const string Full = "full";
+
+        /// <summary>The instance stopped while it waited: 429.</summary>
+        public const string ShuttingDown = "shutting_down";
+
+        /// <summary>The caller went away while it waited.</summary>
+        public const string Cancelled = "cancelled";
     }
 
     /// <summary>Tag names. <c>backend</c>, <c>deployment</c> and <c>status</c> become the Prometheus labels of the same name.</summary>

@@ -30,11 +30,15 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Histogram<double> _firstByteDuration;
     private readonly Counter<long> _tokens;
     private readonly Counter<long> _relayFailures;
+    private readonly Counter<long> _waits;
+    private readonly Histogram<double> _waitDuration;
     private readonly TimeProvider _time;
     private readonly BackendActivity _backends;
     private readonly DeploymentLabels _deployments = new();
 
-    public ProxyMetrics(IMeterFactory meters, ProxyOptions options, SharedState state, StoreActivity store, BackendActivity backends, TimeProvider time)
+    public ProxyMetrics(
+        IMeterFactory meters, ProxyOptions options, SharedState state, StoreActivity store, BackendActivity backends, TimeProvider time,
+        IWaitingRequests? waiting = null)
     {
         ArgumentNullException.ThrowIfNull(meters);
         ArgumentNullException.ThrowIfNull(options);
@@ -51,7 +55,10 @@ internal sealed class ProxyMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _firstByteDuration = _meter.CreateHistogram(MetricNames.Instruments.FirstByteDuration, "s", "Time from sending an attempt to the first body byte relayed.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
-        ProxyGauges.Register(_meter, options, state, store, time);
+        ProxyGauges.Register(_meter, options, state, store, time, waiting);
+        _waits = _meter.CreateCounter<long>(MetricNames.Instruments.Waits, "{request}", "Requests that waited for a throttled deployment's next window, by deployment and how the wait ended.");
+        _waitDuration = _meter.CreateHistogram(MetricNames.Instruments.WaitDuration, "s", "How long requests waited for a throttled deployment's next window, by deployment and how the wait ended.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _relayFailures = _meter.CreateCounter<long>(MetricNames.Instruments.RelayFailures, "{relay}", "Relays ended by the backend's fault after the response started, by backend and reason (broken, stalled).");
         _tokens = _meter.CreateCounter<long>(MetricNames.Instruments.Tokens, "{token}", "Tokens reported in the responses' usage, by backend, deployment, caller and type.");
     }
@@ -142,6 +149,14 @@ internal sealed class ProxyMetrics : IDisposable
         }
 
         telemetry?.Usage.Dispose();
+    }
+
+    /// <summary>A request's wait for a throttled deployment's next window ended (a <see cref="MetricNames.WaitResults"/> value).</summary>
+    public void WaitEnded(string? deployment, string result, TimeSpan waited)
+    {
+        var tags = new TagList { { MetricNames.Tags.Deployment, _deployments.Of(deployment) }, { MetricNames.Tags.Result, result } };
+        _waits.Add(1, tags);
+        _waitDuration.Record(waited.TotalSeconds, tags);
     }
 
     /// <summary>A relay the backend ended badly (a <see cref="MetricNames.RelayFailureReasons"/> value).</summary>

@@ -45,7 +45,11 @@ internal sealed class AttemptLoop
     /// <param name="request">The admitted, routed request.</param>
     /// <param name="plan">Its plan.</param>
     /// <param name="outcomes">Receives every candidate's outcome, in order.</param>
-    public async Task<AttemptsResult> RunAsync(AttemptRequest request, AttemptPlan plan, List<AttemptOutcome> outcomes)
+    /// <param name="released">
+    /// The backend a wait released the request to (first in the plan), and its place in that backend's ledger, taken when
+    /// it was released: sent to without another look at its cooldown.
+    /// </param>
+    public async Task<AttemptsResult> RunAsync(AttemptRequest request, AttemptPlan plan, List<AttemptOutcome> outcomes, (int Backend, Headroom.Ticket? Ticket)? released = null)
     {
         var sent = 0;
         BackendCredential? unavailable = null;
@@ -56,9 +60,11 @@ internal sealed class AttemptLoop
             var index = plan.Attempts[n];
             var backend = _options.Backends[index];
 
-            // Another request may have cooled it since the plan was made (a panic attempt goes ahead knowingly).
+            // Another request may have cooled it since the plan was made (a panic attempt goes ahead knowingly, and so does a
+            // request released to this backend: its place in the window is taken).
             var scope = CooldownScope.Of(request.Deployment);
-            if (!plan.Panic && CooldownLookup.For(_state.Cooldowns, backend.Name, request.Deployment) is { } late &&
+            var isReleased = released is { } r && r.Backend == index;
+            if (!plan.Panic && !isReleased && CooldownLookup.For(_state.Cooldowns, backend.Name, request.Deployment) is { } late &&
                 BackendFit.Of(late, _headroom.Of(backend.Name, scope), request.Cost, _time.GetUtcNow()) == Fit.Cooling)
             {
                 outcomes.Add(new AttemptOutcome(index, AttemptError.Cooling));
@@ -75,7 +81,7 @@ internal sealed class AttemptLoop
             }
 
             sent++;
-            Headroom.Ticket? ticket = request.Cost is { } cost ? _headroom.Send(backend.Name, scope, cost) : null;
+            var ticket = isReleased ? released!.Value.Ticket : request.Cost is { } cost ? _headroom.Send(backend.Name, scope, cost) : null;
             var (outcome, response) = await _attempt.SendAsync(request, index, sent, credential, ticket).ConfigureAwait(false);
             await _health.AttemptEndedAsync(request.Context, request.Deployment, outcome).ConfigureAwait(false);
             if (response is not null && MayBeHeldElsewhere(request, response.StatusCode, n, plan))

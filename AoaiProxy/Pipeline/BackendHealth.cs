@@ -23,11 +23,13 @@ internal sealed class BackendHealth
     private readonly ILogger _logger;
     private readonly ProxyMetrics? _metrics;
     private readonly HeadroomBook _headroom;
+    private readonly WaitRoom? _waits;
 
     public BackendHealth(
         ProxyOptions options, SharedState state, FailureRate failures, HeadroomBook headroom, TimeProvider time, ILogger<BackendHealth> logger,
-        ProxyMetrics? metrics = null)
+        ProxyMetrics? metrics = null, WaitRoom? waits = null)
     {
+        _waits = waits;
         _options = options;
         _state = state;
         _failures = failures;
@@ -102,14 +104,14 @@ internal sealed class BackendHealth
             {
                 Headroom = outcome.Left.Requests is 0 ? null : outcome.Left.Tokens,
             };
-            Report(backend, scope, outcome, cooldown.Until, now);
             _state.RecordCooldown(CooldownScope.KeyFor(backend, deployment), cooldown);
+            Report(backend, deployment, outcome, cooldown.Until, now);
             _metrics?.CooldownStarted(backend, deployment, cooldown.Reason);
             Log.CoolingDown(_logger, backend, deployment ?? CooldownScope.NoDeployment, Math.Round((cooldown.Until - now).TotalSeconds, 3), cooldown.Reason.ToString());
         }
         else
         {
-            Report(backend, scope, outcome, now + ReportHorizon, now);
+            Report(backend, deployment, outcome, now + ReportHorizon, now);
             if (outcome.Error is AttemptError.FailureStatus or AttemptError.NotFinal)
             {
                 await SampleAsync(backend, scope, HealthSample.Failure).ConfigureAwait(false);
@@ -117,13 +119,19 @@ internal sealed class BackendHealth
         }
     }
 
-    /// <summary>What the answer said its deployment has left, counted from the request's place in the ledger.</summary>
-    private void Report(string backend, string scope, in AttemptOutcome outcome, DateTimeOffset until, DateTimeOffset now)
+    /// <summary>
+    /// What the answer said its deployment has left, counted from the request's place in the ledger; the requests waiting
+    /// for the deployment look again.
+    /// </summary>
+    private void Report(string backend, string? deployment, in AttemptOutcome outcome, DateTimeOffset until, DateTimeOffset now)
     {
+        var admitted = outcome.Error != AttemptError.Throttled;
         if (outcome.Ticket is { } ticket)
         {
-            _headroom.Report(backend, scope, ticket, outcome.Left.Tokens, outcome.Left.Requests, until, now, admitted: outcome.Error != AttemptError.Throttled);
+            _headroom.Report(backend, CooldownScope.Of(deployment), ticket, outcome.Left.Tokens, outcome.Left.Requests, until, now, admitted);
         }
+
+        _waits?.Answered(outcome.Backend, deployment, admitted);
     }
 
     /// <summary>A relayed answer ended: the attempt's verdict for the failure rate (a stream that broke off counts).</summary>

@@ -27,6 +27,12 @@ internal enum EndingKind
 
     /// <summary>Every candidate was cooling or failed: 429, 502 or 504.</summary>
     Exhausted,
+
+    /// <summary>
+    /// Every candidate is throttled and one's window reopens within the request's wait budget: it waits for it
+    /// (the ending carries the 429 it gets if the wait does not end well).
+    /// </summary>
+    Wait,
 }
 
 /// <summary>What the ending is decided from: the request's plan, what its attempts did and the cooldowns as they are now.</summary>
@@ -42,10 +48,13 @@ internal enum EndingKind
 /// <param name="Candidates">How many backends could serve the request (its deployment's); null: all of them.</param>
 /// <param name="Holder">The object id when the request was bound to the backend holding it.</param>
 /// <param name="Body">How the caller's body failed, when it did.</param>
+/// <param name="WaitBudget">How long the request may still wait for a throttled window (zero: it may not).</param>
+/// <param name="NotReopening">Backends whose window refused the request released to it when it reopened: not waited for.</param>
 internal readonly record struct EndingFacts(
     IReadOnlyList<BackendOptions> Backends, AttemptPlan Plan, IReadOnlyList<AttemptOutcome> Outcomes, IReadOnlyList<Cooldown?> Cooldowns,
     DateTimeOffset Now, string? Deployment, RequestKind Kind = RequestKind.Inference, bool ReplayStateful = false,
-    BackendCredential? Unavailable = null, int? Candidates = null, string? Holder = null, BodyFailure? Body = null);
+    BackendCredential? Unavailable = null, int? Candidates = null, string? Holder = null, BodyFailure? Body = null,
+    TimeSpan WaitBudget = default, IReadOnlyList<bool>? NotReopening = null);
 
 /// <summary>The proxy's own answer when no backend's answer could be relayed.</summary>
 /// <param name="Kind">Which ending it is.</param>
@@ -100,7 +109,31 @@ internal readonly record struct Ending(EndingKind Kind, ProxyOutcome Outcome, st
                 "This is a problem of the proxy's identity, not of the request; the proxy's log has the details.", missing.RetryAfter, 0);
         }
 
-        return Exhausted(facts.Backends, facts.Plan, outcomes, facts.Cooldowns, facts.Now, facts.Deployment, facts.Candidates, facts.Holder);
+        var exhausted = Exhausted(facts.Backends, facts.Plan, outcomes, facts.Cooldowns, facts.Now, facts.Deployment, facts.Candidates, facts.Holder);
+        return exhausted.Outcome == ProxyOutcome.Throttled && Reopens(facts) is { } wait && wait <= facts.WaitBudget
+            ? exhausted with { Kind = EndingKind.Wait, RetryAfter = wait }
+            : exhausted;
+    }
+
+    /// <summary>How soon a throttled window of a candidate reopens, of those that do reopen; null when none does.</summary>
+    private static TimeSpan? Reopens(in EndingFacts facts)
+    {
+        if (facts.WaitBudget <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        TimeSpan? soonest = null;
+        for (var i = 0; i < facts.Cooldowns.Count; i++)
+        {
+            if (facts.Cooldowns[i] is { Reason: CooldownReason.Throttled } c && c.Until > facts.Now && facts.NotReopening?[i] != true &&
+                (soonest is null || c.Until - facts.Now < soonest))
+            {
+                soonest = c.Until - facts.Now;
+            }
+        }
+
+        return soonest;
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
 using AoaiProxy.Logging;
 using AoaiProxy.Observability;
+using AoaiProxy.Planning;
 using AoaiProxy.State;
 using AoaiProxy.Throttling;
 using Microsoft.AspNetCore.Http;
@@ -33,10 +34,15 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     private readonly ListFanOut _lists;
     private readonly BackendHealth _health;
     private readonly ResponseRelay _relay;
+    private readonly WaitRoom _waits;
+    private readonly ExhaustedLog _exhausted;
+
+    /// <summary>The part of the request's deadline a wait leaves to the attempt after it.</summary>
+    private const int DeadlineShareForTheAttempt = 4;
 
     public ProxyHandler(
         ProxyOptions options, SharedState state, BackendClient client, TimeProvider time, ILogger<ProxyHandler> logger,
-        CallerAuthenticator callers, BackendCredentials credentials, BackendHealth health, HeadroomBook headroom, ProxyMetrics metrics,
+        CallerAuthenticator callers, BackendCredentials credentials, BackendHealth health, HeadroomBook headroom, WaitRoom waits, ProxyMetrics metrics,
         ObjectAffinity affinity, CrossOriginPolicy? crossOrigin = null)
     {
         ArgumentNullException.ThrowIfNull(client);
@@ -47,6 +53,8 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _crossOrigin = crossOrigin;
         _metrics = metrics;
         _health = health;
+        _waits = waits;
+        _exhausted = new ExhaustedLog(logger, time);
         var attempt = new BackendAttempt(options, client.Invoker, time);
         _admission = new Admission(options, callers, logger);
         _objects = new ObjectRouter(options, affinity, logger);
@@ -120,40 +128,132 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
             return;
         }
 
-        // Attempts, under one deadline for the whole request.
+        // Attempts, under one deadline for the whole request; between rounds, a throttled request may wait.
         using var cancellation = new RequestCancellation(_options.RequestTimeout - _time.GetElapsedTime(started), _time, context.RequestAborted);
         var request = new AttemptRequest(context, admitted.Path, routed.Deployment, body, admitted.HasBody, cancellation, routed.Route,
             admitted.ByClientKey, routed.Model, routed.Cost);
         var outcomes = new List<AttemptOutcome>(routed.Plan.Attempts.Count);
-        AttemptsResult result;
-        if (routed.Route.MergesList)
+        var rounds = new Rounds(started);
+        var plan = routed.Plan;
+        if (_waits.HasWaiters(routed.Deployment) && WaitBudget(rounds) > TimeSpan.Zero)
         {
-            // A first list page: every available backend answers, merged (ListMerge). Only when none could is there an
-            // ending below.
-            var (answered, unavailable) = await _lists.ListAsync(routed.Plan, request, outcomes).ConfigureAwait(false);
-            if (answered)
+            // First come, first served: behind the requests already waiting for this deployment's next window.
+            if (await WaitAsync(request, routed, rounds, Ending.Decide(Facts(request, routed, plan, outcomes, rounds, wait: false))).ConfigureAwait(false) is not { } first)
             {
                 return;
             }
 
-            result = new AttemptsResult(null, -1, 0, unavailable);
-        }
-        else
-        {
-            result = await _attempts.RunAsync(request, routed.Plan, outcomes).ConfigureAwait(false);
+            plan = first;
         }
 
-        if (result.Response is { } response)
+        while (true)
         {
-            using (response)
+            var result = await AttemptAsync(request, plan, outcomes, rounds).ConfigureAwait(false);
+            if (result is null)
             {
-                await RelayAsync(request, result.Backend, result.Attempt, response).ConfigureAwait(false);
+                return;
             }
 
-            return;
+            if (result.Value.Response is { } response)
+            {
+                using (response)
+                {
+                    await RelayAsync(request, result.Value.Backend, rounds.Sent + result.Value.Attempt, rounds, response).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            var ending = Ending.Decide(Facts(request, routed, plan, outcomes, rounds, wait: true, result.Value.Unavailable));
+            if (ending.Kind != EndingKind.Wait)
+            {
+                await EndAsync(request, routed, outcomes, rounds, ending).ConfigureAwait(false);
+                return;
+            }
+
+            if (await WaitAsync(request, routed, rounds, ending).ConfigureAwait(false) is not { } next)
+            {
+                return;
+            }
+
+            rounds.Sent += outcomes.Count(o => o.Sent);
+            outcomes.Clear();
+            plan = next;
+        }
+    }
+
+    /// <summary>One round of attempts over the plan (a list fan-out for a first list page); null when it answered itself.</summary>
+    private async Task<AttemptsResult?> AttemptAsync(AttemptRequest request, AttemptPlan plan, List<AttemptOutcome> outcomes, Rounds rounds)
+    {
+        if (!request.Route.MergesList)
+        {
+            var result = await _attempts.RunAsync(request, plan, outcomes, rounds.Released).ConfigureAwait(false);
+            if (rounds.Released is { } released)
+            {
+                // The window it was released to refused it, and says nothing of what it has left: a backend that refuses
+                // everything (a reopened window reports its counts, and a request that did not fit it waits again).
+                if (outcomes.Any(o => o.Backend == released.Backend && o.Error == AttemptError.Throttled && o.Left == default))
+                {
+                    _waits.ReleaseRefused(released.Backend, request.Deployment);
+                }
+
+                rounds.Released = null;
+            }
+
+            return result;
         }
 
-        await EndAsync(request, routed, outcomes, result.Unavailable).ConfigureAwait(false);
+        // A first list page: every available backend answers, merged (ListMerge). Only when none could is there an ending.
+        var (answered, unavailable) = await _lists.ListAsync(plan, request, outcomes).ConfigureAwait(false);
+        return answered ? null : new AttemptsResult(null, -1, 0, unavailable);
+    }
+
+    /// <summary>
+    /// Waits for a throttled deployment's next window, then plans again with the backend it was released to first; null
+    /// when the wait did not end well (answered: the honest 429, or nothing for a caller gone).
+    /// </summary>
+    private async Task<AttemptPlan?> WaitAsync(AttemptRequest request, RoutedRequest routed, Rounds rounds, Ending ending)
+    {
+        var wait = await _waits.WaitAsync(routed.Deployment, routed.Cost, routed.Eligible, WaitBudget(rounds), request.Context.RequestAborted).ConfigureAwait(false);
+        rounds.Waited += wait.Waited;
+        _metrics.WaitEnded(routed.Deployment, wait.End switch
+        {
+            WaitEnd.Released => MetricNames.WaitResults.Released,
+            WaitEnd.Full => MetricNames.WaitResults.Full,
+            WaitEnd.ShuttingDown => MetricNames.WaitResults.ShuttingDown,
+            WaitEnd.CallerGone => MetricNames.WaitResults.Cancelled,
+            _ => MetricNames.WaitResults.TimedOut,
+        }, wait.Waited);
+        if (wait.End != WaitEnd.Released)
+        {
+            await RefuseAfterWaitAsync(request, routed, rounds, ending, wait).ConfigureAwait(false);
+            return null;
+        }
+
+        Log.WaitEnded(_logger, routed.Deployment ?? CooldownScope.NoDeployment, (long)wait.Waited.TotalMilliseconds, _options.Backends[wait.Backend].Name);
+        rounds.Released = (wait.Backend, wait.Ticket);
+        var plan = await _router.PlanAsync(routed.Deployment, routed.Eligible, routed.Cost, request.Context.RequestAborted).ConfigureAwait(false);
+        return plan with { Attempts = [wait.Backend, .. plan.Attempts.Where(i => i != wait.Backend)], Cooling = [.. plan.Cooling.Where(i => i != wait.Backend)] };
+    }
+
+    /// <summary>How long the request may still wait: what is left of Proxy:Throttling:MaxWaitSeconds and of its deadline.</summary>
+    private TimeSpan WaitBudget(Rounds rounds)
+    {
+        // The wait ends well before the deadline: the attempt after it needs time for its answer's headers.
+        var deadline = _options.RequestTimeout - _time.GetElapsedTime(rounds.Started) - (_options.RequestTimeout / DeadlineShareForTheAttempt);
+        var budget = _options.MaxWait - rounds.Waited;
+        return budget < deadline ? budget : deadline;
+    }
+
+    private EndingFacts Facts(AttemptRequest request, RoutedRequest routed, AttemptPlan plan, List<AttemptOutcome> outcomes, Rounds rounds, bool wait,
+        BackendCredential? unavailable = null)
+    {
+        var eligible = routed.Eligible;
+        return new EndingFacts(
+            _options.Backends, plan, outcomes, CooldownLookup.ForEach(_state.Cooldowns, _options.Backends, routed.Deployment, eligible),
+            _time.GetUtcNow(), routed.Deployment, routed.Route.Kind, _options.ReplayStatefulRequests, unavailable,
+            eligible is null ? null : eligible.Count(e => e), routed.Route.Owner is null ? null : routed.Route.Holder, request.Body.Failure,
+            wait ? WaitBudget(rounds) : TimeSpan.Zero, wait ? _waits.NotReopening(routed.Deployment) : null);
     }
 
     /// <summary>
@@ -161,10 +261,11 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
     /// it; the idle timeout governs it now) and the buffered body is released before the first byte is copied rather than
     /// held for the whole stream. The relay's end is the attempt's verdict for the failure rate.
     /// </summary>
-    private async Task RelayAsync(AttemptRequest request, int index, int attempt, HttpResponseMessage response)
+    private async Task RelayAsync(AttemptRequest request, int index, int attempt, Rounds rounds, HttpResponseMessage response)
     {
         await request.Body.ReleaseAsync().ConfigureAwait(false);
         RequestOutcome.Note(request.Context, ProxyOutcome.Relayed);
+        rounds.WriteWaited(request.Context);
         var backend = _options.Backends[index];
         var succeeded = (int)response.StatusCode is >= StatusCodes.Status200OK and < StatusCodes.Status300MultipleChoices;
         CapturedContent? captured = null;
@@ -181,14 +282,9 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         }
     }
 
-    /// <summary>No answer to relay: one pure decision over the plan, the outcomes and the cooldowns as they are now.</summary>
-    private Task EndAsync(AttemptRequest request, RoutedRequest routed, List<AttemptOutcome> outcomes, BackendCredential? unavailable)
+    /// <summary>No answer to relay: the ending decided over the plan, the outcomes and the cooldowns as they are now.</summary>
+    private Task EndAsync(AttemptRequest request, RoutedRequest routed, List<AttemptOutcome> outcomes, Rounds rounds, Ending ending)
     {
-        var eligible = routed.Eligible;
-        var ending = Ending.Decide(new EndingFacts(
-            _options.Backends, routed.Plan, outcomes, CooldownLookup.ForEach(_state.Cooldowns, _options.Backends, routed.Deployment, eligible),
-            _time.GetUtcNow(), routed.Deployment, routed.Route.Kind, _options.ReplayStatefulRequests, unavailable,
-            eligible is null ? null : eligible.Count(e => e), routed.Route.Owner is null ? null : routed.Route.Holder, request.Body.Failure));
         var context = request.Context;
         switch (ending.Kind)
         {
@@ -202,16 +298,70 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
                 Log.StatefulNotReplayed(_logger, _options.Backends[outcomes[^1].Backend].Name, ending.Message);
                 break;
             case EndingKind.Exhausted:
-                Log.Exhausted(_logger, routed.Deployment ?? CooldownScope.NoDeployment, ending.Attempts, ProxyOutcomes.StatusCode(ending.Outcome),
+                _exhausted.Write(routed.Deployment ?? CooldownScope.NoDeployment, rounds.Sent + ending.Attempts, ProxyOutcomes.StatusCode(ending.Outcome),
                     ending.RetryAfter is { } r ? RetryAfter.Milliseconds(r) : 0);
                 break;
         }
 
         if (ending.Kind != EndingKind.IdentityUnavailable)
         {
-            context.Response.Headers[ProxyHeaders.Attempts] = ending.Attempts.ToString(CultureInfo.InvariantCulture);
+            context.Response.Headers[ProxyHeaders.Attempts] = (rounds.Sent + ending.Attempts).ToString(CultureInfo.InvariantCulture);
         }
 
+        rounds.WriteWaited(context);
         return ErrorResponse.WriteAsync(context, ending.Outcome, ending.Message, ending.RetryAfter);
+    }
+
+    /// <summary>
+    /// A throttled request whose wait did not end well gets the 429 it would have got, with a Retry-After that is honest
+    /// about the queue: no sooner than the earliest window and the requests already waiting for it.
+    /// </summary>
+    private Task RefuseAfterWaitAsync(AttemptRequest request, RoutedRequest routed, Rounds rounds, Ending ending, WaitResult wait)
+    {
+        var context = request.Context;
+        if (wait.End == WaitEnd.CallerGone)
+        {
+            RequestOutcome.Note(context, ProxyOutcome.CallerGone);
+            return Task.CompletedTask;
+        }
+
+        var now = Ending.Decide(Facts(request, routed, routed.Plan, [], rounds, wait: false));
+        var backlog = _waits.Backlog(routed.Deployment) ?? _options.MaxWait;
+        var retryAfter = now.RetryAfter is { } soonest && soonest > backlog ? soonest : backlog;
+        var deployment = routed.Deployment ?? CooldownScope.NoDeployment;
+        var why = wait.End switch
+        {
+            WaitEnd.Full => $"{_options.MaxWaitingRequests} requests already wait on this proxy instance (Proxy:Throttling:MaxWaitingRequests)",
+            WaitEnd.ShuttingDown => "this proxy instance is shutting down",
+            _ => $"no backend could take the request within {Math.Round(rounds.Waited.TotalSeconds, 1).ToString(CultureInfo.InvariantCulture)} s of waiting (Proxy:Throttling:MaxWaitSeconds)",
+        };
+        Log.WaitRefused(_logger, deployment, wait.End.ToString(), RetryAfter.Milliseconds(retryAfter));
+        context.Response.Headers[ProxyHeaders.Attempts] = (rounds.Sent + ending.Attempts).ToString(CultureInfo.InvariantCulture);
+        rounds.WriteWaited(context);
+        return ErrorResponse.WriteAsync(context, ProxyOutcome.Throttled,
+            $"{ending.Message.TrimEnd('.')}; {why}. Retry after {RetryAfter.Seconds(retryAfter).ToString(CultureInfo.InvariantCulture)} seconds.", retryAfter);
+    }
+
+    /// <summary>What the rounds of one request have done so far: sends, time waited, a release to use.</summary>
+    private sealed class Rounds(long started)
+    {
+        public long Started { get; } = started;
+
+        /// <summary>Attempts sent in the rounds before the current one.</summary>
+        public int Sent { get; set; }
+
+        public TimeSpan Waited { get; set; }
+
+        /// <summary>The backend the last wait released the request to, and its place in that backend's ledger.</summary>
+        public (int Backend, Throttling.Headroom.Ticket? Ticket)? Released { get; set; }
+
+        /// <summary>A request that waited says how long (x-proxy-wait-ms) on whatever it is answered.</summary>
+        public void WriteWaited(HttpContext context)
+        {
+            if (Waited > TimeSpan.Zero)
+            {
+                context.Response.Headers[ProxyHeaders.WaitMs] = ((long)Math.Ceiling(Waited.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture);
+            }
+        }
     }
 }

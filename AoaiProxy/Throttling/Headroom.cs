@@ -16,7 +16,8 @@ namespace AoaiProxy.Throttling;
 /// <param name="SentRequests">Requests this instance has sent to it, ever.</param>
 /// <param name="Anchor">The freshest report, if any.</param>
 /// <param name="Capacity">The most tokens one window was seen to hold (a report plus its request's estimate); 0 when unknown.</param>
-internal readonly record struct Headroom(long Sent, long SentRequests, HeadroomReport? Anchor, long Capacity)
+/// <param name="RequestCapacity">The most requests one window was seen to hold, likewise; 0 when unknown.</param>
+internal readonly record struct Headroom(long Sent, long SentRequests, HeadroomReport? Anchor, long Capacity, long RequestCapacity = 0)
 {
     /// <summary>A place in the ledger: what was sent up to and including one request, and that request's estimate.</summary>
     /// <param name="Tokens">The ledger's tokens after the request.</param>
@@ -46,23 +47,28 @@ internal readonly record struct Headroom(long Sent, long SentRequests, HeadroomR
         }
 
         var capacity = tokens is { } t ? Math.Max(Capacity, t + (admitted ? ticket.Cost : 0)) : Capacity;
+        var requestCapacity = requests is { } r ? Math.Max(RequestCapacity, r + (admitted ? 1 : 0)) : RequestCapacity;
         if (Anchor is { } current && current.Until > now && current.At.Requests >= ticket.Requests)
         {
-            return this with { Capacity = capacity };
+            return this with { Capacity = capacity, RequestCapacity = requestCapacity };
         }
 
-        return this with { Anchor = new HeadroomReport(ticket, tokens, requests, until), Capacity = capacity };
+        return this with { Anchor = new HeadroomReport(ticket, tokens, requests, until), Capacity = capacity, RequestCapacity = requestCapacity };
     }
 
     /// <summary>
     /// A window is known to start (a cooldown to its end is over): nothing is known of it yet but its size. Until an
-    /// answer reports, what may be sent into it is <paramref name="share"/> of the learned capacity, or, when that is
-    /// unknown, one request (a probe).
+    /// answer reports, what may be sent into it is <paramref name="share"/> of the tokens and requests one window was seen
+    /// to hold (at least one request), or, when neither is known, one request (a probe).
     /// </summary>
     public Headroom NewWindow(double share, DateTimeOffset until) =>
         this with
         {
-            Anchor = new HeadroomReport(new Ticket(Sent, SentRequests, 0), Capacity > 0 ? (long)(Capacity * share) : null, Capacity > 0 ? null : 1, until),
+            Anchor = new HeadroomReport(
+                new Ticket(Sent, SentRequests, 0),
+                Capacity > 0 ? (long)(Capacity * share) : null,
+                RequestCapacity > 0 ? Math.Max(1, (long)(RequestCapacity * share)) : Capacity > 0 ? null : 1,
+                until),
         };
 
     /// <summary>Tokens left now by the freshest report, less what was sent after it; null when nothing is known (fits anything).</summary>

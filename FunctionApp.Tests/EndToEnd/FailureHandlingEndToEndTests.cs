@@ -194,7 +194,7 @@ public sealed class FailureHandlingEndToEndTests
     public async Task ProxyAsync_ThrottleWithoutDeployment_DeploymentsOfThatBackendStillServed()
     {
         await using var backends = await FakeBackends.StartAsync("a");
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, ProxyTestHost.NoWaiting);
         backends[0].Handler = async (context, request) =>
         {
             var threads = request.PathAndQuery.Contains("/threads", StringComparison.Ordinal);

@@ -190,7 +190,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
         var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, ProxyTestHost.NoWaiting);
         var file = await ClientFor(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var ownerIndex = objects[0].Ids.Contains(file.Value.Id) ? 0 : 1;
         backends[ownerIndex].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
@@ -255,7 +255,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
         objects[1].Seed("file-older", "files");
         backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, ProxyTestHost.NoWaiting);
 
         using var first = await proxy.Client.GetAsync("openai/v1/files/file-older");
         using var second = await proxy.Client.GetAsync("openai/v1/files/file-older");

@@ -129,7 +129,7 @@ public sealed class ProxyEndToEndTests
     {
         var clock = new ManualTimeProvider();
         await using var backends = await FakeBackends.StartAsync("a", "b", "c");
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, ProxyTestHost.NoWaiting, s => s.AddSingleton<TimeProvider>(clock));
         backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "7000" });
         backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["Retry-After"] = "4" });
         backends[2].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "2500" });

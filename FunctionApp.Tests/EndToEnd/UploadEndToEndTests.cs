@@ -74,7 +74,7 @@ public sealed class UploadEndToEndTests
     public async Task ProxyAsync_OnlyBackendThrottlesMidUpload_CallerGets429WithRetryAfter(bool http2)
     {
         await using var a = await FakeOpenAIBackend.StartAsync("a", http2);
-        await using var proxy = await ProxyTestHost.StartAsync([a], services: http2 ? TestCertificate.TrustInProxy : null);
+        await using var proxy = await ProxyTestHost.StartAsync([a], ProxyTestHost.NoWaiting, http2 ? TestCertificate.TrustInProxy : null);
         var payload = Payload(12 * MiB);
         var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.BeforeBody = GiveUpAfterAMiB(throttles: true, gaveUp);

@@ -237,7 +237,7 @@ public sealed class ProxyMetricsTests
             backend.Handler = FakeResponses.Json(backendStatus, new { error = new { code = "x", message = "x" } });
         }
 
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, ProxyTestHost.NoWaiting);
         using var metrics = Recorder(proxy);
 
         using var response = await SendAsync(proxy);

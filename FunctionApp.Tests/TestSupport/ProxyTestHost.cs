@@ -45,6 +45,12 @@ internal sealed class ProxyTestHost : IAsyncDisposable
         return settings;
     }
 
+    /// <summary>
+    /// Waiting for a throttled window off (Proxy:Throttling:MaxWaitSeconds=0): for tests that specify the 429 a throttled
+    /// request gets when it may not wait (the waiting itself is specified by the throttling tests).
+    /// </summary>
+    public static void NoWaiting(Dictionary<string, string?> settings) => settings["Proxy:Throttling:MaxWaitSeconds"] = "0";
+
     public static Task<ProxyTestHost> StartAsync(IReadOnlyList<FakeOpenAIBackend> backends, Action<Dictionary<string, string?>>? settings = null, Action<IServiceCollection>? services = null)
     {
         var all = SettingsFor(backends);
