@@ -75,6 +75,15 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
     }
 
     [Fact]
+    public void Publish_RuntimeConfig_IdleThreadPoolWorkersDoNotSpin()
+    {
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(app.Site, "FunctionApp.runtimeconfig.json")));
+
+        var properties = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+        Assert.Equal(0, properties.GetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit").GetInt32());
+    }
+
+    [Fact]
     public void Publish_LocalSettingsJson_IsNeverPublished()
     {
         // The project was given a local.settings.json (with a secret-looking value) to copy for local runs.
