@@ -28,6 +28,8 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
         // No "methods": the host and the worker then route every HTTP method to the function.
         Assert.False(trigger.TryGetProperty("methods", out var methods) && methods.ValueKind != JsonValueKind.Null,
             "the trigger restricts methods: " + methods);
+        // No output binding ($return): the engine writes the response itself, and the host gets no return value to handle.
+        Assert.Single(function.GetProperty("bindings").EnumerateArray());
     }
 
     [Fact]
@@ -42,6 +44,7 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
         Assert.Equal("proxy/{*rest}", trigger.GetProperty("route").GetString());
         Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
         Assert.Equal(["get", "head"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()).Order());
+        Assert.Single(function.GetProperty("bindings").EnumerateArray());
     }
 
     [Fact]
