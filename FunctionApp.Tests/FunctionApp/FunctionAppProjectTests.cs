@@ -57,6 +57,18 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
     }
 
     [Fact]
+    public void Publish_HostJson_NoPerInvocationResultOrAggregatorLogging()
+    {
+        using var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(app.Site, "host.json")));
+        var levels = host.RootElement.GetProperty("logging").GetProperty("logLevel");
+
+        // Host.Results (a log entry per invocation) and Host.Aggregator (counts every 30 s) fall under the default, Warning:
+        // with telemetryMode OpenTelemetry and the worker's OpenTelemetry the host exports neither (README, Benchmarks).
+        Assert.Equal("Warning", levels.GetProperty("default").GetString());
+        Assert.DoesNotContain(levels.EnumerateObject(), p => p.Name.StartsWith("Host.", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
     public void Publish_HostJson_IsTheRepositorysWithAnEmptyRoutePrefix()
     {
         var published = File.ReadAllText(Path.Combine(app.Site, "host.json"));
