@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 
 namespace AoaiProxy.FunctionApp;
@@ -16,10 +15,6 @@ public sealed class ProxyFunction
     /// <summary>The function name; Functions logs this function's invocations under <c>Function.Proxy</c>.</summary>
     public const string Name = "Proxy";
 
-    // The engine has already written status, headers and body when ProxyAsync returns. The worker executes a returned
-    // IActionResult after the function, and EmptyResult is the result whose execution writes nothing.
-    private static readonly EmptyResult ResponseAlreadyWritten = new();
-
     private readonly IAzureOpenAIProxy _proxy;
 
     /// <summary>Creates the function with the engine registered by <c>AddAzureOpenAIProxy</c>.</summary>
@@ -28,13 +23,14 @@ public sealed class ProxyFunction
 
     /// <summary>Proxies one request. Anonymous at the Functions level: the engine authenticates callers.</summary>
     /// <param name="req">The incoming request; its <see cref="HttpContext"/> carries the response the engine writes.</param>
-    /// <returns>An empty result: the engine has already written, and streamed, the response.</returns>
+    /// <returns>Completes when the engine has written, and streamed, the whole response.</returns>
+    /// <remarks>
+    /// No result: the response is written when this returns, and a function without one has no <c>$return</c> binding,
+    /// so the worker executes and serializes nothing after it and sends the host no return value (the worker's proxying
+    /// middleware only traces "No HTTP response returned" at Trace).
+    /// </remarks>
     // No methods listed: a trigger without methods answers every HTTP method, both in the host and in the worker's routing.
     [Function(Name)]
-    public async Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Anonymous, Route = "openai/{*path}")] HttpRequest req)
-    {
-        await _proxy.ProxyAsync(req.HttpContext);
-        return ResponseAlreadyWritten;
-    }
+    public Task RunAsync([HttpTrigger(AuthorizationLevel.Anonymous, Route = "openai/{*path}")] HttpRequest req) =>
+        _proxy.ProxyAsync(req.HttpContext);
 }

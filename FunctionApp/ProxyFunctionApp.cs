@@ -22,6 +22,9 @@ internal static class ProxyFunctionApp
     /// <summary>How to authenticate to it: "Authorization=AAD[;ClientId=...]" (set by infra; the host reads it too).</summary>
     internal const string AuthenticationStringSetting = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
 
+    /// <summary>ASP.NET Core's per-request logging category, off in the worker (see <see cref="Configure"/>).</summary>
+    internal const string HostingDiagnosticsCategory = "Microsoft.AspNetCore.Hosting.Diagnostics";
+
     /// <summary>Adds the ASP.NET Core integration, the engine and, in Azure, telemetry to <paramref name="builder"/>.</summary>
     /// <param name="builder">The worker's builder, from <see cref="FunctionsApplication.CreateBuilder(string[])"/>.</param>
     internal static void Configure(FunctionsApplicationBuilder builder)
@@ -38,6 +41,14 @@ internal static class ProxyFunctionApp
         // each request's start and finish at Information, and the worker sends its log lines to the host, which sends
         // them on to Application Insights (billed per GB). host.json then filters what reaches the host's sinks.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        // While any level of Microsoft.AspNetCore.Hosting.Diagnostics is enabled, the worker's Kestrel creates an Activity
+        // and a log scope for every request the host forwards, even when nothing traces it (AoaiProxy.Server's
+        // appsettings.json turns it off for the same reason). Nothing here needs that activity: the worker's telemetry
+        // correlates through the invocation's own activity (UseFunctionsWorkerDefaults), which is current while the
+        // function runs, and the engine sends backends a traceparent of its own when no activity is current. The
+        // category logs only the request starting/finished lines, which Warning above already drops.
+        builder.Logging.AddFilter(HostingDiagnosticsCategory, LogLevel.None);
 
         // As the Functions OpenTelemetry article does it: only where a resource is configured (locally there is none).
         // UseFunctionsWorkerDefaults correlates the worker's telemetry with the host's invocation; the exporter sends

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 
 namespace AoaiProxy.FunctionApp;
@@ -13,8 +12,6 @@ public sealed class ProxyStatusFunction
     /// <summary>The function name; Functions logs its invocations under <c>Function.ProxyStatus</c>.</summary>
     public const string Name = "ProxyStatus";
 
-    private static readonly EmptyResult ResponseAlreadyWritten = new();
-
     private readonly IProxyStatusEndpoint _status;
 
     /// <summary>Creates the function with the engine's status endpoint.</summary>
@@ -23,12 +20,8 @@ public sealed class ProxyStatusFunction
 
     /// <summary>Serves the page or the status. Anonymous at the Functions level: the engine applies its access rule.</summary>
     /// <param name="req">The incoming request.</param>
-    /// <returns>An empty result: the engine has already written the response.</returns>
+    /// <returns>Completes when the engine has written the response; no result, as <see cref="ProxyFunction"/>.</returns>
     [Function(Name)]
-    public async Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = "proxy/{*rest}")] HttpRequest req)
-    {
-        await _status.ServeAsync(req.HttpContext);
-        return ResponseAlreadyWritten;
-    }
+    public Task RunAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = "proxy/{*rest}")] HttpRequest req) =>
+        _status.ServeAsync(req.HttpContext);
 }

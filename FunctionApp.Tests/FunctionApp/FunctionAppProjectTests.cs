@@ -28,6 +28,8 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
         // No "methods": the host and the worker then route every HTTP method to the function.
         Assert.False(trigger.TryGetProperty("methods", out var methods) && methods.ValueKind != JsonValueKind.Null,
             "the trigger restricts methods: " + methods);
+        // No output binding ($return): the engine writes the response itself, and the host gets no return value to handle.
+        Assert.Single(function.GetProperty("bindings").EnumerateArray());
     }
 
     [Fact]
@@ -42,6 +44,7 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
         Assert.Equal("proxy/{*rest}", trigger.GetProperty("route").GetString());
         Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
         Assert.Equal(["get", "head"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToLowerInvariant()).Order());
+        Assert.Single(function.GetProperty("bindings").EnumerateArray());
     }
 
     [Fact]
@@ -51,6 +54,18 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
 
         // The host's telemetry in OpenTelemetry form, correlated with the worker's (Functions OpenTelemetry article).
         Assert.Equal("OpenTelemetry", host.RootElement.GetProperty("telemetryMode").GetString());
+    }
+
+    [Fact]
+    public void Publish_HostJson_NoPerInvocationResultOrAggregatorLogging()
+    {
+        using var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(app.Site, "host.json")));
+        var levels = host.RootElement.GetProperty("logging").GetProperty("logLevel");
+
+        // Host.Results (a log entry per invocation) and Host.Aggregator (counts every 30 s) fall under the default, Warning:
+        // with telemetryMode OpenTelemetry and the worker's OpenTelemetry the host exports neither (README, Benchmarks).
+        Assert.Equal("Warning", levels.GetProperty("default").GetString());
+        Assert.DoesNotContain(levels.EnumerateObject(), p => p.Name.StartsWith("Host.", StringComparison.OrdinalIgnoreCase));
     }
 
     [Fact]
@@ -72,6 +87,15 @@ public sealed class FunctionAppProjectTests(FunctionAppProjectTests.PublishedApp
         Assert.Equal("dotnet-isolated", description.GetProperty("language").GetString());
         Assert.Equal("FunctionApp.dll", description.GetProperty("defaultWorkerPath").GetString());
         Assert.True(File.Exists(Path.Combine(app.Site, "FunctionApp.dll")));
+    }
+
+    [Fact]
+    public void Publish_RuntimeConfig_IdleThreadPoolWorkersDoNotSpin()
+    {
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(app.Site, "FunctionApp.runtimeconfig.json")));
+
+        var properties = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+        Assert.Equal(0, properties.GetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit").GetInt32());
     }
 
     [Fact]

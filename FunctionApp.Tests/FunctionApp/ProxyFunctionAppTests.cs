@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace AoaiProxy.Tests.FunctionApp;
@@ -63,6 +64,18 @@ public sealed class ProxyFunctionAppTests
         // worker's server as a whole.
         Assert.Equal(new KestrelServerOptions().Limits.MaxRequestBodySize,
             host.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.MaxRequestBodySize);
+    }
+
+    [Fact]
+    public void Configure_WorkerLogging_HostingDiagnosticsOffAtEveryLevel()
+    {
+        using var host = FunctionWorker.Build(Settings);
+
+        var factory = host.Services.GetRequiredService<ILoggerFactory>();
+        // ASP.NET Core creates its per-request activity and log scope while this category is enabled at Critical or below.
+        Assert.False(factory.CreateLogger(ProxyFunctionApp.HostingDiagnosticsCategory).IsEnabled(LogLevel.Critical));
+        // Only that category: the rest of ASP.NET Core still logs its warnings.
+        Assert.True(factory.CreateLogger("Microsoft.AspNetCore.Server.Kestrel").IsEnabled(LogLevel.Warning));
     }
 
     [Fact]

@@ -70,4 +70,10 @@ public sealed class ProxyStatusFunctionTests
         context.Response.Body = body;
         return (context, body);
     }
+
+    [Fact]
+    public void RunAsync_Signature_ReturnsNoResultForTheWorkerToRun()
+    {
+        Assert.Equal(typeof(Task), typeof(ProxyStatusFunction).GetMethod(nameof(ProxyStatusFunction.RunAsync))!.ReturnType);
+    }
 }

@@ -7,10 +7,22 @@
 #   benchmarks/compare/run.sh --old-logging  # also our host at the log levels before production defaults (3 lines/request)
 #   benchmarks/compare/run.sh --yarp-inline  # also YARP with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, which our host sets
 #   benchmarks/compare/run.sh --quick      # 1 round of 5 s, 200 streams, 2 uploads: checks the script, not the numbers
+#   benchmarks/compare/run.sh --functions  # also this checkout's FunctionApp under the real Functions host (fhost kit, below)
+#   benchmarks/compare/run.sh --functions-build main=main   # ... and the FunctionApp of git ref main, interleaved with it
 #
 # Options: --rounds N (3)  --duration S (10, per wrk run)  --warmup S (40, once per target)  --connections "16 64"  --streams N (1000)  --chunks N (50)
 #          --gap-ms N (200)  --upload-mib N (50)  --uploads N (5)  --no-streaming  --no-upload  --no-wrk
-#          --port-base N (18100; uses the 20 ports from there)
+#          --port-base N (18100; uses the 30 ports from there)  --targets "LIST" (only these: direct nginx yarp ours func ...)
+#          --functions-build NAME=SOURCE (repeatable; implies --functions): one more FunctionApp, target func-NAME, published
+#            from SOURCE, a git ref of this repository or a checkout directory
+#          --fhost-kit DIR (../shared/tools/fhost from the repository root)  --fhost-webhost DIR (the host build output,
+#            default ${TMPDIR:-/tmp}/fhost-build/host/out/bin/WebJobs.Script.WebHost/release)
+#
+# The Functions targets run the published FunctionApp under the Azure Functions host built from source by the fhost kit
+# (its README.md; "How to get the host" below prints the commands when the host is missing), configured as the kit's
+# run-host.sh configures a Core Tools-like local run, with host.json's own log levels and AzureWebJobsStorage (host
+# storage and the proxy's Table state) on Azurite. With --functions, --connections defaults to "1 16 64" and --streams
+# to "64 256". CPU and RSS are also recorded per process: the host and its worker (the host's child `dotnet FunctionApp.dll`).
 #
 # What runs where: wrk and our load generators are pinned to the first CPU, every server (backends, proxies, Azurite) to
 # the second (taskset), so the proxies compete with their backends, not with the load. Backends for request/response:
@@ -27,13 +39,21 @@ repo="$(cd "$here/../.." && pwd)"
 
 rounds=3 duration=10 warmup=40 connections="16 64" streams=1000 chunks=50 gap_ms=200 upload_mib=50 uploads=5
 with_table=0 with_old_logging=0 with_yarp_inline=0 do_wrk=1 do_streaming=1 do_upload=1 port_base=18100
+with_functions=0 only_targets="" connections_set=0 streams_set=0
+fhost_kit="" fhost_webhost="${FHOST_WEBHOST_DIR:-${TMPDIR:-/tmp}/fhost-build/host/out/bin/WebJobs.Script.WebHost/release}"
+func_builds=()   # NAME=SOURCE, besides this checkout's FunctionApp (target func)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
-    --connections) connections="$2"; shift 2 ;;
-    --streams) streams="$2"; shift 2 ;;
+    --connections) connections="$2"; connections_set=1; shift 2 ;;
+    --streams) streams="$2"; streams_set=1; shift 2 ;;
+    --functions) with_functions=1; shift ;;
+    --functions-build) with_functions=1; func_builds+=("$2"); shift 2 ;;
+    --fhost-kit) fhost_kit="$2"; shift 2 ;;
+    --fhost-webhost) fhost_webhost="$2"; shift 2 ;;
+    --targets) only_targets="$2"; shift 2 ;;
     --chunks) chunks="$2"; shift 2 ;;
     --gap-ms) gap_ms="$2"; shift 2 ;;
     --upload-mib) upload_mib="$2"; shift 2 ;;
@@ -46,10 +66,16 @@ while [[ $# -gt 0 ]]; do
     --no-streaming) do_streaming=0; shift ;;
     --no-upload) do_upload=0; shift ;;
     --quick) rounds=1 duration=5 warmup=10 streams=200 uploads=2; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [[ $with_functions -eq 1 ]]; then
+  [[ $connections_set -eq 1 ]] || connections="1 16 64"
+  [[ $streams_set -eq 1 ]] || streams="64 256"
+fi
+# Whether <target> runs: all of them unless --targets lists some.
+wanted() { [[ -z "$only_targets" ]] || [[ " $only_targets " == *" $1 "* ]]; }
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 # The shell's own settings must not leak into the proxies: the host reads Proxy__*, AzureWebJobsStorage and Logging__*.
@@ -81,6 +107,30 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v dotnet >/dev/null || die "the .NET SDK is required"
 command -v node >/dev/null || die "Node.js is required (load generator and streaming backend)"
 
+# How to get the host: the real Azure Functions host (WebJobs.Script.WebHost 4.1037), built from its public source by
+# the team's fhost kit, the same host process Core Tools and Azure run.
+if [[ $with_functions -eq 1 ]]; then
+  [[ -n "$fhost_kit" ]] || fhost_kit="${FHOST_KIT:-$repo/../shared/tools/fhost}"
+  [[ -x "$fhost_kit/build-host.sh" && -x "$fhost_kit/publish-app.sh" ]] \
+    || die "--functions needs the fhost kit (build-host.sh, publish-app.sh); not found at $fhost_kit: pass --fhost-kit DIR"
+  fhost_kit="$(cd "$fhost_kit" && pwd)"
+  if [[ ! -f "$fhost_webhost/Microsoft.Azure.WebJobs.Script.WebHost.dll" ]]; then
+    cat >&2 <<EOF2
+The Functions host is not built: no Microsoft.Azure.WebJobs.Script.WebHost.dll in $fhost_webhost.
+Get it as $fhost_kit/README.md says (about a minute with a warm NuGet cache):
+  MIRROR=\${TMPDIR:-/tmp}/fhost-mirror     # bare clones holding the pinned commits (see build-host.sh)
+  git clone --bare https://github.com/Azure/azure-functions-host "\$MIRROR/Azure+azure-functions-host"
+  git clone --bare https://github.com/aspnet/AspNetWebStack "\$MIRROR/aspnet+AspNetWebStack"
+  $fhost_kit/build-host.sh "\$MIRROR/Azure+azure-functions-host" "\$MIRROR/aspnet+AspNetWebStack" \${TMPDIR:-/tmp}/fhost-build
+It prints the dll's path last; pass its folder with --fhost-webhost DIR (or FHOST_WEBHOST_DIR) if it is not
+\${TMPDIR:-/tmp}/fhost-build/host/out/bin/WebJobs.Script.WebHost/release.
+EOF2
+    die "the Functions host is not built (see above)"
+  fi
+  fhost_webhost="$(cd "$fhost_webhost" && pwd)"
+  [[ -x "$repo/node_modules/.bin/azurite" ]] || die "--functions needs Azurite (host storage, Table state): run 'npm ci' in $repo first"
+fi
+
 cpus=$(nproc)
 # Prefixes, not functions: a backgrounded function runs in a subshell, and $! would name that subshell rather than the
 # server (taskset and env exec their command, so $! is the server itself and can be stopped by its id).
@@ -96,7 +146,8 @@ p=$port_base
 port_backend1=$p port_backend2=$((p + 1)) port_backend3=$((p + 2)) port_nginx=$((p + 3)) port_yarp=$((p + 4))
 port_ours=$((p + 5)) port_ours_table=$((p + 6)) port_azurite=$((p + 7)) port_node_backend=$((p + 8))
 port_yarp2=$((p + 9)) port_ours2=$((p + 10)) port_ours_old=$((p + 11)) port_yarp_inline=$((p + 12))
-for port in $(seq "$p" $((p + 19))); do
+port_azurite_blob=$((p + 13)) port_azurite_queue=$((p + 14)) port_func_base=$((p + 20))   # Functions hosts: p+20 .. p+29
+for port in $(seq "$p" $((p + 29))); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is in use; pick others with --port-base"; fi
 done
 
@@ -179,6 +230,17 @@ rss_kib() {
   echo "$sum"
 }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+# One process only (the Functions host without its worker, or the worker).
+cpu_ticks_one() {
+  local fields
+  [[ -r /proc/$1/stat ]] || { echo 0; return; }
+  fields=$(sed 's/^.*) //' "/proc/$1/stat")
+  set -- $fields
+  echo $((${12} + ${13}))
+}
+rss_kib_one() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+ticks_to_us_per() { awk -v d="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}'; }
+kib_to_mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
 
 # -------------------------------------------------------------------------------------------------------- builds
 log "building our standalone host (Release)"
@@ -189,6 +251,40 @@ mkdir -p "$work/yarp-src"
 cp "$here/yarp/YarpProxy.csproj" "$here/yarp/Program.cs" "$here/yarp/appsettings.json" "$work/yarp-src/"
 dotnet publish "$work/yarp-src/YarpProxy.csproj" -c Release -o "$work/yarp" -nologo -v q >"$work/build-yarp.log" 2>&1 \
   || { cat "$work/build-yarp.log" >&2; die "build of the YARP proxy failed"; }
+
+# FunctionApp builds for the Functions targets: func is this checkout; each --functions-build NAME=SOURCE is func-NAME,
+# from a git ref of this repository (exported with git archive) or a checkout directory. Published by the kit's
+# publish-app.sh, which works on a copy.
+declare -A func_site
+func_targets=()
+publish_func() {
+  local target=$1 source=$2 src
+  if [[ -d "$source" ]]; then
+    src="$(cd "$source" && pwd)"
+  else
+    git -C "$repo" rev-parse --verify -q "$source^{commit}" >/dev/null || die "--functions-build: '$source' is neither a directory nor a git ref of $repo"
+    src="$work/src-$target"
+    mkdir -p "$src"
+    git -C "$repo" archive "$source" FunctionApp AoaiProxy host.json Directory.Build.props | tar -x -C "$src"
+  fi
+  log "publishing the FunctionApp of $source as $target"
+  "$fhost_kit/publish-app.sh" "$src" "$work/site-$target" "$work/app-$target" >"$work/publish-$target.log" 2>&1 \
+    || { cat "$work/publish-$target.log" >&2; die "publish of the FunctionApp for $target failed"; }
+  func_site[$target]="$work/site-$target"
+  func_targets+=("$target")
+  echo "functions_build	$target: $source ($(git -C "$src" rev-parse --short HEAD 2>/dev/null || git -C "$repo" rev-parse --short "$source" 2>/dev/null || echo directory))" >>"$work/func-builds.tsv"
+}
+if [[ $with_functions -eq 1 ]]; then
+  : >"$work/func-builds.tsv"
+  publish_func func "$repo"
+  for b in "${func_builds[@]}"; do
+    [[ "$b" == *=* && -n "${b%%=*}" ]] || die "--functions-build wants NAME=SOURCE, got '$b'"
+    name="${b%%=*}"
+    [[ "$name" =~ ^[A-Za-z0-9]+$ ]] || die "--functions-build: NAME must be letters and digits, got '$name'"
+    publish_func "func-$name" "${b#*=}"
+  done
+  [[ ${#func_targets[@]} -le 10 ]] || die "at most 9 --functions-build"
+fi
 
 # ------------------------------------------------------------------------------------------------------ machine
 {
@@ -202,7 +298,11 @@ dotnet publish "$work/yarp-src/YarpProxy.csproj" -c Release -o "$work/yarp" -nol
   echo "node	$(node --version)"
   echo "commit	$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "load_average_start	$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "settings	rounds=$rounds duration=${duration}s warmup=${warmup}s connections=[$connections] streams=$streams chunks=$chunks gap=${gap_ms}ms upload=${upload_mib}MiBx$uploads"
+  echo "settings	rounds=$rounds duration=${duration}s warmup=${warmup}s connections=[$connections] streams=[$streams] chunks=$chunks gap=${gap_ms}ms upload=${upload_mib}MiBx$uploads${only_targets:+ targets=[$only_targets]}"
+  if [[ $with_functions -eq 1 ]]; then
+    echo "functions_host	WebJobs.Script.WebHost built by the fhost kit ($fhost_kit; host commit $(sed -n 's/^HOST_COMMIT=\${HOST_COMMIT:-\([0-9a-f]\{8\}\).*/\1/p' "$fhost_kit/build-host.sh")) in $fhost_webhost"
+    cat "$work/func-builds.tsv"
+  fi
 } >"$results/machine.tsv"
 
 # ------------------------------------------------------------------------------------------------------ backends
@@ -262,6 +362,65 @@ wait_ready nginx-backend "http://127.0.0.1:$port_backend1$chat" "$pid_backend"
 
 backends_csv="http://127.0.0.1:$port_backend1/,http://127.0.0.1:$port_backend2/,http://127.0.0.1:$port_backend3/"
 
+# Azurite (in memory) for the Table variant and the Functions targets: the table service on its own, or blob, queue and
+# table for the Functions host's storage. Azurite's well-known development account (public, documented).
+pid_azurite=""
+azurite_key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$azurite_key;TableEndpoint=http://127.0.0.1:$port_azurite/devstoreaccount1"
+func_storage="$storage;BlobEndpoint=http://127.0.0.1:$port_azurite_blob/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$port_azurite_queue/devstoreaccount1"
+if [[ $with_table -eq 1 || $with_functions -eq 1 ]]; then
+  if [[ $with_functions -eq 1 ]]; then
+    start azurite "$repo/node_modules/.bin/azurite" --blobHost 127.0.0.1 --blobPort "$port_azurite_blob" --queueHost 127.0.0.1 \
+      --queuePort "$port_azurite_queue" --tableHost 127.0.0.1 --tablePort "$port_azurite" --inMemoryPersistence \
+      --disableTelemetry --skipApiVersionCheck --silent
+  else
+    azurite="$repo/node_modules/.bin/azurite-table"
+    [[ -x "$azurite" ]] || die "--table needs Azurite: run 'npm ci' in $repo first"
+    start azurite "$azurite" --tableHost 127.0.0.1 --tablePort "$port_azurite" --inMemoryPersistence --disableTelemetry \
+      --skipApiVersionCheck --silent
+  fi
+  pid_azurite=$started_pid
+  for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port_azurite") 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>"/dev/tcp/127.0.0.1/$port_azurite") 2>/dev/null || { cat "$work/azurite.log" >&2; die "Azurite did not start"; }
+fi
+
+# A Functions target: the host built by the fhost kit serving one published FunctionApp, set up as the kit's run-host.sh
+# sets up a local run (Core Tools' environment) but with host.json's own log levels. Its own host id and proxy table,
+# so that two builds side by side share nothing but Azurite. Sets $started_pid (the host) and $func_worker_pid, once the
+# host answers a chat request through the worker.
+# start_func <target> <port> <backend endpoint>...   (env: func_log, the log's name, default <target>; func_ready_path)
+func_worker_pid=""
+start_func() {
+  local target=$1 port=$2; shift 2
+  local -a env=(-u CONTAINER_NAME -C "$fhost_webhost")
+  local i=0 table
+  for endpoint in "$@"; do env+=("Proxy__Backends__${i}__Endpoint=$endpoint"); i=$((i + 1)); done
+  table="bench${target//[^A-Za-z0-9]/}"
+  env+=(AzureWebJobsScriptRoot="${func_site[$target]}" FUNCTIONS_WORKER_RUNTIME=dotnet-isolated
+    AzureWebJobsStorage="$func_storage" ASPNETCORE_URLS="http://127.0.0.1:$port"
+    AZURE_FUNCTIONS_ENVIRONMENT=Development ASPNETCORE_ENVIRONMENT=Development FUNCTIONS_CORETOOLS_ENVIRONMENT=true
+    AzureFunctionsJobHost__Logging__Console__IsEnabled=true DOTNET_ROLL_FORWARD=Major
+    AzureFunctionsWebHost__hostid="bench-${target}" Proxy__State__TableName="$table")
+  local name=${func_log:-$target}
+  start "$name" env "${env[@]}" dotnet Microsoft.Azure.WebJobs.Script.WebHost.dll
+  local host_pid=$started_pid
+  wait_ready "$name" "http://127.0.0.1:$port${func_ready_path:-$chat}" "$host_pid"
+  func_worker_pid=$(pgrep -P "$host_pid" -f 'FunctionApp.dll' | head -1 || true)
+  [[ -n "$func_worker_pid" ]] || { cat "$work/$name.log" >&2; die "$target: no worker process (dotnet FunctionApp.dll) under the host"; }
+  pids+=("$func_worker_pid")
+  # The Table store must be what the proxy uses (a failing store falls back to local state): /proxy/status says.
+  local status=""
+  for _ in $(seq 100); do
+    status=$(curl -s "http://127.0.0.1:$port/proxy/status" || true)
+    [[ "$status" == *'"kind":"table"'* && "$status" == *'"shared":true'* ]] && break
+    sleep 0.1
+  done
+  [[ "$status" == *'"kind":"table"'* && "$status" == *'"shared":true'* ]] || die "$target: the proxy's Table store is not in use: $status"
+  started_pid=$host_pid
+}
+# Stops a Functions target: the host (which stops its worker), then the worker should it still run.
+stop_func() { stop "$1"; [[ -n "${2:-}" ]] && stop "$2"; return 0; }
+
 # Our host with default settings: only the backends (and, for the Table variant, the storage connection) are set.
 # start_ours <name> <port> <storage connection or ""> <backend endpoint>... [-- <extra host arguments>...]
 start_ours() {
@@ -286,20 +445,27 @@ start_yarp() {
 
 # ----------------------------------------------------------------------------------------------- request/response
 if [[ $do_wrk -eq 1 ]]; then
-  targets=(direct nginx yarp ours)
-  declare -A url pid_of
+  # --targets: only those listed are started and measured.
+  targets=()
+  declare -A url pid_of worker_of
   url[direct]="http://127.0.0.1:$port_backend1$chat"
-  url[nginx]="http://127.0.0.1:$port_nginx$chat"
-  url[yarp]="http://127.0.0.1:$port_yarp$chat"
-  url[ours]="http://127.0.0.1:$port_ours$chat"
-
-  start nginx-lb "$nginx_bin" -e "$work/nginx-error.log" -c "$work/nginx-lb.conf" -g 'daemon off;'
-  pid_of[nginx]=$started_pid
-  start_yarp yarp "$port_yarp" "$backends_csv"
-  pid_of[yarp]=$started_pid
-  start_ours ours "$port_ours" "" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/"
-  pid_of[ours]=$started_pid
-  if [[ $with_old_logging -eq 1 ]]; then
+  wanted direct && targets+=(direct)
+  if wanted nginx; then
+    start nginx-lb "$nginx_bin" -e "$work/nginx-error.log" -c "$work/nginx-lb.conf" -g 'daemon off;'
+    pid_of[nginx]=$started_pid url[nginx]="http://127.0.0.1:$port_nginx$chat"
+    targets+=(nginx)
+  fi
+  if wanted yarp; then
+    start_yarp yarp "$port_yarp" "$backends_csv"
+    pid_of[yarp]=$started_pid url[yarp]="http://127.0.0.1:$port_yarp$chat"
+    targets+=(yarp)
+  fi
+  if wanted ours; then
+    start_ours ours "$port_ours" "" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/"
+    pid_of[ours]=$started_pid url[ours]="http://127.0.0.1:$port_ours$chat"
+    targets+=(ours)
+  fi
+  if [[ $with_old_logging -eq 1 ]] && wanted ours-old-logging; then
     # What a served request wrote before the production defaults: ASP.NET Core's request starting and finished lines and
     # the engine's attempt line (then Information, now Debug), to the console.
     start_ours ours-old-logging "$port_ours_old" "" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/" \
@@ -308,7 +474,7 @@ if [[ $do_wrk -eq 1 ]]; then
     url[ours-old-logging]="http://127.0.0.1:$port_ours_old$chat"
     targets+=(ours-old-logging)
   fi
-  if [[ $with_yarp_inline -eq 1 ]]; then
+  if [[ $with_yarp_inline -eq 1 ]] && wanted yarp-inline; then
     # The same YARP with the runtime setting our host sets for itself (AoaiProxy.Server/SocketDefaults.cs): shows how much
     # of the difference is that setting.
     start_yarp yarp-inline "$port_yarp_inline" "$backends_csv" DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
@@ -316,27 +482,27 @@ if [[ $do_wrk -eq 1 ]]; then
     url[yarp-inline]="http://127.0.0.1:$port_yarp_inline$chat"
     targets+=(yarp-inline)
   fi
-  if [[ $with_table -eq 1 ]]; then
-    azurite="$repo/node_modules/.bin/azurite-table"
-    [[ -x "$azurite" ]] || die "--table needs Azurite: run 'npm ci' in $repo first"
-    mkdir -p "$work/azurite"
-    start azurite "$azurite" --tableHost 127.0.0.1 --tablePort "$port_azurite" --inMemoryPersistence --disableTelemetry \
-      --skipApiVersionCheck --silent
-    pid_azurite=$started_pid
-    for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port_azurite") 2>/dev/null && break; sleep 0.1; done
-    (exec 3<>"/dev/tcp/127.0.0.1/$port_azurite") 2>/dev/null || { cat "$work/azurite.log" >&2; die "Azurite did not start"; }
-    # Azurite's well-known development account (public, documented); the table lives only in Azurite's memory.
-    storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:$port_azurite/devstoreaccount1"
+  if [[ $with_table -eq 1 ]] && wanted ours-table; then
     start_ours ours-table "$port_ours_table" "$storage" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/"
     pid_of[ours-table]=$started_pid
     url[ours-table]="http://127.0.0.1:$port_ours_table$chat"
     targets+=(ours-table)
   fi
+  fport=$port_func_base
+  for t in "${func_targets[@]}"; do
+    if wanted "$t"; then
+      start_func "$t" "$fport" "http://127.0.0.1:$port_backend1/" "http://127.0.0.1:$port_backend2/" "http://127.0.0.1:$port_backend3/"
+      pid_of[$t]=$started_pid worker_of[$t]=$func_worker_pid url[$t]="http://127.0.0.1:$fport$chat"
+      targets+=("$t")
+    fi
+    fport=$((fport + 1))
+  done
+  [[ ${#targets[@]} -gt 0 ]] || die "--targets '$only_targets' names no target of this run"
   for t in "${targets[@]}"; do
     [[ $t == direct ]] && continue
     wait_ready "$t" "${url[$t]}" "${pid_of[$t]}"
   done
-  if [[ $with_table -eq 1 ]]; then
+  if [[ -n "${pid_of[ours-table]:-}" ]]; then
     # The Table variant measures nothing unless the store is really in use (a failing store falls back to local state).
     for _ in $(seq 300); do grep -q 'Azure Table Storage .* is ready' "$work/ours-table.log" && break; sleep 0.1; done
     grep -q 'Azure Table Storage .* is ready' "$work/ours-table.log" || { cat "$work/ours-table.log" >&2; die "ours-table: the Table store did not become ready"; }
@@ -349,38 +515,55 @@ if [[ $do_wrk -eq 1 ]]; then
   log "warming up every target (${warmup} s each)"
   for t in "${targets[@]}"; do "${pin_load[@]}" wrk -t1 -c64 -d"${warmup}s" -s "$here/post.lua" "${url[$t]}" >/dev/null; done
 
-  printf 'round\tconnections\ttarget\trps\tp50_ms\tp99_ms\tcpu_us_per_req\trss_mib\terrors\trequests\n' >"$results/wrk.tsv"
+  # Functions targets: cpu_us_per_req and rss_mib are host + worker; the *_host and *_worker columns split them.
+  printf 'round\tconnections\ttarget\trps\tp50_ms\tp99_ms\tcpu_us_per_req\trss_mib\terrors\trequests\tcpu_host_us\tcpu_worker_us\trss_host_mib\trss_worker_mib\n' >"$results/wrk.tsv"
   for round in $(seq "$rounds"); do
     for c in $connections; do
       for t in "${targets[@]}"; do
         "${pin_load[@]}" wrk -t1 -c"$c" -d2s -s "$here/post.lua" "${url[$t]}" >/dev/null
-        pid=${pid_of[$t]:-}
-        before=0
+        pid=${pid_of[$t]:-} wpid=${worker_of[$t]:-}
+        before=0 before_w=0
         [[ -n "$pid" ]] && before=$(cpu_ticks "$pid")
+        [[ -n "$wpid" ]] && before_w=$(cpu_ticks_one "$wpid")
         out=$("${pin_load[@]}" wrk -t1 -c"$c" -d"${duration}s" -s "$here/post.lua" "${url[$t]}")
         line=$(grep '^WRKRESULT' <<<"$out") || die "wrk printed no result for $t: $out"
         eval "$(sed 's/^WRKRESULT //' <<<"$line")"   # requests= duration_us= errors= p50_us= p99_us=
         [[ $requests -gt 0 ]] || die "no request completed through $t: $out"
-        cpu_us=- rss=-
+        cpu_us=- rss=- cpu_host=- cpu_worker=- rss_host=- rss_worker=-
         if [[ -n "$pid" ]]; then
           after=$(cpu_ticks "$pid")
-          cpu_us=$(awk -v d=$((after - before)) -v hz="$clk_tck" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
-          rss=$(awk -v k="$(rss_kib "$pid")" 'BEGIN {printf "%.0f", k / 1024}')
+          cpu_us=$(ticks_to_us_per $((after - before)) "$requests")
+          rss=$(kib_to_mib "$(rss_kib "$pid")")
+        fi
+        if [[ -n "$wpid" ]]; then
+          kill -0 "$wpid" 2>/dev/null || die "$t: its worker $wpid is gone (the host restarted it?): see $work/$t.log"
+          after_w=$(cpu_ticks_one "$wpid")
+          cpu_worker=$(ticks_to_us_per $((after_w - before_w)) "$requests")
+          cpu_host=$(ticks_to_us_per $((after - before - (after_w - before_w))) "$requests")
+          rss_worker=$(kib_to_mib "$(rss_kib_one "$wpid")")
+          rss_host=$(kib_to_mib "$(rss_kib_one "$pid")")
         fi
         rps=$(awk -v n="$requests" -v us="$duration_us" 'BEGIN {printf "%.0f", n * 1e6 / us}')
         p50=$(awk -v us="$p50_us" 'BEGIN {printf "%.2f", us / 1000}')
         p99=$(awk -v us="$p99_us" 'BEGIN {printf "%.2f", us / 1000}')
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$rss" "$errors" "$requests" >>"$results/wrk.tsv"
-        log "round $round, $c connections, $t: $rps req/s, p50 $p50 ms, p99 $p99 ms, CPU $cpu_us µs/request, RSS $rss MiB, errors $errors"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$rss" "$errors" "$requests" \
+          "$cpu_host" "$cpu_worker" "$rss_host" "$rss_worker" >>"$results/wrk.tsv"
+        log "round $round, $c connections, $t: $rps req/s, p50 $p50 ms, p99 $p99 ms, CPU $cpu_us µs/request${wpid:+ (host $cpu_host, worker $cpu_worker)}, RSS $rss MiB, errors $errors"
       done
     done
   done
   echo "load_average_after_wrk	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.tsv"
   # What each proxy wrote to its console over all of the runs above (start-up lines included).
   lines=""
-  for t in yarp yarp-inline ours ours-old-logging ours-table; do [[ -f "$work/$t.log" ]] && lines+="$t $(wc -l <"$work/$t.log"), "; done
+  for t in yarp yarp-inline ours ours-old-logging ours-table "${func_targets[@]}"; do [[ -f "$work/$t.log" ]] && lines+="$t $(wc -l <"$work/$t.log"), "; done
   echo "console_log_lines_during_request_runs	${lines%, }" >>"$results/machine.tsv"
-  if [[ $with_table -eq 1 ]]; then
+  for t in "${targets[@]}"; do
+    [[ -n "${worker_of[$t]:-}" ]] || continue
+    st=$(curl -s "${url[$t]%%/openai/*}/proxy/status" || true)
+    if [[ "$st" == *'"shared":true'* ]]; then echo "table_store_$t	shared after the request runs" >>"$results/machine.tsv"
+    else echo "table_store_$t	NOT shared after the request runs: $(head -c 300 <<<"$st")" >>"$results/machine.tsv"; fi
+  done
+  if [[ -n "${pid_of[ours-table]:-}" ]]; then
     if grep -q -E 'unavailable|did not answer|could not be initialized' "$work/ours-table.log"; then
       echo "table_store	OUTAGE during the run: the ours-table rows are partly per-instance state" >>"$results/machine.tsv"
     else
@@ -393,8 +576,10 @@ if [[ $do_wrk -eq 1 ]]; then
     [[ $t == direct ]] && continue
     [[ $(curl -s -X POST -H 'api-key: bench' --data '{}' "${url[$t]}" | wc -c) -eq 339 ]] || die "$t did not relay the backend's body"
   done
-  for t in "${targets[@]}"; do [[ -n "${pid_of[$t]:-}" ]] && stop "${pid_of[$t]}"; done
-  if [[ $with_table -eq 1 ]]; then stop "$pid_azurite"; fi
+  for t in "${targets[@]}"; do
+    if [[ -n "${worker_of[$t]:-}" ]]; then stop_func "${pid_of[$t]}" "${worker_of[$t]}"
+    elif [[ -n "${pid_of[$t]:-}" ]]; then stop "${pid_of[$t]}"; fi
+  done
 fi
 
 # -------------------------------------------------------------------- streaming and upload: fresh proxy processes
@@ -405,13 +590,19 @@ if [[ $do_streaming -eq 1 || $do_upload -eq 1 ]]; then
   node_url="http://127.0.0.1:$port_node_backend/"
 fi
 
-# Starts a fresh YARP or our host in front of the node backend; sets $fresh_pid and $fresh_url.
+# Starts a fresh YARP, our host or a Functions target in front of the node backend; sets $fresh_pid, $fresh_worker
+# (Functions targets: the worker; the host is $fresh_pid) and $fresh_url.
 start_fresh() {
   local t=$1
+  fresh_worker=""
   case $t in
     direct) fresh_pid="" fresh_url="http://127.0.0.1:$port_node_backend" ;;
     yarp) start_yarp yarp-fresh "$port_yarp2" "$node_url"; fresh_pid=$started_pid fresh_url="http://127.0.0.1:$port_yarp2" ;;
     ours) start_ours ours-fresh "$port_ours2" "" "$node_url"; fresh_pid=$started_pid fresh_url="http://127.0.0.1:$port_ours2" ;;
+    func*)
+      # Ready once an upload-path request (answered at once by backend.mjs) comes back through the worker.
+      func_ready_path=$upload_path func_log=$t-fresh start_func "$t" "$port_func_base" "$node_url"
+      fresh_pid=$started_pid fresh_worker=$func_worker_pid fresh_url="http://127.0.0.1:$port_func_base" ;;
   esac
   if [[ -n "$fresh_pid" ]]; then
     for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/${fresh_url##*:}") 2>/dev/null && break; sleep 0.1; done
@@ -419,26 +610,41 @@ start_fresh() {
     curl -s -o /dev/null -X POST -H 'api-key: bench' --data 'x' "$fresh_url$upload_path" || true
   fi
 }
+stop_fresh() {
+  if [[ -n "$fresh_worker" ]]; then stop_func "$fresh_pid" "$fresh_worker"; elif [[ -n "$fresh_pid" ]]; then stop "$fresh_pid"; fi
+}
 
 if [[ $do_streaming -eq 1 ]]; then
-  printf 'round\ttarget\tstreams\tcompleted\tp50_gap_ms\tp99_gap_ms\tmax_gap_ms\tseconds\tpeak_rss_mib\tcpu_s\n' >"$results/stream.tsv"
-  for round in $(seq "$rounds"); do for t in direct yarp ours; do
+  stream_targets=()
+  for t in direct yarp ours "${func_targets[@]}"; do wanted "$t" && stream_targets+=("$t"); done
+  # Functions targets: cpu_s and peak_rss_mib are host + worker (sum of each one's peak); the *_host/*_worker columns split them.
+  printf 'round\ttarget\tstreams\tcompleted\tp50_gap_ms\tp99_gap_ms\tmax_gap_ms\tseconds\tpeak_rss_mib\tcpu_s\tcpu_host_s\tcpu_worker_s\tpeak_rss_host_mib\tpeak_rss_worker_mib\n' >"$results/stream.tsv"
+  for round in $(seq "$rounds"); do for n in $streams; do for t in "${stream_targets[@]}"; do
     start_fresh "$t"
     "${pin_load[@]}" node "$here/sse-client.mjs" "$fresh_url$chat" 10 "$chunks" >/dev/null   # warm-up: 10 streams
-    before=0
+    before=0 before_w=0
     [[ -n "$fresh_pid" ]] && before=$(cpu_ticks "$fresh_pid")
-    log "streaming, round $round: $streams streams of $chunks chunks ${gap_ms} ms apart through $t"
-    json=$("${pin_load[@]}" node "$here/sse-client.mjs" "$fresh_url$chat" "$streams" "$chunks")
-    peak=- cpu=-
+    [[ -n "$fresh_worker" ]] && before_w=$(cpu_ticks_one "$fresh_worker")
+    log "streaming, round $round: $n streams of $chunks chunks ${gap_ms} ms apart through $t"
+    json=$("${pin_load[@]}" node "$here/sse-client.mjs" "$fresh_url$chat" "$n" "$chunks")
+    peak=- cpu=- cpu_host=- cpu_worker=- peak_host=- peak_worker=-
     if [[ -n "$fresh_pid" ]]; then
-      cpu=$(awk -v d=$(($(cpu_ticks "$fresh_pid") - before)) -v hz="$clk_tck" 'BEGIN {printf "%.2f", d / hz}')
-      peak=$(awk -v k="$(hwm_kib "$fresh_pid")" 'BEGIN {printf "%.0f", k / 1024}')
-      stop "$fresh_pid"
+      after=$(cpu_ticks "$fresh_pid")
+      cpu=$(awk -v d=$((after - before)) -v hz="$clk_tck" 'BEGIN {printf "%.2f", d / hz}')
+      peak=$(kib_to_mib "$(hwm_kib "$fresh_pid")")
+      if [[ -n "$fresh_worker" ]]; then
+        after_w=$(cpu_ticks_one "$fresh_worker")
+        cpu_worker=$(awk -v d=$((after_w - before_w)) -v hz="$clk_tck" 'BEGIN {printf "%.2f", d / hz}')
+        cpu_host=$(awk -v d=$((after - before - (after_w - before_w))) -v hz="$clk_tck" 'BEGIN {printf "%.2f", d / hz}')
+        peak_host=$peak peak_worker=$(kib_to_mib "$(hwm_kib "$fresh_worker")")
+        peak=$((peak_host + peak_worker))
+      fi
+      stop_fresh
     fi
-    node -e 'const r = JSON.parse(process.argv[1]); console.log([process.argv[5], process.argv[2], r.streams, r.completed, r.p50GapMs, r.p99GapMs, r.maxGapMs, r.seconds, process.argv[3], process.argv[4]].join("\t")); if (r.failed) console.error("failures:", JSON.stringify(r.errors));' \
-      "$json" "$t" "$peak" "$cpu" "$round" >>"$results/stream.tsv"
+    node -e 'const r = JSON.parse(process.argv[1]); console.log([process.argv[5], process.argv[2], r.streams, r.completed, r.p50GapMs, r.p99GapMs, r.maxGapMs, r.seconds, process.argv[3], process.argv[4], ...process.argv.slice(6)].join("\t")); if (r.failed) console.error("failures:", JSON.stringify(r.errors));' \
+      "$json" "$t" "$peak" "$cpu" "$round" "$cpu_host" "$cpu_worker" "$peak_host" "$peak_worker" >>"$results/stream.tsv"
     log "  $(tail -1 "$results/stream.tsv" | tr '\t' ' ')"
-  done; done
+  done; done; done
 fi
 
 if [[ $do_upload -eq 1 ]]; then
@@ -446,6 +652,7 @@ if [[ $do_upload -eq 1 ]]; then
   expected=$((upload_mib * 1024 * 1024))
   printf 'round\ttarget\tbody_mib\tuploads\tok\tmib_per_s\trss_before_mib\tgrowth_mib\n' >"$results/upload.tsv"
   for round in $(seq "$rounds"); do for t in direct yarp ours; do
+    wanted "$t" || continue
     start_fresh "$t"
     log "upload, round $round: $uploads x $upload_mib MiB through $t"
     rss_before=0 sampler=""

@@ -29,7 +29,10 @@ const labels = {
   ours: 'our standalone host, default settings (in-memory state)',
   'ours-table': 'our standalone host, default settings, Table store on Azurite',
   'ours-old-logging': 'our standalone host, log levels before this change (request lines + attempt line)',
+  func: 'our FunctionApp (this checkout) under the Functions host, Table store on Azurite',
 };
+const label = (t) => labels[t] ?? (t.startsWith('func-') ? `our FunctionApp of ${t.slice(5)} under the Functions host` : t);
+const isFunc = (t) => t === 'func' || t.startsWith('func-');
 
 const wrk = read('wrk.tsv');
 if (wrk.length > 0) {
@@ -43,6 +46,8 @@ if (wrk.length > 0) {
       med[`${t}/${c}`] = {
         rps: median(rows.map((r) => r.rps)), p50: median(rows.map((r) => r.p50_ms)), p99: median(rows.map((r) => r.p99_ms)),
         cpu: median(rows.map((r) => r.cpu_us_per_req)), rss: median(rows.map((r) => r.rss_mib)),
+        cpuHost: median(rows.map((r) => r.cpu_host_us)), cpuWorker: median(rows.map((r) => r.cpu_worker_us)),
+        rssHost: median(rows.map((r) => r.rss_host_mib)), rssWorker: median(rows.map((r) => r.rss_worker_mib)),
         errors: rows.reduce((s, r) => s + Number(r.errors), 0),
       };
     }
@@ -54,10 +59,59 @@ if (wrk.length > 0) {
   for (const c of conns) {
     for (const t of targets) {
       const m = med[`${t}/${c}`];
-      out.push(`| ${labels[t] ?? t} | ${c} | ${fmt(m.rps)} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${t === 'direct' ? '-' : fmt(m.cpu, 1)} | ${t === 'direct' ? '-' : fmt(m.rss, 0)} | ${m.errors} |`);
+      out.push(`| ${label(t)} | ${c} | ${fmt(m.rps)} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${t === 'direct' ? '-' : fmt(m.cpu, 1)} | ${t === 'direct' ? '-' : fmt(m.rss, 0)} | ${m.errors} |`);
     }
   }
 
+  const funcs = targets.filter(isFunc);
+  if (funcs.length > 0) {
+    out.push('', '### The Functions path: host and worker (medians; CPU µs per request, RSS at the end of the run)', '');
+    out.push('| target | connections | req/s | p50 ms | p99 ms | CPU total | CPU host | CPU worker | RSS host MiB | RSS worker MiB |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of conns) {
+      for (const t of funcs) {
+        const m = med[`${t}/${c}`];
+        out.push(`| ${t} | ${c} | ${fmt(m.rps)} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${fmt(m.cpu, 1)} | ${fmt(m.cpuHost, 1)} | ${fmt(m.cpuWorker, 1)} | ${fmt(m.rssHost)} | ${fmt(m.rssWorker)} |`);
+      }
+    }
+    const direct = (c) => med[`direct/${c}`]?.p50;
+    if (conns.some((c) => Number.isFinite(direct(c)))) {
+      out.push('', 'p50 added over direct calls (ms):', '');
+      out.push('| target | ' + conns.map((c) => `${c} conn.`).join(' | ') + ' |');
+      out.push('|---|' + conns.map(() => '---:').join('|') + '|');
+      for (const t of targets.filter((x) => x !== 'direct')) {
+        out.push(`| ${t} | ` + conns.map((c) => fmt(med[`${t}/${c}`].p50 - direct(c), 2)).join(' | ') + ' |');
+      }
+    }
+    // Per-round ratios of the same round (interleaved, so drift cancels), then their median.
+    const paired = (t, base, c, key) => {
+      const rows = wrk.filter((r) => r.connections === c);
+      const ratios = [...new Set(rows.map((r) => r.round))].map((round) => {
+        const a = rows.find((r) => r.round === round && r.target === t);
+        const b = rows.find((r) => r.round === round && r.target === base);
+        return a && b ? Number(a[key]) / Number(b[key]) : NaN;
+      });
+      return median(ratios);
+    };
+    for (const base of funcs.filter((t) => t !== 'func')) {
+      if (!funcs.includes('func')) break;
+      out.push('', `func / ${base} (median of the per-round ratios; below 1: func costs less):`, '');
+      out.push('| connections | req/s | CPU total | CPU host | CPU worker | p99 |');
+      out.push('|---:|---:|---:|---:|---:|---:|');
+      for (const c of conns) {
+        const r = (key) => { const v = paired('func', base, c, key); return Number.isFinite(v) ? v.toFixed(2) : '-'; };
+        out.push(`| ${c} | ${r('rps')} | ${r('cpu_us_per_req')} | ${r('cpu_host_us')} | ${r('cpu_worker_us')} | ${r('p99_ms')} |`);
+      }
+    }
+    if (med[`ours/${conns[0]}`]) {
+      out.push('', 'Functions path / standalone host (ours), CPU per request:', '');
+      out.push('| target | ' + conns.map((c) => `${c} conn.`).join(' | ') + ' |');
+      out.push('|---|' + conns.map(() => '---:').join('|') + '|');
+      for (const t of funcs) out.push(`| ${t} | ` + conns.map((c) => ratio(med[`${t}/${c}`].cpu, med[`ours/${c}`]?.cpu)).join(' | ') + ' |');
+    }
+  }
+
+  if (targets.includes('yarp')) {
   out.push('', '### Ratios (ours / peer; req/s higher is better, CPU and p99 lower is better)', '');
   out.push('| ours | connections | req/s vs YARP | CPU/request vs YARP | p99 vs YARP | RSS vs YARP | req/s vs nginx |');
   out.push('|---|---:|---:|---:|---:|---:|---:|');
@@ -68,6 +122,7 @@ if (wrk.length > 0) {
       const n = med[`nginx/${c}`] ?? {};
       out.push(`| ${t} | ${c} | ${ratio(m.rps, y.rps)} | ${ratio(m.cpu, y.cpu)} | ${ratio(m.p99, y.p99)} | ${ratio(m.rss, y.rss)} | ${ratio(m.rps, n.rps)} |`);
     }
+  }
   }
   out.push('');
   if (targets.includes('yarp-inline')) {
@@ -89,21 +144,30 @@ const stream = read('stream.tsv');
 const byTarget = (rows) => [...new Set(rows.map((r) => r.target))].map((t) => [t, rows.filter((r) => r.target === t)]);
 if (stream.length > 0) {
   const rounds = new Set(stream.map((r) => r.round)).size;
+  const counts = [...new Set(stream.map((r) => r.streams))];
   out.push(`### Streaming (server-sent events through one fresh instance; medians of ${rounds} interleaved rounds)`, '');
-  out.push('| target | streams completed (all rounds) | p50 gap ms | p99 gap ms | max gap ms | wall s | peak RSS MiB | CPU s |');
-  out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| target | streams | completed (all rounds) | p50 gap ms | p99 gap ms | max gap ms | wall s | peak RSS MiB | CPU s | CPU ms per stream | CPU s host / worker | peak RSS MiB host / worker |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const med = {};
-  for (const [t, rows] of byTarget(stream)) {
-    const m = med[t] = {
-      completed: rows.reduce((s, r) => s + Number(r.completed), 0), streams: rows.reduce((s, r) => s + Number(r.streams), 0),
-      p50: median(rows.map((r) => r.p50_gap_ms)), p99: median(rows.map((r) => r.p99_gap_ms)), max: median(rows.map((r) => r.max_gap_ms)),
-      seconds: median(rows.map((r) => r.seconds)), rss: median(rows.map((r) => r.peak_rss_mib)), cpu: median(rows.map((r) => r.cpu_s)),
-    };
-    out.push(`| ${t} | ${m.completed}/${m.streams} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.max, 1)} | ${fmt(m.seconds, 1)} | ${fmt(m.rss)} | ${fmt(m.cpu, 2)} |`);
+  const notes = [];
+  for (const n of counts) {
+    for (const [t, rows] of byTarget(stream.filter((r) => r.streams === n))) {
+      const m = med[`${t}/${n}`] = {
+        completed: rows.reduce((s, r) => s + Number(r.completed), 0), streams: rows.reduce((s, r) => s + Number(r.streams), 0),
+        p50: median(rows.map((r) => r.p50_gap_ms)), p99: median(rows.map((r) => r.p99_gap_ms)), max: median(rows.map((r) => r.max_gap_ms)),
+        seconds: median(rows.map((r) => r.seconds)), rss: median(rows.map((r) => r.peak_rss_mib)), cpu: median(rows.map((r) => r.cpu_s)),
+        cpuHost: median(rows.map((r) => r.cpu_host_s)), cpuWorker: median(rows.map((r) => r.cpu_worker_s)),
+        rssHost: median(rows.map((r) => r.peak_rss_host_mib)), rssWorker: median(rows.map((r) => r.peak_rss_worker_mib)),
+      };
+      const split = isFunc(t) ? `${fmt(m.cpuHost, 2)} / ${fmt(m.cpuWorker, 2)}` : '-';
+      const rssSplit = isFunc(t) ? `${fmt(m.rssHost)} / ${fmt(m.rssWorker)}` : '-';
+      out.push(`| ${t} | ${n} | ${m.completed}/${m.streams} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.max, 1)} | ${fmt(m.seconds, 1)} | ${fmt(m.rss)} | ${fmt(m.cpu, 2)} | ${fmt(m.cpu * 1000 / Number(n), 1)} | ${split} | ${rssSplit} |`);
+    }
+    if (med[`ours/${n}`] && med[`yarp/${n}`]) {
+      notes.push(`Ours / YARP at ${n} streams: peak RSS ${ratio(med[`ours/${n}`].rss, med[`yarp/${n}`].rss)}, CPU ${ratio(med[`ours/${n}`].cpu, med[`yarp/${n}`].cpu)}, p99 gap ${ratio(med[`ours/${n}`].p99, med[`yarp/${n}`].p99)}.`);
+    }
   }
-  if (med.ours && med.yarp) {
-    out.push('', `Ours / YARP: peak RSS ${ratio(med.ours.rss, med.yarp.rss)}, CPU ${ratio(med.ours.cpu, med.yarp.cpu)}, p99 gap ${ratio(med.ours.p99, med.yarp.p99)}.`);
-  }
+  if (notes.length > 0) out.push('', ...notes);
   out.push('');
 }
 
