@@ -30,9 +30,10 @@ internal static class ProxyFunctionApp
     internal static void Configure(FunctionsApplicationBuilder builder)
     {
         // ASP.NET Core integration: the Functions host forwards each HTTP request to this worker's own Kestrel, so the
-        // function gets the real HttpContext and the engine can stream the response. It adds that web host to these same
-        // services, which is why the KestrelServerOptions (request body limit) that the engine configures below apply to
-        // the worker's Kestrel. Called first so that the engine's options configuration runs after the web host defaults.
+        // function gets the real HttpContext and the engine can stream the response (and set its body limit on that request).
+        // It adds that web host to these same services, so the KestrelServerOptions the engine configures below (the
+        // response header encoding) apply to the worker's Kestrel. Called first so that the engine's options configuration
+        // runs after the web host defaults.
         builder.ConfigureFunctionsWebApplication();
 
         builder.Services.AddAzureOpenAIProxy(builder.Configuration);
