@@ -40,8 +40,8 @@ internal sealed class BackendHealth
     }
 
     /// <summary>
-    /// How long an answer's report of what its deployment has left is taken to describe the window when no 429 said when
-    /// the window ends: Azure OpenAI enforces its limits over windows of 1 or 10 seconds.
+    /// How long an answer's report of what its deployment has left is taken to describe the window when no 429 has named
+    /// the deployment's window boundaries yet: Azure OpenAI enforces its limits over windows of 1 or 10 seconds.
     /// </summary>
     internal static readonly TimeSpan ReportHorizon = TimeSpan.FromSeconds(10);
 
@@ -105,13 +105,14 @@ internal sealed class BackendHealth
                 Headroom = outcome.Left.Requests is 0 ? null : outcome.Left.Tokens,
             };
             _state.RecordCooldown(CooldownScope.KeyFor(backend, deployment), cooldown);
+            _headroom.Throttled(backend, scope, cooldown.Until, now);
             Report(backend, deployment, outcome, cooldown.Until, now);
             _metrics?.CooldownStarted(backend, deployment, cooldown.Reason);
             Log.CoolingDown(_logger, backend, deployment ?? CooldownScope.NoDeployment, Math.Round((cooldown.Until - now).TotalSeconds, 3), cooldown.Reason.ToString());
         }
         else
         {
-            Report(backend, deployment, outcome, now + ReportHorizon, now);
+            Report(backend, deployment, outcome, _headroom.Of(backend, scope).WindowEndAfter(now) ?? now + ReportHorizon, now);
             if (outcome.Error is AttemptError.FailureStatus or AttemptError.NotFinal)
             {
                 await SampleAsync(backend, scope, HealthSample.Failure).ConfigureAwait(false);

@@ -17,8 +17,15 @@ namespace AoaiProxy.Throttling;
 /// <param name="Anchor">The freshest report, if any.</param>
 /// <param name="Capacity">The most tokens one window was seen to hold (a report plus its request's estimate); 0 when unknown.</param>
 /// <param name="RequestCapacity">The most requests one window was seen to hold, likewise; 0 when unknown.</param>
-internal readonly record struct Headroom(long Sent, long SentRequests, HeadroomReport? Anchor, long Capacity, long RequestCapacity = 0)
+/// <param name="WindowEnd">The end of a window a 429 named (its retry-after), if one did.</param>
+/// <param name="WindowLength">The longest wait a 429 named: a window is at least that long.</param>
+internal readonly record struct Headroom(
+    long Sent, long SentRequests, HeadroomReport? Anchor, long Capacity, long RequestCapacity = 0, DateTimeOffset? WindowEnd = null,
+    TimeSpan WindowLength = default)
 {
+    /// <summary>No window is taken to be longer: the cap of a cooldown a backend may ask for, and Azure's longest quota period.</summary>
+    internal static readonly TimeSpan MaxWindowLength = TimeSpan.FromSeconds(60);
+
     /// <summary>A place in the ledger: what was sent up to and including one request, and that request's estimate.</summary>
     /// <param name="Tokens">The ledger's tokens after the request.</param>
     /// <param name="Requests">The ledger's requests after the request.</param>
@@ -70,6 +77,37 @@ internal readonly record struct Headroom(long Sent, long SentRequests, HeadroomR
                 RequestCapacity > 0 ? Math.Max(1, (long)(RequestCapacity * share)) : Capacity > 0 ? null : 1,
                 until),
         };
+
+    /// <summary>A 429 said the window ends at <paramref name="end"/>: a window boundary, and a window at least that long.</summary>
+    public Headroom Throttled(DateTimeOffset end, DateTimeOffset now)
+    {
+        var length = end - now;
+        return this with
+        {
+            WindowEnd = end,
+            WindowLength = length > WindowLength ? (length < MaxWindowLength ? length : MaxWindowLength) : WindowLength,
+        };
+    }
+
+    /// <summary>
+    /// When the window under way at <paramref name="now"/> ends, from the last boundary a 429 named and the window length
+    /// seen so far; null when no 429 named one. A report describes its window until then.
+    /// </summary>
+    public DateTimeOffset? WindowEndAfter(DateTimeOffset now)
+    {
+        if (WindowEnd is not { } end || WindowLength <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        if (end > now)
+        {
+            return end;
+        }
+
+        var windows = Math.Floor((now - end).Ticks / (double)WindowLength.Ticks) + 1;
+        return end + (WindowLength * windows);
+    }
 
     /// <summary>Tokens left now by the freshest report, less what was sent after it; null when nothing is known (fits anything).</summary>
     public long? TokensLeft(DateTimeOffset now) =>

@@ -43,6 +43,16 @@ internal sealed class HeadroomBook
         }
     }
 
+    /// <summary>A 429 named when the deployment's window ends (see <see cref="Headroom.Throttled"/>).</summary>
+    public void Throttled(string backend, string scope, DateTimeOffset end, DateTimeOffset now)
+    {
+        var entry = EntryFor(backend, scope);
+        lock (entry)
+        {
+            entry.Value = entry.Value.Throttled(end, now);
+        }
+    }
+
     /// <summary>A new window of the deployment starts (see <see cref="Headroom.NewWindow"/>).</summary>
     public void NewWindow(string backend, string scope, double share, DateTimeOffset until)
     {

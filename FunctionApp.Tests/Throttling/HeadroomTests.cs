@@ -118,4 +118,33 @@ public class HeadroomTests
         headroom = headroom.Send(1_000_000).Next;
         Assert.False(headroom.Fits(1, Now));
     }
+
+    [Theory]
+    // seconds from now to the window end a 429 named, seconds later the question is asked, the window end expected
+    [InlineData(4, 0, 4)]
+    [InlineData(4, 3.5, 4)]
+    [InlineData(4, 4, 8)]
+    [InlineData(4, 9, 12)]
+    public void WindowEndAfter_FromTheBoundaryA429NamedAndTheWindowLength(double end, double later, double expected)
+    {
+        var headroom = new Headroom().Throttled(Now.AddSeconds(end), Now);
+
+        Assert.Equal(Now.AddSeconds(expected), headroom.WindowEndAfter(Now.AddSeconds(later)));
+    }
+
+    [Fact]
+    public void WindowEndAfter_No429Yet_Unknown()
+    {
+        Assert.Null(new Headroom().WindowEndAfter(Now));
+    }
+
+    [Fact]
+    public void Throttled_ShorterWaitLater_WindowLengthIsTheLongestSeenAndCapped()
+    {
+        var headroom = new Headroom().Throttled(Now.AddSeconds(9), Now).Throttled(Now.AddSeconds(10), Now.AddSeconds(8));
+
+        Assert.Equal(TimeSpan.FromSeconds(9), headroom.WindowLength);
+        Assert.Equal(Now.AddSeconds(10), headroom.WindowEnd);
+        Assert.Equal(Headroom.MaxWindowLength, new Headroom().Throttled(Now.AddMinutes(5), Now).WindowLength);
+    }
 }
