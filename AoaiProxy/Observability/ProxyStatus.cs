@@ -10,9 +10,11 @@ namespace AoaiProxy.Observability;
 /// its live cooldowns and this instance's attempts. The names written here are a public contract (README, status
 /// page, operators' scripts): <c>instance</c>; <c>store</c> {<c>kind</c>, <c>shared</c>, <c>lastError</c>};
 /// <c>cursor</c>; <c>backends</c> [{<c>name</c>, <c>endpoint</c>, <c>priority</c>, <c>weight</c>, <c>cooldowns</c>
-/// [{<c>deployment</c>, <c>reason</c>, <c>secondsLeft</c>}], <c>requests</c>, <c>throttled</c>, <c>failures</c>}].
+/// [{<c>deployment</c>, <c>reason</c>, <c>secondsLeft</c>}], <c>requests</c>, <c>throttled</c>, <c>failures</c>}];
+/// <c>waiting</c> [{<c>deployment</c>, <c>requests</c>}] (requests waiting on this instance for a throttled window).
 /// </summary>
-internal sealed class ProxyStatus(ProxyOptions options, SharedState state, StoreActivity store, BackendActivity backends, TimeProvider time)
+internal sealed class ProxyStatus(
+    ProxyOptions options, SharedState state, StoreActivity store, BackendActivity backends, TimeProvider time, IWaitingRequests? waiting = null)
 {
     /// <summary>
     /// Which instance answers: App Service/Functions name each instance in WEBSITE_INSTANCE_ID; elsewhere the machine
@@ -94,6 +96,16 @@ internal sealed class ProxyStatus(ProxyOptions options, SharedState state, Store
             json.WriteNumber("failures", counts.Failures);
             WriteSeries(json, "requestsPerMinute", counts.RequestsPerMinute);
             WriteSeries(json, "throttledPerMinute", counts.ThrottledPerMinute);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("waiting");
+        foreach (var (deployment, count) in waiting?.Waiting() ?? [])
+        {
+            json.WriteStartObject();
+            json.WriteString("deployment", deployment);
+            json.WriteNumber("requests", count);
             json.WriteEndObject();
         }
 

@@ -99,6 +99,31 @@ public sealed class WaitingEndToEndTests
     }
 
     [Fact]
+    public async Task Status_WhileARequestWaits_ListsItUnderItsDeploymentAndTheGaugeCountsIt()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        var quota = new QuotaWindow(tokens: 1000, requests: 1, TimeSpan.FromSeconds(3));
+        backends[0].Handler = quota.Handler;
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var metrics = new MetricsRecorder(proxy.Services.GetRequiredService<ProxyMetrics>().Meter);
+        using var taken = await proxy.Client.PostAsync(ChatPath, Chat(100));
+        var room = proxy.Services.GetRequiredService<AoaiProxy.Pipeline.WaitRoom>();
+        var waiting = proxy.Client.PostAsync(ChatPath, Chat(100));
+        await WaitForAsync(() => room.Count == 1);
+
+        using var status = await proxy.Client.GetAsync("proxy/status");
+        using var json = System.Text.Json.JsonDocument.Parse(await status.Content.ReadAsStringAsync());
+        metrics.Observe();
+        using var served = await waiting;
+
+        var entry = Assert.Single(json.RootElement.GetProperty("waiting").EnumerateArray());
+        Assert.Equal("gpt-4o", entry.GetProperty("deployment").GetString());
+        Assert.Equal(1, entry.GetProperty("requests").GetInt32());
+        Assert.Equal(1, metrics.Sum(MetricNames.Instruments.Waiting, (MetricNames.Tags.Deployment, "gpt-4o")));
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
     public async Task ProxyAsync_CallerGoesAwayWhileWaiting_DroppedAndNothingMoreSent()
     {
         await using var backends = await FakeBackends.StartAsync("a");
