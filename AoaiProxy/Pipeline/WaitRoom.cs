@@ -295,8 +295,10 @@ internal sealed class WaitRoom : IWaitingRequests, IDisposable
                 var deployment = queue[0].Deployment;
                 var rooms = RoomsFor(deployment, scope, now, ref next);
                 var released = ReleasePlanner.Plan([.. queue.Select(w => new WaitingRequest(w.Cost ?? 0, w.Eligible))], rooms);
-                for (var n = queue.Count - 1; n >= 0; n--)
+                var kept = 0;
+                for (var n = 0; n < queue.Count; n++)
                 {
+                    // In arrival order: a released request takes its place in the backend's ledger before the next one.
                     var waiter = queue[n];
                     if (released[n] != ReleasePlanner.Stays)
                     {
@@ -311,12 +313,12 @@ internal sealed class WaitRoom : IWaitingRequests, IDisposable
                     else
                     {
                         next = Min(next, waiter.Deadline);
-                        continue;
+                        queue[kept++] = waiter;
                     }
-
-                    queue.RemoveAt(n);
-                    _count--;
                 }
+
+                _count -= queue.Count - kept;
+                queue.RemoveRange(kept, queue.Count - kept);
             }
 
             _timer.Change(next == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan : Max(next - now, MinTimer), Timeout.InfiniteTimeSpan);
@@ -324,10 +326,9 @@ internal sealed class WaitRoom : IWaitingRequests, IDisposable
 
         if (done is not null)
         {
-            // In arrival order: the releases of one dispatch are the same window's, and the first waited longest.
-            for (var n = done.Count - 1; n >= 0; n--)
+            foreach (var (waiter, end, backend, ticket) in done)
             {
-                Complete(done[n].Waiter, done[n].End, done[n].Backend, done[n].Ticket);
+                Complete(waiter, end, backend, ticket);
             }
         }
     }

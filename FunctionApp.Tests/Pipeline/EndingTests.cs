@@ -214,4 +214,42 @@ public class EndingTests
             ? new AttemptOutcome(index % 2, Enum.Parse<AttemptError>(text))
             : new AttemptOutcome(index % 2, Enum.Parse<AttemptError>(text[..digits]), int.Parse(text[digits..], System.Globalization.CultureInfo.InvariantCulture));
     }
+
+    public static TheoryData<string, string, double, string, string, double?> Waits => new()
+    {
+        // each backend's cooldown ("t5": throttled 5 s, "f5": failed 5 s, "-": none), the request's last outcomes,
+        // its wait budget in seconds, backends whose window does not reopen, the ending, its RetryAfter in seconds
+        { "t3,t7", "", 10, "", nameof(EndingKind.Wait), 3 },
+        { "t3,t7", "", 2, "", nameof(EndingKind.Exhausted), 3 },
+        { "t3,t7", "", 0, "", nameof(EndingKind.Exhausted), 3 },
+        { "t12,t15", "", 10, "", nameof(EndingKind.Exhausted), 12 },
+        { "t3,t7", "", 10, "0", nameof(EndingKind.Wait), 7 },
+        { "t3,t7", "", 10, "0,1", nameof(EndingKind.Exhausted), 3 },
+        // Throttled among the causes: the throttled window is waited for.
+        { "t4,-", "Throttled,FailureStatus", 10, "", nameof(EndingKind.Wait), 4 },
+        // Failures alone are not waited for.
+        { "f4,f4", "", 10, "", nameof(EndingKind.Exhausted), 4 },
+        { "-,-", "FailureStatus,Transport", 10, "", nameof(EndingKind.Exhausted), null },
+    };
+
+    [Theory]
+    [MemberData(nameof(Waits))]
+    public void Decide_ThrottledEverywhere_WaitsOnlyForAWindowThatReopensWithinItsBudget(
+        string cooldowns, string errors, double budget, string notReopening, string ending, double? retryAfter)
+    {
+        var cooling = cooldowns.Split(',').Select(c => c == "-" ? (Cooldown?)null
+            : new Cooldown(Now.AddSeconds(double.Parse(c[1..], System.Globalization.CultureInfo.InvariantCulture)), c[0] == 't' ? CooldownReason.Throttled : CooldownReason.Failed)).ToArray();
+        var outcomes = errors.Split(',', StringSplitOptions.RemoveEmptyEntries).Select((e, i) => new AttemptOutcome(i, Enum.Parse<AttemptError>(e), 500)).ToArray();
+        var marks = new bool[2];
+        foreach (var i in notReopening.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            marks[int.Parse(i, System.Globalization.CultureInfo.InvariantCulture)] = true;
+        }
+
+        var plan = outcomes.Length > 0 ? new AttemptPlan([0, 1], []) : new AttemptPlan([], [.. Enumerable.Range(0, 2).Where(i => cooling[i] is not null)]);
+        var decided = Ending.Decide(new EndingFacts(Backends, plan, outcomes, cooling, Now, "gpt-4o", WaitBudget: TimeSpan.FromSeconds(budget), NotReopening: marks));
+
+        Assert.Equal(Enum.Parse<EndingKind>(ending), decided.Kind);
+        Assert.Equal(retryAfter is { } r ? TimeSpan.FromSeconds(r) : null, decided.RetryAfter);
+    }
 }
