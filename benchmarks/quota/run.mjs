@@ -31,7 +31,7 @@ const usage = `usage: node benchmarks/quota/run.mjs [options]
   --base-ms 100 --per-token-ms 0.3   backend latency: base + per completion token
   --burst 1000               requests at once on one instance while every backend is throttled (0: no burst)
   --drain-timeout 120        seconds to wait for the last requests after the arrivals
-  --port-base 18400          uses 7 ports from there
+  --port-base 18400          uses 6 ports from there
   --resume FOLDER            add the runs missing from an interrupted run's results folder (same options)
   --quick                    loads 0.5,1.2, seed 1, aligned, 20 s, burst 200: checks the script, not the numbers`;
 
