@@ -38,6 +38,10 @@ internal static class ListMerge
         ArgumentNullException.ThrowIfNull(pages);
         var items = new List<JsonNode>();
         var hasMore = false;
+
+        // Only fields a backend sent: the merged page says nothing the pages did not (first_id / last_id are the v1
+        // lists' and Assistants', not every list's).
+        var fields = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             foreach (var page in pages)
@@ -45,6 +49,11 @@ internal static class ListMerge
                 if (JsonNode.Parse(page) is not JsonObject list || list["data"] is not JsonArray data)
                 {
                     return null;
+                }
+
+                foreach (var (name, _) in list)
+                {
+                    fields.Add(name);
                 }
 
                 hasMore |= list["has_more"]?.GetValueKind() == JsonValueKind.True;
@@ -70,14 +79,28 @@ internal static class ListMerge
             hasMore = true;
         }
 
-        var merged = new JsonObject
+        var merged = new JsonObject();
+        if (fields.Contains("object"))
         {
-            ["object"] = "list",
-            ["data"] = new JsonArray([.. ordered]),
-            ["first_id"] = ordered.Count > 0 ? ordered[0]["id"]?.DeepClone() : null,
-            ["last_id"] = ordered.Count > 0 ? ordered[^1]["id"]?.DeepClone() : null,
-            ["has_more"] = hasMore,
-        };
+            merged["object"] = "list";
+        }
+
+        merged["data"] = new JsonArray([.. ordered]);
+        if (fields.Contains("first_id"))
+        {
+            merged["first_id"] = ordered.Count > 0 ? ordered[0]["id"]?.DeepClone() : null;
+        }
+
+        if (fields.Contains("last_id"))
+        {
+            merged["last_id"] = ordered.Count > 0 ? ordered[^1]["id"]?.DeepClone() : null;
+        }
+
+        if (fields.Contains("has_more") || hasMore)
+        {
+            merged["has_more"] = hasMore;
+        }
+
         return JsonSerializer.SerializeToUtf8Bytes(merged);
     }
 

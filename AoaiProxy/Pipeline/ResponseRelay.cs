@@ -67,13 +67,7 @@ internal sealed class ResponseRelay
         cancellation.StartRelay(_options.RelayIdleTimeout);
         var response = context.Response;
         response.StatusCode = (int)upstream.StatusCode;
-        // NonValidated: the typed Connection property would parse the whole header collection on every answer.
-        var connection = upstream.Headers.NonValidated.TryGetValues("Connection", out var named) ? named.ToString() : null;
-        CopyHeaders(upstream.Headers, response.Headers, connection, skipContentLength: false);
-
-        // A message with both is framed by Transfer-Encoding (RFC 9112 §6.3): relaying the Content-Length as well would
-        // make the server cut or fail the body on a length that does not describe it. YARP drops it the same way.
-        CopyHeaders(upstream.Content.Headers, response.Headers, connection, skipContentLength: upstream.Headers.NonValidated.Contains("Transfer-Encoding"));
+        CopyHeaders(upstream, response.Headers, withContent: true);
         response.Headers[ProxyHeaders.Backend] = backend.Name;
         response.Headers[ProxyHeaders.Attempts] = attempt.ToString(CultureInfo.InvariantCulture);
 
@@ -171,6 +165,24 @@ internal sealed class ResponseRelay
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
+        }
+    }
+
+    /// <summary>
+    /// Copies what of a backend's answer headers reaches the caller: everything but hop-by-hop headers, Alt-Svc and its
+    /// cookies, and, with <paramref name="withContent"/>, its content headers too (an answer built by the proxy has
+    /// its own).
+    /// </summary>
+    internal static void CopyHeaders(HttpResponseMessage upstream, IHeaderDictionary to, bool withContent)
+    {
+        // NonValidated: the typed Connection property would parse the whole header collection on every answer.
+        var connection = upstream.Headers.NonValidated.TryGetValues("Connection", out var named) ? named.ToString() : null;
+        CopyHeaders(upstream.Headers, to, connection, skipContentLength: false);
+        if (withContent)
+        {
+            // A message with both is framed by Transfer-Encoding (RFC 9112 §6.3): relaying the Content-Length as well would
+            // make the server cut or fail the body on a length that does not describe it. YARP drops it the same way.
+            CopyHeaders(upstream.Content.Headers, to, connection, skipContentLength: upstream.Headers.NonValidated.Contains("Transfer-Encoding"));
         }
     }
 

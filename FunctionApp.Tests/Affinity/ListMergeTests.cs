@@ -36,6 +36,15 @@ public class ListMergeTests
     }
 
     [Fact]
+    public void Merge_PagesWithoutFirstAndLastId_NoFieldNoPageSent()
+    {
+        var merged = JsonDocument.Parse(ListMerge.Merge([PlainPage(("a", 1)), PlainPage(("b", 2))], "/openai/files")!).RootElement;
+
+        Assert.Equal(["object", "data", "has_more"], merged.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["b", "a"], merged.GetProperty("data").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+    }
+
+    [Fact]
     public void Merge_OrderAsc_OldestFirstAndAllKept()
     {
         var merged = JsonDocument.Parse(ListMerge.Merge([Page(("x", 3)), Page(("y", 1), ("z", 2))], "/openai/files?order=asc")!).RootElement;
@@ -61,6 +70,18 @@ public class ListMergeTests
         Assert.Equal(expected, ListMerge.Cursor(raw));
     }
 
+    /// <summary>A v1 list page: with first_id and last_id, as the v1 lists and Assistants send them.</summary>
     private static byte[] Page(params (string Id, long CreatedAt)[] items) =>
+        JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            @object = "list",
+            data = items.Select(i => new { id = i.Id, created_at = i.CreatedAt }).ToArray(),
+            first_id = items.Length > 0 ? items[0].Id : null,
+            last_id = items.Length > 0 ? items[^1].Id : null,
+            has_more = false,
+        });
+
+    /// <summary>A page of the 2024-10-21 files list: object, data and has_more only.</summary>
+    private static byte[] PlainPage(params (string Id, long CreatedAt)[] items) =>
         JsonSerializer.SerializeToUtf8Bytes(new { @object = "list", data = items.Select(i => new { id = i.Id, created_at = i.CreatedAt }).ToArray(), has_more = false });
 }
