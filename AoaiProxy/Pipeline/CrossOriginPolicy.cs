@@ -34,7 +34,7 @@ internal sealed class CrossOriginPolicy
     /// </summary>
     public static readonly string[] ExposedHeaders =
     [
-        ProxyHeaders.Backend, ProxyHeaders.Attempts, ProxyHeaders.RetryAfterMs, HeaderNames.RetryAfter, ProxyHeaders.ListIncomplete, ProxyHeaders.WaitMs,
+        ProxyHeaders.Backend, ProxyHeaders.Attempts, ProxyHeaders.RetryAfterMs, HeaderNames.RetryAfter, ProxyHeaders.ListIncomplete, ProxyHeaders.ListRequestIds, ProxyHeaders.WaitMs,
         "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens", "x-ratelimit-limit-requests",
         "x-ratelimit-limit-tokens", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
     ];
