@@ -23,13 +23,15 @@ internal sealed class ObjectRouter
 
     private readonly ProxyOptions _options;
     private readonly ObjectAffinity _affinity;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
     /// <summary>Whether any backend lists its deployments: otherwise every backend serves all.</summary>
     private readonly bool _deploymentMaps;
 
-    public ObjectRouter(ProxyOptions options, ObjectAffinity affinity, ILogger logger)
+    public ObjectRouter(ProxyOptions options, ObjectAffinity affinity, TimeProvider time, ILogger logger)
     {
+        _time = time;
         _options = options;
         _affinity = affinity;
         _logger = logger;
@@ -181,7 +183,11 @@ internal sealed class ObjectRouter
     /// After a good answer: the object it created, the unknown objects it proved this backend holds, or the object it
     /// deleted. The answer has already reached the caller; a store failure only delays the shared record.
     /// </summary>
-    public async Task RememberAsync(BackendOptions backend, int attempt, RequestRoute route, CapturedContent? captured, HttpResponseMessage response)
+    /// <summary>Watches a create answer as it is relayed, so that the new object's record is stored before its last byte.</summary>
+    public CreatedObjectWatch Watch(CapturedContent captured, BackendOptions backend, HttpResponseMessage response) =>
+        new(captured, response.Content.Headers.ContentType?.MediaType is "text/event-stream", backend.Name, _affinity, _options.StateTimeout, _time);
+
+    public async Task RememberAsync(BackendOptions backend, int attempt, RequestRoute route, CreatedObjectWatch? created)
     {
         if (route.Deleted is { } deleted)
         {
@@ -204,13 +210,7 @@ internal sealed class ObjectRouter
             }
         }
 
-        if (captured is not null)
-        {
-            var eventStream = response.Content.Headers.ContentType?.MediaType is "text/event-stream";
-            if (CreatedObjectId.Of(captured.Decoded(), eventStream) is { } created)
-            {
-                await _affinity.RecordAsync(created, backend.Name).ConfigureAwait(false);
-            }
-        }
+        // The created object was recorded as its id passed (CreatedObjectWatch): nothing more to write for it here.
+        _ = created;
     }
 }

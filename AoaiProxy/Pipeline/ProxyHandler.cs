@@ -57,7 +57,7 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         _exhausted = new ExhaustedLog(logger, time);
         var attempt = new BackendAttempt(options, client.Invoker, time);
         _admission = new Admission(options, callers, logger);
-        _objects = new ObjectRouter(options, affinity, logger);
+        _objects = new ObjectRouter(options, affinity, time, logger);
         _router = new RequestRouter(options, state, _objects, headroom, time, logger);
         _attempts = new AttemptLoop(options, state, attempt, health, credentials, headroom, time);
         _lists = new ListFanOut(options, attempt, health, credentials);
@@ -268,17 +268,19 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         rounds.WriteWaited(request.Context);
         var backend = _options.Backends[index];
         var succeeded = (int)response.StatusCode is >= StatusCodes.Status200OK and < StatusCodes.Status300MultipleChoices;
-        CapturedContent? captured = null;
+        CreatedObjectWatch? created = null;
         if (succeeded && request.Route.Creates)
         {
-            response.Content = captured = new CapturedContent(response.Content);
+            var captured = new CapturedContent(response.Content);
+            response.Content = captured;
+            created = _objects.Watch(captured, backend, response);
         }
 
-        var result = await _relay.RelayAsync(request.Context, backend, response, attempt, request.Cancellation).ConfigureAwait(false);
+        var result = await _relay.RelayAsync(request.Context, backend, response, attempt, request.Cancellation, created).ConfigureAwait(false);
         await _health.RelayEndedAsync(index, request.Deployment, result).ConfigureAwait(false);
         if (succeeded)
         {
-            await _objects.RememberAsync(backend, attempt, request.Route, captured, response).ConfigureAwait(false);
+            await _objects.RememberAsync(backend, attempt, request.Route, created).ConfigureAwait(false);
         }
     }
 

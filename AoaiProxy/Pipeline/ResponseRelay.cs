@@ -62,7 +62,9 @@ internal sealed class ResponseRelay
     /// <param name="upstream">Its answer, headers received.</param>
     /// <param name="attempt">Which attempt it was (x-proxy-attempts).</param>
     /// <param name="cancellation">The request's: from here on its deadline no longer applies, the idle timeout does.</param>
-    public async Task<RelayResult> RelayAsync(HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt, RequestCancellation cancellation)
+    /// <param name="watcher">Sees each chunk pass; the answer's last byte waits for it.</param>
+    public async Task<RelayResult> RelayAsync(
+        HttpContext context, BackendOptions backend, HttpResponseMessage upstream, int attempt, RequestCancellation cancellation, IRelayWatcher? watcher = null)
     {
         cancellation.StartRelay(_options.RelayIdleTimeout);
         var response = context.Response;
@@ -87,6 +89,8 @@ internal sealed class ResponseRelay
         var token = cancellation.Token;
         var reading = true;
         byte[]? buffer = null;
+        var length = upstream.Content.Headers.ContentLength;
+        long written = 0;
         try
         {
             var source = await upstream.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
@@ -134,6 +138,12 @@ internal sealed class ResponseRelay
 
                     if (read == 0)
                     {
+                        if (watcher is not null && written != length)
+                        {
+                            // Unframed (chunked, or a stream): the caller has the end when the answer completes after this.
+                            await watcher.BeforeLastByteAsync().ConfigureAwait(false);
+                        }
+
                         return RelayResult.Completed;
                     }
 
@@ -143,6 +153,16 @@ internal sealed class ResponseRelay
 
                     // Token usage read from the bytes as they pass: nothing is held back or copied.
                     usage.Observe(buffer.AsSpan(0, read));
+                    written += read;
+                    if (watcher is not null)
+                    {
+                        watcher.Relayed();
+                        if (written == length)
+                        {
+                            await watcher.BeforeLastByteAsync().ConfigureAwait(false);
+                        }
+                    }
+
                     await response.Body.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
                     await response.Body.FlushAsync(token).ConfigureAwait(false);
                 }

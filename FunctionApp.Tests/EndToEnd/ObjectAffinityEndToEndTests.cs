@@ -105,6 +105,33 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(previous, fetched.Value.Id);
     }
 
+    /// <summary>
+    /// The record of an object the proxy saw created is in the shared store before the caller has the create answer's last
+    /// byte, even when the store is far from the creating instance: a follow-up through another instance right after the
+    /// create reaches the owner at its first attempt.
+    /// </summary>
+    [Fact]
+    public async Task Responses_FollowUpThroughTheOtherInstanceRightAfterTheCreate_OwnerAtTheFirstAttempt()
+    {
+        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var far = new DelayingTcpProxy(azurite.Port, TimeSpan.FromMilliseconds(40));
+        var table = azurite.NewTableName();
+        await using var one = await StartAsync(backends, table,
+            azurite.ConnectionString.Replace($"127.0.0.1:{azurite.Port}", $"127.0.0.1:{far.Port}", StringComparison.Ordinal));
+        await using var two = await StartAsync(backends, table);
+
+        for (var turn = 0; turn < 5; turn++)
+        {
+            var created = await ClientFor(one).GetResponsesClient().CreateResponseAsync("gpt-4o", "Hello " + turn);
+            ClearAll(backends);
+
+            var next = await ClientFor(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "And then?", created.Value.Id);
+
+            Assert.Equal(created.Value.GetOutputText(), next.Value.GetOutputText());
+            Assert.Equal(1, backends.All.Sum(b => b.RequestCount));
+        }
+    }
+
     [Fact]
     public async Task AssistantsThread_ClassicApiShape_EveryMessageOnTheThreadsBackend()
     {
@@ -403,12 +430,15 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         return backends;
     }
 
-    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table)
+    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table, string? connectionString = null)
     {
         var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
         {
-            s["AzureWebJobsStorage"] = azurite.ConnectionString;
+            s["AzureWebJobsStorage"] = connectionString ?? azurite.ConnectionString;
             s["Proxy:State:TableName"] = table;
+
+            // A loaded test machine can take longer than the default 300 ms through a slow link to the store.
+            s["Proxy:State:TimeoutMilliseconds"] = connectionString is null ? null : "3000";
         });
 
         // The table exists (created by the shared state at start-up) before objects are recorded in it.

@@ -27,7 +27,7 @@ public sealed class ObjectRouterTests
         };
         var store = new HangingStore();
         using var affinity = new ObjectAffinity(options, store, new FakeTimeProvider(), NullLogger<ObjectAffinity>.Instance);
-        var router = new ObjectRouter(options, affinity, NullLogger.Instance);
+        var router = new ObjectRouter(options, affinity, TimeProvider.System, NullLogger.Instance);
         var context = new DefaultHttpContext();
         context.Request.Method = "POST";
         context.Request.ContentType = "application/json";
@@ -55,15 +55,13 @@ public sealed class ObjectRouterTests
             Backends = [new BackendOptions("a", new Uri("http://127.0.0.1:1/"), ProxyOptions.DefaultPriority, ProxyOptions.DefaultWeight)],
         };
         using var affinity = new ObjectAffinity(options, new InMemoryObjectStore(), new FakeTimeProvider(), NullLogger<ObjectAffinity>.Instance);
-        var router = new ObjectRouter(options, affinity, NullLogger.Instance);
+        var router = new ObjectRouter(options, affinity, TimeProvider.System, NullLogger.Instance);
         var context = new DefaultHttpContext();
         context.Request.Method = "GET";
         var read = await RequestBody.ReadAsync(new MemoryStream(), 1 << 20, CancellationToken.None);
         await using var body = read.Body!;
         var route = await router.RouteAsync(context.Request, new ProxyPath("/openai/v1/files?after=file-x&limit=2", null, IsV1: true), body, CancellationToken.None);
-        using var list = new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new StringContent("""{"object":"list","data":[],"has_more":false}""") };
-
-        await router.RememberAsync(options.Backends[0], 1, route, null, list);
+        await router.RememberAsync(options.Backends[0], 1, route, null);
 
         Assert.Null(affinity.Cached("file-x"));
     }

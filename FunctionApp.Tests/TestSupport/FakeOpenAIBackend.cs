@@ -184,8 +184,11 @@ internal static class FakeResponses
                 context.Response.Headers[name] = value;
             }
 
+            // With its length, as Azure OpenAI answers JSON: the caller has the whole answer with its last byte.
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(body);
             context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync(JsonSerializer.Serialize(body));
+            context.Response.ContentLength = bytes.Length;
+            await context.Response.Body.WriteAsync(bytes);
         };
 
     /// <summary>A 429 with Azure's error body and the given headers.</summary>
