@@ -31,16 +31,20 @@ internal readonly record struct WaitResult(WaitEnd End, int Backend, Headroom.Ti
 /// <summary>
 /// Where throttled requests wait for a backend's next window instead of being answered 429: per deployment, first come
 /// first served, bounded (Proxy:Throttling:MaxWaitingRequests per instance), released by what the backends report they
-/// have left (<see cref="HeadroomBook"/>) so that a reopened window is paced, not stormed. When a window is known to
-/// reopen but nothing is reported of it yet, half of what one window was seen to hold is released at once (the other
-/// instances release into the same window), then more as the answers report; a backend that never reports is released to
-/// as soon as its cooldown ends, as before. The decision is <see cref="ReleasePlanner"/>'s (pure); this class keeps the
+/// have left (<see cref="HeadroomBook"/>) so that a reopened window is paced, not stormed: half of what one window was
+/// seen to hold when it reopens, then half of what each answer reports left (the other instances release into the same
+/// window); a backend that never reports is released to as soon as its cooldown ends, as before. The decision is <see cref="ReleasePlanner"/>'s (pure); this class keeps the
 /// queues, the timer and the waiters' completions.
 /// </summary>
 internal sealed class WaitRoom : IWaitingRequests, IDisposable
 {
-    /// <summary>What one instance sends into a window nobody has reported on yet, as a share of what a window holds.</summary>
-    internal const double NewWindowShare = 0.5;
+    /// <summary>
+    /// What one instance releases into a window at a time: of a window nobody has reported on yet, this share of what a
+    /// window was seen to hold; of what a report left, this share of it. The other instances release into the same
+    /// window, and a report counts only what was admitted before it: taking half at a time fills a window within a few
+    /// answers without two instances spending the same tokens twice.
+    /// </summary>
+    internal const double ShareOfAWindow = 0.5;
 
     /// <summary>How long a window's blind share stands before the rest is released without a report.</summary>
     internal static readonly TimeSpan PacingHorizon = TimeSpan.FromSeconds(2);
@@ -352,24 +356,30 @@ internal sealed class WaitRoom : IWaitingRequests, IDisposable
             {
                 // Cooling: a throttled window takes what its 429 (and this instance's count since) says is left; a failure nothing.
                 next = Min(next, cooldown.Until);
-                var left = cooldown.Reason == CooldownReason.Throttled ? Lower(cooldown.Headroom, headroom.TokensLeft(now)) : null;
-                rooms[i] = new BackendRoom(left is > 0, left, headroom.RequestsLeft(now));
+                var left = cooldown.Reason == CooldownReason.Throttled
+                    ? Lower(cooldown.Headroom is { } reported ? (long)(reported * ShareOfAWindow) : null, headroom.TokensToTake(now, ShareOfAWindow))
+                    : null;
+                rooms[i] = new BackendRoom(left is > 0, left, headroom.RequestsToTake(now, ShareOfAWindow));
                 continue;
             }
 
             if ((headroom.Capacity > 0 || headroom.RequestCapacity > 0) && (headroom.Anchor is not { } anchor || anchor.Until <= now))
             {
                 // A window nobody has reported on yet: its share now, the rest as the answers report.
-                _headroom.NewWindow(name, scope, NewWindowShare, now + PacingHorizon);
+                _headroom.NewWindow(name, scope, ShareOfAWindow, now + PacingHorizon);
                 headroom = _headroom.Of(name, scope);
+                rooms[i] = new BackendRoom(true, headroom.TokensLeft(now), headroom.RequestsLeft(now));
+            }
+            else
+            {
+                // What a report left is taken a share at a time: the other instances release into the same window.
+                rooms[i] = new BackendRoom(true, headroom.TokensToTake(now, ShareOfAWindow), headroom.RequestsToTake(now, ShareOfAWindow));
             }
 
             if (headroom.Anchor is { } report && report.Until > now)
             {
                 next = Min(next, report.Until);
             }
-
-            rooms[i] = new BackendRoom(true, headroom.TokensLeft(now), headroom.RequestsLeft(now));
         }
 
         return rooms;

@@ -113,6 +113,20 @@ internal readonly record struct Headroom(
     public long? TokensLeft(DateTimeOffset now) =>
         Anchor is { Tokens: { } tokens } anchor && anchor.Until > now ? tokens - (Sent - anchor.At.Tokens) : null;
 
+    /// <summary>
+    /// Tokens this instance may take now of what the freshest report left: <paramref name="share"/> of it (the other
+    /// instances draw on the same window, and their sends are in no report yet), less what this instance sent after it.
+    /// Null when nothing is known.
+    /// </summary>
+    public long? TokensToTake(DateTimeOffset now, double share) =>
+        Anchor is { Tokens: { } tokens } anchor && anchor.Until > now ? (long)(tokens * share) - (Sent - anchor.At.Tokens) : null;
+
+    /// <summary>Requests this instance may take now, as <see cref="TokensToTake"/> (at least the one a report left, alone).</summary>
+    public long? RequestsToTake(DateTimeOffset now, double share) =>
+        Anchor is { Requests: { } requests } anchor && anchor.Until > now
+            ? Math.Max(requests > 0 ? 1 : 0, (long)(requests * share)) - (SentRequests - anchor.At.Requests)
+            : null;
+
     /// <summary>Requests left now, as <see cref="TokensLeft"/>.</summary>
     public long? RequestsLeft(DateTimeOffset now) =>
         Anchor is { Requests: { } requests } anchor && anchor.Until > now ? requests - (SentRequests - anchor.At.Requests) : null;
