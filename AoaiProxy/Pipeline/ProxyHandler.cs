@@ -135,9 +135,10 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         var outcomes = new List<AttemptOutcome>(routed.Plan.Attempts.Count);
         var rounds = new Rounds(started);
         var plan = routed.Plan;
-        if (_waits.HasWaiters(routed.Deployment) && WaitBudget(rounds) > TimeSpan.Zero)
+        if ((plan.OnlyStrained || _waits.HasWaiters(routed.Deployment)) && WaitBudget(rounds) > TimeSpan.Zero)
         {
-            // First come, first served: behind the requests already waiting for this deployment's next window.
+            // First come, first served: behind the requests already waiting for this deployment's next window. And a
+            // request that no backend reports room for waits for one rather than spend a 429 on each.
             if (await WaitAsync(request, routed, rounds, Ending.Decide(Facts(request, routed, plan, outcomes, rounds, wait: false))).ConfigureAwait(false) is not { } first)
             {
                 return;
@@ -233,7 +234,15 @@ internal sealed class ProxyHandler : IAzureOpenAIProxy
         Log.WaitEnded(_logger, routed.Deployment ?? CooldownScope.NoDeployment, (long)wait.Waited.TotalMilliseconds, _options.Backends[wait.Backend].Name);
         rounds.Released = (wait.Backend, wait.Ticket);
         var plan = await _router.PlanAsync(routed.Deployment, routed.Eligible, routed.Cost, request.Context.RequestAborted).ConfigureAwait(false);
-        return plan with { Attempts = [wait.Backend, .. plan.Attempts.Where(i => i != wait.Backend)], Cooling = [.. plan.Cooling.Where(i => i != wait.Backend)] };
+
+        // The backend it was released to first; then only those that report room (the room found none better): a 429 on
+        // the released one sends it back to wait rather than on to spend one on each.
+        return plan with
+        {
+            Attempts = [wait.Backend, .. plan.Attempts.Where(i => i != wait.Backend && !plan.Strained.Contains(i))],
+            Cooling = [.. plan.Cooling.Where(i => i != wait.Backend)],
+            Strained = [],
+        };
     }
 
     /// <summary>How long the request may still wait: what is left of Proxy:Throttling:MaxWaitSeconds and of its deadline.</summary>

@@ -10,7 +10,14 @@ namespace AoaiProxy.Planning;
 /// Every backend was cooling because of failures (none for throttling), so one is tried anyway (the only attempt):
 /// failure cooldowns are evidence of trouble, not proof, and an answer unseen would be a certain failure.
 /// </param>
-internal sealed record AttemptPlan(IReadOnlyList<int> Attempts, IReadOnlyList<int> Cooling, bool Panic = false);
+internal sealed record AttemptPlan(IReadOnlyList<int> Attempts, IReadOnlyList<int> Cooling, bool Panic = false)
+{
+    /// <summary>The attempts whose backend's last report says the request does not fit (at the end of <see cref="Attempts"/>).</summary>
+    public IReadOnlyList<int> Strained { get; init; } = [];
+
+    /// <summary>True when every attempt is strained: none of the backends that can serve the request reports room for it.</summary>
+    public bool OnlyStrained => Strained.Count > 0 && Strained.Count == Attempts.Count;
+}
 
 /// <summary>
 /// Turns (backends, cooldowns, cursor turn, now) into an attempt order. Pure.
@@ -81,7 +88,7 @@ internal static class AttemptPlanner
             return new AttemptPlan([candidate], cooling, Panic: true);
         }
 
-        return new AttemptPlan(attempts, cooling);
+        return new AttemptPlan(attempts, cooling) { Strained = last ?? (IReadOnlyList<int>)[] };
     }
 
     /// <summary>
