@@ -127,7 +127,7 @@ public sealed class AuthEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends, s => Identity(s).Keys(), new FakeTokenCredential());
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         if (authorization is not null)
         {
             request.Headers.TryAddWithoutValidation("Authorization", authorization);
@@ -145,7 +145,7 @@ public sealed class AuthEndToEndTests
         Assert.Equal("Bearer", challenge.Scheme);
         Assert.StartsWith("realm=\"aoai-proxy\"", challenge.Parameter, StringComparison.Ordinal);
         Assert.Equal(name is not "missing" and not "empty api-key", challenge.Parameter!.Contains("error=\"invalid_token\"", StringComparison.Ordinal));
-        var (code, text) = await ProxyEndToEndTests.ErrorOf(response);
+        var (code, text) = await AzureError.OfAsync(response);
         Assert.Equal("401", code);
         Assert.StartsWith(message, text, StringComparison.Ordinal);
         Assert.Equal(0, backends[0].RequestCount);
@@ -183,7 +183,7 @@ public sealed class AuthEndToEndTests
         using var listed = await SendAsync(proxy, bearer: entra.Issue(entra.Token(DateTimeOffset.UtcNow) with { AppId = allowed.ToString() }));
 
         Assert.Equal(HttpStatusCode.Forbidden, stranger.StatusCode);
-        Assert.Equal("PermissionDenied", (await ProxyEndToEndTests.ErrorOf(stranger)).Code);
+        Assert.Equal("PermissionDenied", (await AzureError.OfAsync(stranger)).Code);
         Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
         Assert.Equal(1, backends[0].RequestCount);
     }
@@ -200,7 +200,7 @@ public sealed class AuthEndToEndTests
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Contains("error=\"invalid_token\"", response.Headers.WwwAuthenticate.Single().Parameter, StringComparison.Ordinal);
-        Assert.Equal("The bearer token has expired.", (await ProxyEndToEndTests.ErrorOf(response)).Message);
+        Assert.Equal("The bearer token has expired.", (await AzureError.OfAsync(response)).Message);
         Assert.Equal(0, backends[0].RequestCount);
     }
 
@@ -215,7 +215,7 @@ public sealed class AuthEndToEndTests
         using var response = await SendAsync(proxy, bearer: entra.Issue(entra.Token(DateTimeOffset.UtcNow)));
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal("AuthenticationUnavailable", (await ProxyEndToEndTests.ErrorOf(response)).Code);
+        Assert.Equal("AuthenticationUnavailable", (await AzureError.OfAsync(response)).Code);
         Assert.Equal(0, backends[0].RequestCount);
     }
 
@@ -230,7 +230,7 @@ public sealed class AuthEndToEndTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.NotNull(response.Headers.RetryAfter);
-        var (code, message) = await ProxyEndToEndTests.ErrorOf(response);
+        var (code, message) = await AzureError.OfAsync(response);
         Assert.Equal("ProxyIdentityUnavailable", code);
         Assert.Contains("CredentialUnavailableException: ManagedIdentityCredential authentication unavailable.", message, StringComparison.Ordinal);
         Assert.All(backends.All, b => Assert.Equal(0, b.RequestCount));
@@ -342,7 +342,7 @@ public sealed class AuthEndToEndTests
 
     internal static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? apiKey = null, string? bearer = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         if (apiKey is not null)
         {
             request.Headers.Add("api-key", apiKey);
@@ -406,7 +406,7 @@ public sealed class AuthEndToEndTests
         }, credential);
         using var request = new HttpRequestMessage(HttpMethod.Post, "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
         {
-            Content = ProxyEndToEndTests.Json("{}"),
+            Content = JsonBody.Of("{}"),
         };
         request.Headers.Add("api-key", ClientKey);
         request.Headers.Add("Ocp-Apim-Subscription-Key", "callers-own-azure-key");

@@ -63,7 +63,7 @@ public sealed class RequestHygieneTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends);
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
         request.Headers.Add("x-big", new string('a', 40 * 1024));
 
@@ -86,7 +86,7 @@ public sealed class RequestHygieneTests
 
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
-        Assert.Equal("RequestBodyTooLarge", (await ProxyEndToEndTests.ErrorOf(tooLarge)).Code);
+        Assert.Equal("RequestBodyTooLarge", (await AzureError.OfAsync(tooLarge)).Code);
         Assert.Equal(0, backends[0].RequestCount);
     }
 

@@ -22,7 +22,6 @@ public sealed class CallerBodyEndToEndTests
     private const int CallerCancelledEvent = 8;
     private const int RequestRejectedEvent = 17;
     private const int CallerBodyGoneEvent = 28;
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Announced uploads (streamed through the first attempt) and chunked ones (read whole first), reset by the caller
@@ -62,14 +61,14 @@ public sealed class CallerBodyEndToEndTests
             var head = $"POST {UploadTarget} HTTP/1.1\r\nHost: {proxy.BaseAddress.Authority}\r\nContent-Type: application/octet-stream\r\n" +
                 (announced ? $"Content-Length: {AnnouncedLength}\r\n\r\n" : "Transfer-Encoding: chunked\r\n\r\n");
             await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
-            await stream.WriteAsync(announced ? Payload(sentBeforeReset) : Chunked(Payload(sentBeforeReset)));
+            await stream.WriteAsync(announced ? BodyBytes.Random(sentBeforeReset) : Chunked(BodyBytes.Random(sentBeforeReset)));
             await stream.FlushAsync();
 
             // Reset only once the proxy is inside the upload: streamed, its first attempt reached a backend; read whole,
             // the proxy's handler started (Kestrel then has every byte sent so far).
             if (announced)
             {
-                Assert.True(await bodyStarted.WaitAsync(Patience), "the upload never reached a backend");
+                Assert.True(await bodyStarted.WaitAsync(Wait.Patience), "the upload never reached a backend");
             }
             else
             {
@@ -99,7 +98,7 @@ public sealed class CallerBodyEndToEndTests
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var next = await proxy.Client.PostAsync(UploadTarget.TrimStart('/'), new ByteArrayContent(Payload(100)));
+            using var next = await proxy.Client.PostAsync(UploadTarget.TrimStart('/'), new ByteArrayContent(BodyBytes.Random(100)));
             servedBy.Add(next.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -153,7 +152,7 @@ public sealed class CallerBodyEndToEndTests
             var stream = caller.GetStream();
             await stream.WriteAsync(Encoding.ASCII.GetBytes(
                 $"POST {UploadTarget} HTTP/1.1\r\nHost: {proxy.BaseAddress.Authority}\r\nContent-Length: {announced}\r\n\r\n"));
-            await stream.WriteAsync(Payload(sent));
+            await stream.WriteAsync(BodyBytes.Random(sent));
             caller.Client.Shutdown(SocketShutdown.Send);
             await WaitForAsync(() => metrics.Of(MetricNames.Instruments.Requests).Count == 1, "the request's end", proxy);
         }
@@ -197,20 +196,6 @@ public sealed class CallerBodyEndToEndTests
         return framed.ToArray();
     }
 
-    private static byte[] Payload(int length)
-    {
-        var payload = new byte[length];
-        new Random(length).NextBytes(payload);
-        return payload;
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition, string what, ProxyTestHost proxy)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen; the proxy logged:\n{proxy.Logs.AllText()}");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitForAsync(Func<bool> condition, string what, ProxyTestHost proxy) =>
+        Wait.UntilAsync(condition, what, detail: () => "\nThe proxy logged:\n" + proxy.Logs.AllText());
 }

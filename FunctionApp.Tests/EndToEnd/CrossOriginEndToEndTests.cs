@@ -53,7 +53,7 @@ public sealed class CrossOriginEndToEndTests
         });
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, WithClientKeyAndOrigins("https://other.contoso.com", ChatApp));
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
         request.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
         using var response = await proxy.Client.SendAsync(request);
@@ -78,7 +78,7 @@ public sealed class CrossOriginEndToEndTests
         await using var backends = await FakeBackends.StartAsync("only");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, WithClientKeyAndOrigins(ChatApp));
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
         using var response = await proxy.Client.SendAsync(request);
 
@@ -100,7 +100,7 @@ public sealed class CrossOriginEndToEndTests
             Assert.False(preflight.Headers.Contains("Access-Control-Allow-Origin"));
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
         request.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
         using var response = await proxy.Client.SendAsync(request);

@@ -17,7 +17,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 public sealed class FailureHandlingEndToEndTests
 {
     private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
     /// <summary>Point 1: a backend that accepted the request and is merely slow is waited for, not cancelled and re-run elsewhere.</summary>
     [Fact]
@@ -28,12 +27,12 @@ public sealed class FailureHandlingEndToEndTests
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backends[0].Handler = async (context, request) =>
         {
-            await release.Task.WaitAsync(Patience, context.RequestAborted);
+            await release.Task.WaitAsync(Wait.Patience, context.RequestAborted);
             await FakeResponses.AzureLike("a")(context, request);
         };
 
-        var call = proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
-        await WaitUntilAsync(() => backends[0].RequestCount == 1);
+        var call = proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        await Wait.UntilAsync(() => backends[0].RequestCount == 1, "the request to reach backend a");
         await Task.Delay(TimeSpan.FromMilliseconds(300));
         release.SetResult();
         using var response = await call;
@@ -54,10 +53,10 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "0.5");
         foreach (var b in backends.All)
         {
-            b.Handler = async (context, _) => await Task.Delay(Patience, context.RequestAborted);
+            b.Handler = async (context, _) => await Task.Delay(Wait.Patience, context.RequestAborted);
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("1", response.Headers.GetValues("x-proxy-attempts").Single());
@@ -81,7 +80,7 @@ public sealed class FailureHandlingEndToEndTests
         };
         await using var proxy = await ProxyTestHost.StartAsync(settings);
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("2", response.Headers.GetValues("x-proxy-attempts").Single());
@@ -100,8 +99,8 @@ public sealed class FailureHandlingEndToEndTests
             await (poisoned ? FakeResponses.Json(500, new { error = "boom" }) : FakeResponses.AzureLike("a"))(context, request);
         };
 
-        using var bad = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"poison":true}"""));
-        using var good = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var bad = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"poison":true}"""));
+        using var good = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, bad.StatusCode);
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
@@ -130,7 +129,7 @@ public sealed class FailureHandlingEndToEndTests
         // Each request tries both: two failures each reach the ratio at the minimum throughput.
         for (var i = 0; i < 2; i++)
         {
-            using var failed = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var failed = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
         }
 
@@ -142,7 +141,7 @@ public sealed class FailureHandlingEndToEndTests
             b.Handler = null;
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Single(proxy.Logs.WithEventId(64));
@@ -179,11 +178,11 @@ public sealed class FailureHandlingEndToEndTests
         // Twelve requests to a, four of them dropped (failed over to b): a third failed, below the ratio of a half.
         for (var i = 0; i < 12; i++)
         {
-            using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json(i % 3 == 2 ? """{"reset":true}""" : "{}"));
+            using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of(i % 3 == 2 ? """{"reset":true}""" : "{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        using var next = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.False(proxy.Services.GetRequiredService<SharedState>().Cooldowns.ContainsKey(CooldownKeys.ForBackend("a")));
         Assert.Equal("a", next.Headers.GetValues("x-proxy-backend").Single());
@@ -201,9 +200,9 @@ public sealed class FailureHandlingEndToEndTests
             await (threads ? FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after"] = "30" }) : FakeResponses.AzureLike("a"))(context, request);
         };
 
-        using var throttled = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", ProxyEndToEndTests.Json("{}"));
-        using var chat = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
-        using var threadsAgain = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", ProxyEndToEndTests.Json("{}"));
+        using var throttled = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", JsonBody.Of("{}"));
+        using var chat = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var threadsAgain = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
         Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
@@ -229,20 +228,20 @@ public sealed class FailureHandlingEndToEndTests
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync("data: first\n\n");
             await context.Response.Body.FlushAsync();
-            await Task.Delay(Patience, context.RequestAborted);
+            await Task.Delay(Wait.Patience, context.RequestAborted);
         };
 
         for (var i = 0; i < 2; i++)
         {
             using var response = await proxy.Client.SendAsync(
-                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") }, HttpCompletionOption.ResponseHeadersRead);
+                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Patience));
-            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Patience));
+            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
+            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Wait.Patience));
         }
 
         var state = proxy.Services.GetRequiredService<SharedState>();
-        await WaitUntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")));
+        await Wait.UntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")), "backend a's cooldown for gpt-4o");
         Assert.Equal(CooldownReason.Failed, state.Cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
         Assert.Equal(2, proxy.Logs.WithEventId(62).Count());
         Assert.Equal(["a/stalled", "a/stalled"], failures.Seen);
@@ -265,24 +264,24 @@ public sealed class FailureHandlingEndToEndTests
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync("data: first\n\n");
             await context.Response.Body.FlushAsync();
-            await firstRead.Task.WaitAsync(Patience);
+            await firstRead.Task.WaitAsync(Wait.Patience);
             context.Abort();
         };
 
         for (var i = 0; i < 2; i++)
         {
             using var response = await proxy.Client.SendAsync(
-                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") }, HttpCompletionOption.ResponseHeadersRead);
+                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Patience));
+            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
             firstRead.TrySetResult();
-            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Patience));
+            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Wait.Patience));
             firstRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         // The caller's connection is aborted first; the verdict is recorded right after.
         var state = proxy.Services.GetRequiredService<SharedState>();
-        await WaitUntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")));
+        await Wait.UntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")), "backend a's cooldown for gpt-4o");
         Assert.Equal(2, proxy.Logs.WithEventId(15).Count());
         Assert.Equal(["a/broken", "a/broken"], failures.Seen);
     }
@@ -301,7 +300,7 @@ public sealed class FailureHandlingEndToEndTests
             ["Proxy:Backends:0:Endpoint"] = backend.Endpoint.ToString(),
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("""{"a":1,"b":22}""", await response.Content.ReadAsStringAsync());
@@ -342,7 +341,7 @@ public sealed class FailureHandlingEndToEndTests
             "X-MS-CLIENT-PRINCIPAL", "X-MS-CLIENT-PRINCIPAL-NAME", "X-MS-CLIENT-PRINCIPAL-ID", "X-MS-CLIENT-PRINCIPAL-IDP",
             "X-MS-TOKEN-AAD-ACCESS-TOKEN", "X-MS-TOKEN-AAD-ID-TOKEN", "Cookie", "X-Client-IP", "DISGUISED-HOST", "WAS-DEFAULT-HOSTNAME",
         ];
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         foreach (var name in stripped)
         {
             request.Headers.TryAddWithoutValidation(name, "v");
@@ -368,7 +367,7 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         const string traceId = "0af7651916cd43dd8448eb211c80319c";
         const string callerSpan = "b7ad6b7169203331";
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("traceparent", $"00-{traceId}-{callerSpan}-01");
 
         using var response = await proxy.Client.SendAsync(request);
@@ -388,7 +387,7 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync([a, b], services: TestCertificate.TrustInProxy);
         a.Handler = FakeResponses.Throttle();
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"stream":true}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"stream":true}""") };
         using var response = await proxy.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var body = await response.Content.ReadAsStringAsync();
 
@@ -434,15 +433,5 @@ public sealed class FailureHandlingEndToEndTests
         public IReadOnlyCollection<string> Seen => _seen;
 
         public void Dispose() => _listener.Dispose();
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(stopwatch.Elapsed < Patience, "condition not reached");
-            await Task.Delay(20);
-        }
     }
 }

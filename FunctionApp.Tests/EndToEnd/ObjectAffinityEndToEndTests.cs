@@ -20,8 +20,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 [Collection(AzuriteCollectionDefinition.Name)]
 public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-
     [Fact]
     public async Task Files_UploadedThroughOneInstance_FoundThroughBothEveryTimeAndForgottenOnDelete()
     {
@@ -115,20 +113,20 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await using var two = await StartAsync(backends, table);
         const string Version = "?api-version=2024-05-01-preview";
 
-        using var created = await one.Client.PostAsync("openai/threads" + Version, ProxyEndToEndTests.Json("{}"));
+        using var created = await one.Client.PostAsync("openai/threads" + Version, JsonBody.Of("{}"));
         Assert.Equal(HttpStatusCode.OK, created.StatusCode);
         var thread = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
         var owner = created.Headers.GetValues("x-proxy-backend").Single();
 
         for (var i = 0; i < 6; i++)
         {
-            using var message = await (i % 2 == 0 ? two : one).Client.PostAsync($"openai/threads/{thread}/messages{Version}", ProxyEndToEndTests.Json("{\"role\":\"user\",\"content\":\"hi\"}"));
+            using var message = await (i % 2 == 0 ? two : one).Client.PostAsync($"openai/threads/{thread}/messages{Version}", JsonBody.Of("{\"role\":\"user\",\"content\":\"hi\"}"));
             Assert.Equal(HttpStatusCode.OK, message.StatusCode);
             Assert.Equal(owner, message.Headers.GetValues("x-proxy-backend").Single());
         }
 
         // A run names its thread in the body too (POST threads/runs creates a thread and a run; here: thread_id).
-        using var run = await two.Client.PostAsync($"openai/threads/{thread}/runs{Version}", ProxyEndToEndTests.Json("{\"assistant_id\":\"asst_unknown\"}"));
+        using var run = await two.Client.PostAsync($"openai/threads/{thread}/runs{Version}", JsonBody.Of("{\"assistant_id\":\"asst_unknown\"}"));
         Assert.Equal(owner, run.Headers.GetValues("x-proxy-backend").Single());
     }
 
@@ -362,12 +360,9 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Single(proxy.Logs.WithEventId(101));
 
         store.Failing = false;
-        var deadline = DateTime.UtcNow + Patience;
-        while (await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None) is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the record was not written once the store was back");
-            await Task.Delay(100);
-        }
+        await Wait.UntilAsync(
+            async () => await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None) is not null, "the record written once the store was back",
+            poll: TimeSpan.FromMilliseconds(100));
 
         Assert.Equal(0, proxy.Services.GetRequiredService<ObjectAffinity>().PendingWrites);
     }
@@ -413,12 +408,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
 
         // The table exists (created by the shared state at start-up) before objects are recorded in it.
         var state = proxy.Services.GetRequiredService<SharedState>();
-        var deadline = DateTime.UtcNow + Patience;
-        while (!(await state.ClaimAsync(CancellationToken.None)).Shared)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the proxy never reached the table");
-            await Task.Delay(20);
-        }
+        await Wait.UntilAsync(async () => (await state.ClaimAsync(CancellationToken.None)).Shared, "the proxy to reach the table");
 
         return proxy;
     }

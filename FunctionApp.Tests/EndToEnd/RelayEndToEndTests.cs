@@ -24,7 +24,7 @@ public sealed class RelayEndToEndTests
             ["Proxy:Backends:0:Endpoint"] = backend.Endpoint.ToString(),
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, new StringContent("{}", Encoding.UTF8, "application/json"));
+        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False(response.Headers.Contains("Set-Cookie"));
@@ -46,10 +46,10 @@ public sealed class RelayEndToEndTests
             ["Proxy:Backends:0:Endpoint"] = backend.Endpoint.ToString(),
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, new StringContent("{}", Encoding.UTF8, "application/json"));
+        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        var (code, message) = await ProxyEndToEndTests.ErrorOf(response);
+        var (code, message) = await AzureError.OfAsync(response);
         Assert.Equal("BackendsUnavailable", code);
         Assert.Contains("raw: 101, not a final answer", message, StringComparison.Ordinal);
         Assert.DoesNotContain("RAW-BYTES", message, StringComparison.Ordinal);
@@ -70,7 +70,7 @@ public sealed class RelayEndToEndTests
             ["Proxy:Backends:1:Priority"] = "2",
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, new StringContent("{}", Encoding.UTF8, "application/json"));
+        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());

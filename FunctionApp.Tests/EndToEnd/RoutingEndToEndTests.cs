@@ -20,7 +20,7 @@ public sealed class RoutingEndToEndTests
 
         for (var i = 0; i < 4; i++)
         {
-            using var response = await proxy.Client.PostAsync("openai/deployments/chat/chat/completions?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            using var response = await proxy.Client.PostAsync("openai/deployments/chat/chat/completions?api-version=2024-10-21", JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -31,7 +31,7 @@ public sealed class RoutingEndToEndTests
         // Served by both, each under its own name.
         for (var i = 0; i < 2; i++)
         {
-            using var response = await proxy.Client.PostAsync("openai/deployments/embed/embeddings?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            using var response = await proxy.Client.PostAsync("openai/deployments/embed/embeddings?api-version=2024-10-21", JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -71,7 +71,7 @@ public sealed class RoutingEndToEndTests
             s["Proxy:Backends:1:Deployments"] = "gpt-4o,embed";
         });
 
-        using var response = await proxy.Client.PostAsync(path, ProxyEndToEndTests.Json(body));
+        using var response = await proxy.Client.PostAsync(path, JsonBody.Of(body));
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
@@ -92,7 +92,7 @@ public sealed class RoutingEndToEndTests
             backend.Handler = FakeResponses.Json(status, new { error = new { code = "InternalServerError", message = "boom" } });
         }
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{\"input_file_id\":\"file-x\"}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{\"input_file_id\":\"file-x\"}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(1, backends[0].RequestCount + backends[1].RequestCount);
@@ -122,7 +122,7 @@ public sealed class RoutingEndToEndTests
             };
         }
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{\"input_file_id\":\"file-x\"}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{\"input_file_id\":\"file-x\"}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(1, backends[0].RequestCount + backends[1].RequestCount);
@@ -136,7 +136,7 @@ public sealed class RoutingEndToEndTests
         backends[0].Handler = FakeResponses.Json(503, new { error = new { code = "ServiceUnavailable", message = "busy" } });
         backends[1].Handler = FakeResponses.Json(503, new { error = new { code = "ServiceUnavailable", message = "busy" } });
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{}"));
 
         // Neither ran it: both were tried, and the caller gets the exhausted answer.
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
@@ -153,7 +153,7 @@ public sealed class RoutingEndToEndTests
         backends[0].Handler = failing;
         backends[1].Handler = failing;
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(2, backends[0].RequestCount + backends[1].RequestCount);
@@ -168,7 +168,7 @@ public sealed class RoutingEndToEndTests
 
         for (var i = 0; i < 2; i++)
         {
-            using var response = await proxy.Client.PostAsync("openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            using var response = await proxy.Client.PostAsync("openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
         }

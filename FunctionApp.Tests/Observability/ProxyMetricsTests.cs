@@ -70,7 +70,7 @@ public sealed class ProxyMetricsTests
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, $"openai/deployments/made-up-{i}/chat/completions?api-version=2024-10-21")
             {
-                Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+                Content = JsonBody.Of("""{"messages":[]}"""),
             };
             using var response = await proxy.Client.SendAsync(request);
         }
@@ -93,7 +93,7 @@ public sealed class ProxyMetricsTests
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "openai/deployments/typo-4o/chat/completions?api-version=2024-10-21")
         {
-            Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+            Content = JsonBody.Of("""{"messages":[]}"""),
         };
         using var response = await proxy.Client.SendAsync(request);
 
@@ -162,7 +162,7 @@ public sealed class ProxyMetricsTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         using var metrics = Recorder(proxy);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         request.Headers.AcceptEncoding.ParseAdd(encoding);
         using var response = await proxy.Client.SendAsync(request);
 
@@ -190,16 +190,12 @@ public sealed class ProxyMetricsTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxDecodedBodyBytes"] = "1048576");
         using var metrics = Recorder(proxy);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         request.Headers.AcceptEncoding.ParseAdd(encoding);
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(bomb, await response.Content.ReadAsByteArrayAsync());
-        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (metrics.Of(M.Instruments.Requests).Count == 0)
-        {
-            await Task.Delay(20, patience.Token);
-        }
+        await Wait.UntilAsync(() => metrics.Of(M.Instruments.Requests).Count > 0, "the request counted as ended");
 
         Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "served"), (M.Tags.Status, "200")));
         Assert.Empty(metrics.Of(M.Instruments.Tokens));
@@ -317,7 +313,7 @@ public sealed class ProxyMetricsTests
 
     private static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? key = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         if (key is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);

@@ -25,7 +25,7 @@ public sealed class ProxyStatusEndpointTests
             s["Proxy:Backends:1:Priority"] = "2";
             s["Proxy:Backends:1:Weight"] = "3";
         });
-        using (await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"messages":[]}"""))) { }
+        using (await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
 
         using var response = await proxy.Client.GetAsync("proxy/status");
 
@@ -83,7 +83,7 @@ public sealed class ProxyStatusEndpointTests
         // Two dropped connections: the failure rate is reached and the whole backend cools.
         for (var i = 0; i < 2; i++)
         {
-            using (await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"messages":[]}"""))) { }
+            using (await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
         }
 
         using var json = JsonDocument.Parse(await proxy.Client.GetStringAsync("proxy/status"));
@@ -102,7 +102,7 @@ public sealed class ProxyStatusEndpointTests
         await using var backends = await FakeBackends.StartAsync("a");
         var store = new ControllableStore { Mode = StoreMode.Failing };
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<AoaiProxy.State.IStateStore>(store));
-        using (await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"messages":[]}"""))) { }
+        using (await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
 
         using var json = JsonDocument.Parse(await proxy.Client.GetStringAsync("proxy/status"));
 

@@ -36,7 +36,7 @@ public sealed class StatusPageBrowserTests
         });
         for (var i = 0; i < 2; i++)
         {
-            using var chat = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+            using var chat = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
             chat.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
             using var served = await proxy.Client.SendAsync(chat);
             Assert.Equal("c", served.Headers.GetValues("x-proxy-backend").Single());

@@ -35,7 +35,7 @@ public sealed class ProxyHandlerTests
         // Nobody else may pay for one caller's header.
         for (var i = 0; i < 2; i++)
         {
-            using var next = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, next.StatusCode);
         }
 
@@ -81,7 +81,7 @@ public sealed class ProxyHandlerTests
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
         backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
-        using (var first = await proxy.Client.PostAsync("openai/v1/chat/completions", ProxyEndToEndTests.Json("""{"model":"gpt-4o","messages":[]}""")))
+        using (var first = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("""{"model":"gpt-4o","messages":[]}""")))
         {
             Assert.Equal("b", first.Headers.GetValues("x-proxy-backend").Single());
         }
@@ -91,7 +91,7 @@ public sealed class ProxyHandlerTests
         var large = LargeV1Body("gpt-4o");
         for (var i = 0; i < 2; i++)
         {
-            using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", ProxyEndToEndTests.Json(large));
+            using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of(large));
             Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -108,13 +108,13 @@ public sealed class ProxyHandlerTests
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
         backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
-        using (await proxy.Client.PostAsync("openai/v1/chat/completions", ProxyEndToEndTests.Json(LargeV1Body("gpt-4o")))) { }
+        using (await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of(LargeV1Body("gpt-4o")))) { }
 
         backends[0].Handler = null;
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var other = await proxy.Client.PostAsync("openai/v1/embeddings", ProxyEndToEndTests.Json("""{"model":"text-embedding-3-small","input":"x"}"""));
+            using var other = await proxy.Client.PostAsync("openai/v1/embeddings", JsonBody.Of("""{"model":"text-embedding-3-small","input":"x"}"""));
             servedBy.Add(other.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -133,7 +133,7 @@ public sealed class ProxyHandlerTests
         backends[0].Handler = FakeResponses.Json(503, new { error = new { code = "Busy", message = "busy" } });
         var model = new string('m', 1_000_000);
 
-        using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", ProxyEndToEndTests.Json("{\"model\":\"" + model + "\"}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("{\"model\":\"" + model + "\"}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         var state = proxy.Services.GetRequiredService<SharedState>();
@@ -166,7 +166,7 @@ public sealed class ProxyHandlerTests
         // Rotation: two timeouts on each backend, the evidence that cools both for timing out.
         for (var i = 0; i < 4; i++)
         {
-            using var timedOut = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var timedOut = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
         }
 
@@ -174,10 +174,10 @@ public sealed class ProxyHandlerTests
         Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
         Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("b", "gpt-4o")].Reason);
 
-        using var next = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, next.StatusCode);
-        Assert.Equal("BackendsTimedOut", (await ProxyEndToEndTests.ErrorOf(next)).Code);
+        Assert.Equal("BackendsTimedOut", (await AzureError.OfAsync(next)).Code);
     }
 
     /// <summary>

@@ -12,7 +12,6 @@ namespace AoaiProxy.Tests.Pipeline;
 
 public sealed class ResponseRelayTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
     private static readonly BackendOptions Backend = new("a", new Uri("https://a.openai.azure.com/"), 1, 1);
     private readonly FakeTimeProvider _time = new();
     private readonly ProxyOptions _options = new() { RelayIdleTimeout = TimeSpan.FromSeconds(30) };
@@ -42,12 +41,12 @@ public sealed class ResponseRelayTests
         var (context, lifetime) = Context();
 
         var relay = Relay().RelayAsync(context, Backend, Answer(source), 1, Relaying(context));
-        await source.Stalled.Task.WaitAsync(Patience);
+        await source.Stalled.Task.WaitAsync(Wait.Patience);
         _time.Advance(_options.RelayIdleTimeout - TimeSpan.FromSeconds(1));
         Assert.False(relay.IsCompleted);
         _time.Advance(TimeSpan.FromSeconds(1));
 
-        Assert.Equal(RelayResult.BackendStalled, await relay.WaitAsync(Patience));
+        Assert.Equal(RelayResult.BackendStalled, await relay.WaitAsync(Wait.Patience));
         Assert.True(lifetime.Aborted);
     }
 
@@ -62,10 +61,10 @@ public sealed class ResponseRelayTests
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(sink));
 
         var relay = Relay().RelayAsync(context, Backend, Answer(source), 1, Relaying(context));
-        await sink.Stalled.Task.WaitAsync(Patience);
+        await sink.Stalled.Task.WaitAsync(Wait.Patience);
         _time.Advance(_options.RelayIdleTimeout);
 
-        Assert.Equal(RelayResult.CallerFailed, await relay.WaitAsync(Patience));
+        Assert.Equal(RelayResult.CallerFailed, await relay.WaitAsync(Wait.Patience));
         Assert.True(lifetime.Aborted);
     }
 
