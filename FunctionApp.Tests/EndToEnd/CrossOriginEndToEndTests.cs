@@ -1,5 +1,4 @@
 using System.Net;
-using AoaiProxy.Tests.Auth;
 using AoaiProxy.Tests.TestSupport;
 
 namespace AoaiProxy.Tests.EndToEnd;
@@ -55,7 +54,7 @@ public sealed class CrossOriginEndToEndTests
 
         using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
-        request.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
+        request.Headers.Add("api-key", AuthSettings.ClientKey);
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -102,7 +101,7 @@ public sealed class CrossOriginEndToEndTests
 
         using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
-        request.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
+        request.Headers.Add("api-key", AuthSettings.ClientKey);
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -112,7 +111,7 @@ public sealed class CrossOriginEndToEndTests
 
     private static Action<Dictionary<string, string?>> WithClientKeyAndOrigins(params string[] origins) => settings =>
     {
-        settings["Proxy:Auth:ClientKeys:0"] = AuthEndToEndTests.ClientKey;
+        settings["Proxy:Auth:ClientKeys:0"] = AuthSettings.ClientKey;
         for (var i = 0; i < origins.Length; i++)
         {
             settings[$"Proxy:Cors:AllowedOrigins:{i}"] = origins[i];

@@ -400,6 +400,44 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal(1, a.RequestCount);
     }
 
+    /// <summary>
+    /// Once every backend cools because it timed out (timeouts cool on evidence: here every attempt of each backend timed out),
+    /// the next request answers 504 BackendsTimedOut, the cause, not 502 BackendsUnavailable; with every backend cooling for
+    /// failures that request still tries one (panic), which times out too.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_EveryBackendCoolingAfterTimeouts_Answers504()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:RequestTimeoutSeconds"] = "0.3";
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
+            s["Proxy:FailureRate:Ratio"] = "1";
+            s["Proxy:Cooldown:FailureSeconds"] = "60";
+        });
+        foreach (var b in backends.All)
+        {
+            b.Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted);
+        }
+
+        // Rotation: two timeouts on each backend, the evidence that cools both for timing out.
+        for (var i = 0; i < 4; i++)
+        {
+            using var timedOut = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
+        }
+
+        var cooldowns = proxy.Services.GetRequiredService<SharedState>().Cooldowns;
+        Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
+        Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("b", "gpt-4o")].Reason);
+
+        using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, next.StatusCode);
+        Assert.Equal("BackendsTimedOut", (await AzureError.OfAsync(next)).Code);
+    }
+
     /// <summary>Counts the relay-failure metric of one proxy host (its own IMeterFactory: tests run in parallel).</summary>
     private sealed class RelayFailureCounter : IDisposable
     {

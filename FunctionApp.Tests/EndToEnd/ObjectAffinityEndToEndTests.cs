@@ -29,14 +29,14 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await using var one = await StartAsync(backends, table);
         await using var two = await StartAsync(backends, table);
 
-        var uploaded = await ClientFor(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var uploaded = await SdkClient.For(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var id = uploaded.Value.Id;
         var owner = backends.All.Single(b => id.Contains(b.Name, StringComparison.Ordinal));
         ClearAll(backends);
 
         for (var i = 0; i < 6; i++)
         {
-            var found = await ClientFor(i % 2 == 0 ? two : one).GetOpenAIFileClient().GetFileAsync(id);
+            var found = await SdkClient.For(i % 2 == 0 ? two : one).GetOpenAIFileClient().GetFileAsync(id);
             Assert.Equal(id, found.Value.Id);
         }
 
@@ -44,12 +44,12 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(6, owner.RequestCount);
         Assert.All(backends.All.Where(b => b != owner), b => Assert.Equal(0, b.RequestCount));
 
-        var deleted = await ClientFor(two).GetOpenAIFileClient().DeleteFileAsync(id);
+        var deleted = await SdkClient.For(two).GetOpenAIFileClient().DeleteFileAsync(id);
         Assert.True(deleted.Value.Deleted);
 
         // Forgotten: the next request for it probes every backend and relays the last one's 404.
         ClearAll(backends);
-        var error = await Assert.ThrowsAsync<ClientResultException>(() => ClientFor(two).GetOpenAIFileClient().GetFileAsync(id));
+        var error = await Assert.ThrowsAsync<ClientResultException>(() => SdkClient.For(two).GetOpenAIFileClient().GetFileAsync(id));
         Assert.Equal(404, error.Status);
         Assert.All(backends.All, b => Assert.Equal(1, b.RequestCount));
     }
@@ -57,23 +57,23 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Batch_InputFileOnOneBackend_CreatedAndRetrievedThere()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
         await using var two = await StartAsync(backends, table);
-        var file = await ClientFor(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var file = await SdkClient.For(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
 
         for (var i = 0; i < 3; i++)
         {
-            var batches = ClientFor(i % 2 == 0 ? two : one).GetBatchClient();
+            var batches = SdkClient.For(i % 2 == 0 ? two : one).GetBatchClient();
             var operation = await batches.CreateBatchAsync(
                 BinaryContent.Create(BinaryData.FromObjectAsJson(new { input_file_id = file.Value.Id, endpoint = "/chat/completions", completion_window = "24h" })),
                 waitUntilCompleted: false);
             Assert.StartsWith("batch_", operation.BatchId, StringComparison.Ordinal);
 
             // Retrieved through the other instance: recorded by the first, found by the second.
-            var again = await ClientFor(i % 2 == 0 ? one : two).GetBatchClient().GetBatchAsync(operation.BatchId, new RequestOptions());
+            var again = await SdkClient.For(i % 2 == 0 ? one : two).GetBatchClient().GetBatchAsync(operation.BatchId, new RequestOptions());
             Assert.Equal(200, again.GetRawResponse().Status);
             Assert.Equal(operation.BatchId.Replace("batch_", "", StringComparison.Ordinal)[..1], file.Value.Id.Replace("file-", "", StringComparison.Ordinal)[..1]);
         }
@@ -82,7 +82,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Responses_ChainedWithPreviousResponseId_EveryTurnOnTheBackendHoldingTheChain()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
@@ -92,21 +92,21 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         var servedBy = new HashSet<string>();
         for (var turn = 0; turn < 5; turn++)
         {
-            var responses = ClientFor(turn % 2 == 0 ? one : two).GetResponsesClient();
+            var responses = SdkClient.For(turn % 2 == 0 ? one : two).GetResponsesClient();
             var result = await responses.CreateResponseAsync("gpt-4o", "Turn " + turn, previous);
             servedBy.Add(result.Value.GetOutputText());
             previous = result.Value.Id;
         }
 
         Assert.Single(servedBy);
-        var fetched = await ClientFor(two).GetResponsesClient().GetResponseAsync(previous!);
+        var fetched = await SdkClient.For(two).GetResponsesClient().GetResponseAsync(previous!);
         Assert.Equal(previous, fetched.Value.Id);
     }
 
     [Fact]
     public async Task AssistantsThread_ClassicApiShape_EveryMessageOnTheThreadsBackend()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
@@ -133,18 +133,18 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task RecordedId_NewInstanceAfterRestart_FoundInTheStore()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         string id;
         await using (var first = await StartAsync(backends, table))
         {
-            id = (await ClientFor(first).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id;
+            id = (await SdkClient.For(first).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id;
         }
 
         ClearAll(backends);
         await using var restarted = await StartAsync(backends, table);
-        await ClientFor(restarted).GetOpenAIFileClient().GetFileAsync(id);
+        await SdkClient.For(restarted).GetOpenAIFileClient().GetFileAsync(id);
 
         Assert.Equal(1, backends.All.Sum(b => b.RequestCount));
         Assert.Empty(restarted.Logs.WithEventId(104));
@@ -153,14 +153,14 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task ResponsesStreaming_IdFromTheFirstEvent_NextTurnThroughTheOtherInstanceOnTheSameBackend()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
         await using var two = await StartAsync(backends, table);
 
         string? id = null;
-        var stream = await ClientFor(one).GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hi", null);
+        var stream = await SdkClient.For(one).GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hi", null);
         await foreach (var update in stream)
         {
             if (update is StreamingResponseCreatedUpdate created)
@@ -174,7 +174,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         ClearAll(backends);
         for (var i = 0; i < 3; i++)
         {
-            var next = await ClientFor(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "Again", id);
+            var next = await SdkClient.For(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "Again", id);
             Assert.Equal("Hello from " + owner, next.Value.GetOutputText());
         }
 
@@ -189,7 +189,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await using var backends = await FakeBackends.StartAsync("a", "b");
         var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        var file = await ClientFor(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var file = await SdkClient.For(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var ownerIndex = objects[0].Ids.Contains(file.Value.Id) ? 0 : 1;
         backends[ownerIndex].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
         ClearAll(backends);
@@ -211,7 +211,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await using var backends = await FakeBackends.StartAsync("a", "b");
         var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        var file = await ClientFor(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var file = await SdkClient.For(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var ownerIndex = objects[0].Ids.Contains(file.Value.Id) ? 0 : 1;
         backends[ownerIndex].Handler = FakeResponses.Json(500, new { error = new { code = "InternalServerError", message = "boom" } });
         ClearAll(backends);
@@ -231,14 +231,14 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         objects[2].Seed("file-older", "files");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
 
-        var found = await ClientFor(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
+        var found = await SdkClient.For(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
         Assert.Equal("file-older", found.Value.Id);
         Assert.Equal(1, backends[2].RequestCount);
         ClearAll(backends);
 
         for (var i = 0; i < 3; i++)
         {
-            await ClientFor(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
+            await SdkClient.For(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
         }
 
         Assert.Equal(3, backends[2].RequestCount);
@@ -266,89 +266,13 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task ListFiles_FilesOnEveryBackend_OneMergedListWithAllOfThem()
-    {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
-
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        var files = ClientFor(proxy).GetOpenAIFileClient();
-        var uploaded = new List<string>();
-        for (var i = 0; i < 3; i++)
-        {
-            uploaded.Add((await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id);
-        }
-
-        var listed = await files.GetFilesAsync();
-
-        Assert.Equal(uploaded.Order(StringComparer.Ordinal), listed.Value.Select(f => f.Id).Order(StringComparer.Ordinal));
-    }
-
-    /// <summary>
-    /// Review finding 2: a caller that accepts gzip (the Python SDK's httpx does by default) gets each backend's page
-    /// compressed; the merged list must be built from the decoded pages, not relayed as one backend's gzip bytes
-    /// labelled plain JSON.
-    /// </summary>
-    [Fact]
-    public async Task ListFiles_BackendsCompressTheirPages_OneMergedPlainJsonList()
-    {
-        await using var backends = await FakeBackends.StartAsync("a", "b");
-        foreach (var backend in backends.All)
-        {
-            var page = System.Text.Encoding.UTF8.GetBytes(
-                $$"""{"object":"list","data":[{"id":"file-{{backend.Name}}","object":"file","created_at":1}],"has_more":false}""");
-            backend.Handler = async (context, _) =>
-            {
-                using var compressed = new MemoryStream();
-                await using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
-                {
-                    await gzip.WriteAsync(page);
-                }
-
-                context.Response.ContentType = "application/json";
-                context.Response.Headers.ContentEncoding = "gzip";
-                await context.Response.Body.WriteAsync(compressed.ToArray());
-            };
-        }
-
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        using var request = new HttpRequestMessage(HttpMethod.Get, "openai/v1/files");
-        request.Headers.AcceptEncoding.ParseAdd("gzip");
-
-        using var response = await proxy.Client.SendAsync(request);
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Empty(response.Content.Headers.ContentEncoding);
-        using var list = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync());
-        Assert.Equal(["file-a", "file-b"], list.RootElement.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()).Order(StringComparer.Ordinal));
-    }
-
-    [Fact]
-    public async Task ListFiles_OneBackendCooling_ListOfTheOthersNamingTheMissingOne()
-    {
-        await using var backends = await FakeBackends.StartAsync("a", "b");
-        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
-        objects[0].Seed("file-a0", "files");
-        backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-
-        using var first = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
-        using var second = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
-
-        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
-        Assert.Equal("b", second.Headers.GetValues("x-proxy-list-incomplete").Single());
-        Assert.Equal("a", second.Headers.GetValues("x-proxy-backend").Single());
-        Assert.Contains("file-a0", await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(1, backends[1].RequestCount);
-    }
-
-    [Fact]
     public async Task StoreDown_IdsRecordedMeanwhile_ServedLocallyAndWrittenWhenBack()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var store = new SwitchableObjectStore(new InMemoryObjectStore()) { Failing = true };
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
-        var files = ClientFor(proxy).GetOpenAIFileClient();
+        var files = SdkClient.For(proxy).GetOpenAIFileClient();
 
         var uploaded = await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         for (var i = 0; i < 4; i++)
@@ -370,11 +294,11 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task SteadyState_CachedId_NoStoreOperation()
     {
-        await using var backends = await OwningBackendsAsync("a", "b");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b");
 
         var store = new SwitchableObjectStore(new InMemoryObjectStore());
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
-        var files = ClientFor(proxy).GetOpenAIFileClient();
+        var files = SdkClient.For(proxy).GetOpenAIFileClient();
         var uploaded = await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var before = store.Lookups;
 
@@ -384,18 +308,6 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         }
 
         Assert.Equal(before, store.Lookups);
-    }
-
-    /// <summary>Fake backends that each know only the objects created on them (an unknown id gets 404).</summary>
-    private static async Task<FakeBackends> OwningBackendsAsync(params string[] names)
-    {
-        var backends = await FakeBackends.StartAsync(names);
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
-
-        return backends;
     }
 
     private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table)
@@ -426,13 +338,6 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
             backend.ClearRequests();
         }
     }
-
-    internal static OpenAIClient ClientFor(ProxyTestHost proxy) =>
-        new(new ApiKeyCredential("test-key"), new OpenAIClientOptions
-        {
-            Endpoint = new Uri(proxy.BaseAddress, "openai/v1"),
-            RetryPolicy = new ClientRetryPolicy(0),
-        });
 
     /// <summary>A real in-memory object store whose availability the test switches; counts lookups.</summary>
     private sealed class SwitchableObjectStore(InMemoryObjectStore inner) : IObjectStore

@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.Json;
 using AoaiProxy.Tests.TestSupport;
 using OpenAI.Chat;
+using AoaiProxy.State;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AoaiProxy.Tests.EndToEnd;
 
@@ -48,7 +50,7 @@ public sealed class RoutingEndToEndTests
             s["Proxy:Backends:0:Deployments"] = "gpt-4o-mini";
             s["Proxy:Backends:1:Deployments"] = "chat=gpt-4o-mini-b";
         });
-        var chat = ObjectAffinityEndToEndTests.ClientFor(proxy).GetChatClient("chat");
+        var chat = SdkClient.For(proxy).GetChatClient("chat");
 
         var answer = await chat.CompleteChatAsync("Say hello");
 
@@ -173,4 +175,93 @@ public sealed class RoutingEndToEndTests
             Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
         }
     }
+
+    /// <summary>
+    /// A v1 request whose body is over <see cref="AoaiProxy.Forwarding.RequestBody.MemoryThreshold"/> (spilled to a file; a
+    /// vision request with base64 images, say) is read for its "model" as a small one is, so it honours its deployment's
+    /// cooldown and is not sent to the backend that throttled that deployment.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_V1BodyOverMemoryThreshold_HonoursItsDeploymentsCooldown()
+    {
+        var clock = new ManualTimeProvider();
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
+        backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
+        using (var first = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("""{"model":"gpt-4o","messages":[]}""")))
+        {
+            Assert.Equal("b", first.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        backends[0].Handler = null;
+        backends[0].ClearRequests();
+        var large = LargeV1Body("gpt-4o");
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of(large));
+            Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        Assert.Equal(0, backends[0].RequestCount);
+    }
+
+    /// <summary>
+    /// A 429 on a v1 request whose body is over the memory threshold cools only the deployment its "model" names, not every
+    /// deployment of the backend ("a/*").
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_V1BodyOverMemoryThreshold_ThrottleCoolsOnlyThatDeployment()
+    {
+        var clock = new ManualTimeProvider();
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
+        backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
+        using (await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of(LargeV1Body("gpt-4o")))) { }
+
+        backends[0].Handler = null;
+        var servedBy = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            using var other = await proxy.Client.PostAsync("openai/v1/embeddings", JsonBody.Of("""{"model":"text-embedding-3-small","input":"x"}"""));
+            servedBy.Add(other.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        Assert.Equal(2, servedBy.Count(n => n == "a"));
+    }
+
+    /// <summary>
+    /// A v1 "model" of any length is bounded before it becomes a cooldown key (shared through the table, where a string
+    /// property over 64 KiB is refused), a field of every attempt's log line or part of the answer.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_V1ModelOfAMegabyte_NeitherKeyedNorLoggedNorEchoedVerbatim()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        // Two failures in two attempts cool the deployment (the failure rate's smallest sample): the model becomes a key.
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
+            s["Proxy:FailureRate:Ratio"] = "1";
+        });
+        backends[0].Handler = FakeResponses.Json(503, new { error = new { code = "Busy", message = "busy" } });
+        var model = new string('m', 1_000_000);
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("{\"model\":\"" + model + "\"}"));
+
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+            Assert.True((await response.Content.ReadAsStringAsync()).Length < 10_000);
+        }
+
+        var state = proxy.Services.GetRequiredService<SharedState>();
+        Assert.NotEmpty(state.Cooldowns);
+        Assert.All(state.Cooldowns.Keys, k => Assert.True(k.Length < 1000, $"cooldown key of {k.Length} characters"));
+        Assert.Equal(2, proxy.Logs.Named("AttemptCompleted").Count());
+        Assert.All(proxy.Logs.Entries, e => Assert.True(e.Message.Length < 10_000, $"log line of {e.Message.Length} characters"));
+    }
+
+    private static string LargeV1Body(string model) =>
+        "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"user\",\"content\":\"" +
+        new string('x', AoaiProxy.Forwarding.RequestBody.MemoryThreshold + 1024) + "\"}]}";
 }

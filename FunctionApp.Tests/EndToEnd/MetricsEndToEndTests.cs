@@ -2,16 +2,14 @@ using System.Net;
 using System.Net.Http.Headers;
 using AoaiProxy.Auth;
 using AoaiProxy.Observability;
-using AoaiProxy.Tests.Auth;
-using AoaiProxy.Tests.EndToEnd;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using M = AoaiProxy.Observability.MetricNames;
 
-namespace AoaiProxy.Tests.Observability;
+namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>Each instrument of <see cref="ProxyMetrics"/>, measured through real requests to the engine on loopback.</summary>
-public sealed class ProxyMetricsTests
+public sealed class MetricsEndToEndTests
 {
     private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
@@ -22,7 +20,7 @@ public sealed class ProxyMetricsTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s.Keys());
         using var metrics = Recorder(proxy);
 
-        using var response = await SendAsync(proxy, AuthEndToEndTests.SecondClientKey);
+        using var response = await SendAsync(proxy, AuthSettings.SecondClientKey);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "served"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
@@ -35,7 +33,7 @@ public sealed class ProxyMetricsTests
         Assert.Equal(5, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "prompt")]));
         Assert.Equal(3, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "completion")]));
         Assert.Equal(8, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "total")]));
-        Assert.DoesNotContain(metrics.All, m => m.Tags.Values.Any(v => v is not null && v.Contains(AuthEndToEndTests.SecondClientKey, StringComparison.Ordinal)));
+        Assert.DoesNotContain(metrics.All, m => m.Tags.Values.Any(v => v is not null && v.Contains(AuthSettings.SecondClientKey, StringComparison.Ordinal)));
     }
 
     [Fact]

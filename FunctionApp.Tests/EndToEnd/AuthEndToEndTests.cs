@@ -2,21 +2,21 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using AoaiProxy.Auth;
-using AoaiProxy.Tests.EndToEnd;
 using AoaiProxy.Tests.TestSupport;
 using Azure.Core;
 using Azure.Identity;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
-namespace AoaiProxy.Tests.Auth;
+namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>The three modes over real HTTP: who gets in, and what each backend receives.</summary>
 public sealed class AuthEndToEndTests
 {
-    internal const string ClientKey = "client-key-one-0123456789abcdef0123456789";
-    internal const string SecondClientKey = "client-key-two-0123456789abcdef0123456789";
-    internal const string KeyOfA = "backend-a-key-9f8e7d6c5b4a39281706";
+    private const string ClientKey = AuthSettings.ClientKey;
+    private const string SecondClientKey = AuthSettings.SecondClientKey;
+    private const string KeyOfA = "backend-a-key-9f8e7d6c5b4a39281706";
     private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
     [Fact]
@@ -340,7 +340,7 @@ public sealed class AuthEndToEndTests
         Assert.False(received.Headers.ContainsKey("Authorization"));
     }
 
-    internal static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? apiKey = null, string? bearer = null)
+    private static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? apiKey = null, string? bearer = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         if (apiKey is not null)
@@ -356,7 +356,7 @@ public sealed class AuthEndToEndTests
         return proxy.Client.SendAsync(request);
     }
 
-    internal static Task<ProxyTestHost> StartAsync(
+    private static Task<ProxyTestHost> StartAsync(
         FakeBackends backends, Action<Dictionary<string, string?>> settings, TokenCredential? credential = null, Action<IServiceCollection>? services = null) =>
         ProxyTestHost.StartAsync(backends.All, settings, s =>
         {
@@ -416,16 +416,19 @@ public sealed class AuthEndToEndTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False(backends[0].Requests.Single().Headers.ContainsKey("Ocp-Apim-Subscription-Key"));
     }
-}
 
-/// <summary>Settings shorthands for the auth tests.</summary>
-internal static class AuthSettings
-{
-    /// <summary>Two client keys (Proxy:Auth:ClientKeys:0 and :1).</summary>
-    public static Dictionary<string, string?> Keys(this Dictionary<string, string?> settings)
+    /// <summary>A proxy that would call the backends with its own credentials for anyone does not start, and says which settings to add.</summary>
+    [Fact]
+    public async Task StartAsync_HoldsCredentialsWithoutCallerAuthentication_RefusesToStartNamingTheSettings()
     {
-        settings["Proxy:Auth:ClientKeys:0"] = AuthEndToEndTests.ClientKey;
-        settings["Proxy:Auth:ClientKeys:1"] = AuthEndToEndTests.SecondClientKey;
-        return settings;
+        await using var backends = await FakeBackends.StartAsync("a");
+
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() =>
+            ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Auth:Backend"] = "Identity"));
+
+        var message = Assert.Single(refused.Failures);
+        Assert.Contains("anyone who finds its URL could spend your quota", message, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Auth:EntraId:TenantId", message, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Auth:ClientKeys:0", message, StringComparison.Ordinal);
     }
 }
