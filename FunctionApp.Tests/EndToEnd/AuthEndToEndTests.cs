@@ -267,7 +267,7 @@ public sealed class AuthEndToEndTests
         using var response = await SendAsync(proxy);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var warning = Assert.Single(proxy.Logs.WithEventId(20));
+        var warning = Assert.Single(proxy.Logs.Named("AnonymousCallersAllowed"));
         Assert.Equal(LogLevel.Warning, warning.Level);
         Assert.Contains("ANONYMOUS CALLERS ALLOWED", warning.Message, StringComparison.Ordinal);
     }
@@ -319,8 +319,8 @@ public sealed class AuthEndToEndTests
             Assert.DoesNotContain(secret, seen.ToString(), StringComparison.Ordinal);
         }
 
-        Assert.NotEmpty(proxy.Logs.WithEventId(18));
-        Assert.NotEmpty(proxy.Logs.WithEventId(19));
+        Assert.NotEmpty(proxy.Logs.Named("CallerRefused"));
+        Assert.NotEmpty(proxy.Logs.Named("CallerForbidden"));
     }
 
     /// <summary>Round robin: one successful request per backend.</summary>

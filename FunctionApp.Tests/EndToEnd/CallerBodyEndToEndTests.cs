@@ -19,9 +19,9 @@ public sealed class CallerBodyEndToEndTests
     private const int KiB = 1024;
     private const int MiB = 1024 * KiB;
     private const int AnnouncedLength = 50 * MiB;
-    private const int CallerCancelledEvent = 8;
-    private const int RequestRejectedEvent = 17;
-    private const int CallerBodyGoneEvent = 28;
+
+    /// <summary>The events of a request that ends by the caller's doing: gone during an attempt, refused, gone while its body was read.</summary>
+    private static readonly string[] CallersOwnEnds = ["CallerCancelled", "RequestRejected", "CallerBodyGone"];
 
     /// <summary>
     /// Announced uploads (streamed through the first attempt) and chunked ones (read whole first), reset by the caller
@@ -85,7 +85,7 @@ public sealed class CallerBodyEndToEndTests
         Assert.True(!logged.Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());
         Assert.DoesNotContain(logged, e => e.Message.Contains("draining", StringComparison.OrdinalIgnoreCase));
         // Each request ended as a caller that went away, at Debug: during its attempt, or while its body was read.
-        var wentAway = proxy.Logs.WithEventId(CallerCancelledEvent).Concat(proxy.Logs.WithEventId(CallerBodyGoneEvent)).ToList();
+        var wentAway = proxy.Logs.Named("CallerCancelled").Concat(proxy.Logs.Named("CallerBodyGone")).ToList();
         Assert.Equal(times, wentAway.Count);
         Assert.All(wentAway, e => Assert.Equal(LogLevel.Debug, e.Level));
         Assert.Empty(metrics.Of(MetricNames.Instruments.CooldownsStarted));
@@ -128,7 +128,7 @@ public sealed class CallerBodyEndToEndTests
         using var error = JsonDocument.Parse(answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
         Assert.Equal("BadRequest", error.RootElement.GetProperty("error").GetProperty("code").GetString());
         Assert.StartsWith("The request could not be read: ", error.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
-        Assert.Equal(LogLevel.Debug, Assert.Single(proxy.Logs.WithEventId(RequestRejectedEvent)).Level);
+        Assert.Equal(LogLevel.Debug, Assert.Single(proxy.Logs.Named("RequestRejected")).Level);
         Assert.True(!proxy.Logs.Entries.Skip(startup).Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());
         Assert.Empty(backends[0].Requests);
     }
@@ -158,7 +158,7 @@ public sealed class CallerBodyEndToEndTests
         }
 
         // Which the server reports first (the short body, or the connection it aborted) is a race: either is the caller's.
-        var ended = Assert.Single(new[] { CallerCancelledEvent, RequestRejectedEvent, CallerBodyGoneEvent }.SelectMany(proxy.Logs.WithEventId));
+        var ended = Assert.Single(CallersOwnEnds.SelectMany(proxy.Logs.Named));
         Assert.Equal(LogLevel.Debug, ended.Level);
         await WaitForAsync(() => proxy.Logs.Entries.Any(e => e.EventId.Name == "ConnectionStop"), "the connection's end", proxy);
         Assert.True(!proxy.Logs.Entries.Skip(startup).Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());

@@ -84,7 +84,7 @@ public sealed class FailureHandlingEndToEndTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("2", response.Headers.GetValues("x-proxy-attempts").Single());
-        Assert.Single(proxy.Logs.WithEventId(61));
+        Assert.Single(proxy.Logs.Named("AttemptNotStarted"));
     }
 
     /// <summary>Point 2: one request that makes a backend answer 500 cools nothing; the next, innocent request is served.</summary>
@@ -144,7 +144,7 @@ public sealed class FailureHandlingEndToEndTests
         using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Single(proxy.Logs.WithEventId(64));
+        Assert.Single(proxy.Logs.Named("Panic"));
     }
 
     /// <summary>
@@ -243,7 +243,7 @@ public sealed class FailureHandlingEndToEndTests
         var state = proxy.Services.GetRequiredService<SharedState>();
         await Wait.UntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")), "backend a's cooldown for gpt-4o");
         Assert.Equal(CooldownReason.Failed, state.Cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
-        Assert.Equal(2, proxy.Logs.WithEventId(62).Count());
+        Assert.Equal(2, proxy.Logs.Named("RelayIdleTimedOut").Count());
         Assert.Equal(["a/stalled", "a/stalled"], failures.Seen);
     }
 
@@ -282,7 +282,7 @@ public sealed class FailureHandlingEndToEndTests
         // The caller's connection is aborted first; the verdict is recorded right after.
         var state = proxy.Services.GetRequiredService<SharedState>();
         await Wait.UntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")), "backend a's cooldown for gpt-4o");
-        Assert.Equal(2, proxy.Logs.WithEventId(15).Count());
+        Assert.Equal(2, proxy.Logs.Named("RelayFailed").Count());
         Assert.Equal(["a/broken", "a/broken"], failures.Seen);
     }
 

@@ -147,7 +147,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await SdkClient.For(restarted).GetOpenAIFileClient().GetFileAsync(id);
 
         Assert.Equal(1, backends.All.Sum(b => b.RequestCount));
-        Assert.Empty(restarted.Logs.WithEventId(104));
+        Assert.Empty(restarted.Logs.Named("ObjectFound"));
     }
 
     [Fact]
@@ -180,7 +180,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
 
         // Recorded from the stream's first event: sent straight to the owner, never found by trying the others.
         Assert.All(backends.All, b => Assert.Equal(b.Name == owner ? 3 : 0, b.RequestCount));
-        Assert.Empty(two.Logs.WithEventId(104));
+        Assert.Empty(two.Logs.Named("ObjectFound"));
     }
 
     [Fact]
@@ -243,7 +243,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
 
         Assert.Equal(3, backends[2].RequestCount);
         Assert.Equal(0, backends[0].RequestCount + backends[1].RequestCount);
-        Assert.Single(proxy.Logs.WithEventId(104));
+        Assert.Single(proxy.Logs.Named("ObjectFound"));
     }
 
     [Fact]
@@ -281,7 +281,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         }
 
         Assert.Null(await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None));
-        Assert.Single(proxy.Logs.WithEventId(101));
+        Assert.Single(proxy.Logs.Named("ObjectStoreUnavailable"));
 
         store.Failing = false;
         await Wait.UntilAsync(

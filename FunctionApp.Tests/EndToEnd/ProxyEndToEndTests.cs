@@ -446,7 +446,7 @@ public sealed class ProxyEndToEndTests
 
         using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
 
-        var attempts = proxy.Logs.WithEventId(1).ToList();
+        var attempts = proxy.Logs.Named("AttemptCompleted").ToList();
         Assert.Equal(2, attempts.Count);
         // The failover is visible at the production default (Information); the served attempt only at Debug.
         var throttled = Assert.Single(attempts, e => e.Message.Contains("backend a", StringComparison.Ordinal));
@@ -466,6 +466,7 @@ public sealed class ProxyEndToEndTests
         // The first request also waits for the shared state's start-up, which logs once at Information.
         using var warmUp = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
         var before = proxy.Logs.Entries.Count;
+        var attemptsBefore = proxy.Logs.Named("AttemptCompleted").Count();
 
         using var first = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
         using var second = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
@@ -473,8 +474,8 @@ public sealed class ProxyEndToEndTests
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         var lines = proxy.Logs.Entries.Skip(before).ToList();
-        Assert.Equal(2, lines.Count(e => e.EventId.Id == 1 && e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal)));
-        Assert.All(lines.Where(e => e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal)), e => Assert.Equal(LogLevel.Debug, e.Level));
+        Assert.Equal(2, proxy.Logs.Named("AttemptCompleted").Count() - attemptsBefore);
+        Assert.All(lines.Where(LogCapture.IsEngine), e => Assert.Equal(LogLevel.Debug, e.Level));
     }
 
     [Fact]
@@ -489,7 +490,7 @@ public sealed class ProxyEndToEndTests
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal("ProxyError", (await AzureError.OfAsync(response)).Code);
-        Assert.Single(proxy.Logs.WithEventId(27));
+        Assert.Single(proxy.Logs.Named("UnexpectedFailure"));
         Assert.Equal(0, backends[0].RequestCount);
     }
 }

@@ -103,7 +103,7 @@ public sealed class RoutingEndToEndTests
         var message = error.RootElement.GetProperty("error").GetProperty("message").GetString();
         Assert.Contains($"Backend '{named}'", message, StringComparison.Ordinal);
         Assert.Contains("not replayed", message, StringComparison.Ordinal);
-        Assert.Single(proxy.Logs.WithEventId(105));
+        Assert.Single(proxy.Logs.Named("StatefulNotReplayed"));
     }
 
     /// <summary>
