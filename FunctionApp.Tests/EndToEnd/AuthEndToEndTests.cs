@@ -390,9 +390,10 @@ public sealed class AuthEndToEndTests
     }
 
     /// <summary>
-    /// Finding 8. Only api-key and Authorization are stripped in Identity / per-backend-key modes. Ocp-Apim-Subscription-Key
-    /// is the Azure AI services key header (and what API Management in front of Azure OpenAI expects): a caller's value
-    /// goes to the backend next to the proxy's own token.
+    /// When the proxy calls a backend with its own credentials (Identity mode, a backend's own key) every caller
+    /// credential header is stripped, Ocp-Apim-Subscription-Key too: it is the Azure AI services key header (and what API
+    /// Management in front of Azure OpenAI expects), and a caller's value must not reach the backend next to the proxy's
+    /// own token.
     /// </summary>
     [Fact]
     public async Task ProxyAsync_IdentityMode_DoesNotForwardTheCallersSubscriptionKeyHeader()

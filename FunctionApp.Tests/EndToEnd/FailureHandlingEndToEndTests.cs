@@ -11,14 +11,14 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>
-/// Issue 13 over real Kestrel and real sockets: the deadline and replay rule, failure cooldowns on evidence, panic, the
+/// Failure handling over real Kestrel and real sockets: the deadline and replay rule, failure cooldowns on evidence, panic, the
 /// no-deployment throttle scope, stalled and broken streams, relay framing and header hygiene, HTTP/2 backends.
 /// </summary>
 public sealed class FailureHandlingEndToEndTests
 {
     private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
-    /// <summary>Point 1: a backend that accepted the request and is merely slow is waited for, not cancelled and re-run elsewhere.</summary>
+    /// <summary>A backend that accepted the request and is merely slow is waited for, not cancelled and re-run elsewhere.</summary>
     [Fact]
     public async Task ProxyAsync_SlowBackendWithinDeadline_ServedByItWithoutReplay()
     {
@@ -43,7 +43,7 @@ public sealed class FailureHandlingEndToEndTests
     }
 
     /// <summary>
-    /// Point 1: past the request's deadline the caller gets 504 after the one backend that had the request; it is not
+    /// Past the request's deadline the caller gets 504 after the one backend that had the request; it is not
     /// re-run (and billed) on the next one, and one timeout cools nothing.
     /// </summary>
     [Fact]
@@ -64,7 +64,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Empty(proxy.Services.GetRequiredService<SharedState>().Cooldowns);
     }
 
-    /// <summary>Point 1: a backend that provably never got the request (nothing listening) is failed over at once.</summary>
+    /// <summary>A backend that provably never got the request (nothing listening) is failed over at once.</summary>
     [Fact]
     public async Task ProxyAsync_BackendRefusesConnection_FailsOverAsNotStarted()
     {
@@ -87,7 +87,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Single(proxy.Logs.Named("AttemptNotStarted"));
     }
 
-    /// <summary>Point 2: one request that makes a backend answer 500 cools nothing; the next, innocent request is served.</summary>
+    /// <summary>One request that makes a backend answer 500 cools nothing; the next, innocent request is served.</summary>
     [Fact]
     public async Task ProxyAsync_OneBad500_CoolsNothingAndNextRequestServed()
     {
@@ -108,7 +108,7 @@ public sealed class FailureHandlingEndToEndTests
     }
 
     /// <summary>
-    /// Point 2: failures past the failure rate cool the backend for that deployment (shared), and when every candidate
+    /// Failures past the failure rate cool the backend for that deployment (shared), and when every candidate
     /// cools for failures one is tried anyway (panic) instead of answering 502 unseen.
     /// </summary>
     [Fact]
@@ -148,9 +148,9 @@ public sealed class FailureHandlingEndToEndTests
     }
 
     /// <summary>
-    /// Review finding 1: a connection dropped before the answer is counted backend-wide, so the backend-wide rate must
-    /// also count the answers that backend gave. Otherwise a few sporadic resets among many served requests read as a
-    /// 100% failure rate and cool the whole backend, for every deployment.
+    /// A connection dropped before the answer is counted backend-wide, so the backend-wide rate counts the answers that
+    /// backend gave too: a few sporadic resets among many served requests are not a 100% failure rate and do not cool the
+    /// whole backend, for every deployment.
     /// </summary>
     [Fact]
     public async Task ProxyAsync_FewTransportFailuresAmongManyServed_DoesNotCoolTheWholeBackend()
@@ -188,7 +188,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal("a", next.Headers.GetValues("x-proxy-backend").Single());
     }
 
-    /// <summary>Point 3: a 429 on a request without a deployment does not make the backend's deployments look throttled.</summary>
+    /// <summary>A 429 on a request without a deployment does not make the backend's deployments look throttled.</summary>
     [Fact]
     public async Task ProxyAsync_ThrottleWithoutDeployment_DeploymentsOfThatBackendStillServed()
     {
@@ -211,7 +211,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.False(proxy.Services.GetRequiredService<SharedState>().Cooldowns.ContainsKey(CooldownKeys.ForBackend("a")));
     }
 
-    /// <summary>Point 4: a backend that stalls mid-stream is cut after the idle timeout, logged, and counted against it.</summary>
+    /// <summary>A backend that stalls mid-stream is cut after the idle timeout, logged, and counted against it.</summary>
     [Fact]
     public async Task ProxyAsync_BackendStallsMidStream_CutAfterIdleTimeoutAndCounted()
     {
@@ -247,7 +247,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal(["a/stalled", "a/stalled"], failures.Seen);
     }
 
-    /// <summary>Point 4: a body that breaks off mid-stream is logged and counted against the backend, not taken as served.</summary>
+    /// <summary>A body that breaks off mid-stream is logged and counted against the backend, not taken as served.</summary>
     [Fact]
     public async Task ProxyAsync_BackendBreaksMidStream_LoggedAndCounted()
     {
@@ -286,7 +286,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal(["a/broken", "a/broken"], failures.Seen);
     }
 
-    /// <summary>Point 6: an answer with both Transfer-Encoding and Content-Length is framed by the former and relayed whole.</summary>
+    /// <summary>An answer with both Transfer-Encoding and Content-Length is framed by the former and relayed whole.</summary>
     [Fact]
     public async Task ProxyAsync_BackendSendsTransferEncodingAndContentLength_WholeBodyRelayed()
     {
@@ -306,7 +306,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal("""{"a":1,"b":22}""", await response.Content.ReadAsStringAsync());
     }
 
-    /// <summary>Point 6: content headers of a request without a body still reach the backend.</summary>
+    /// <summary>Content headers of a request without a body still reach the backend.</summary>
     [Fact]
     public async Task ProxyAsync_BodylessRequestWithContentHeaders_HeadersForwarded()
     {
@@ -326,7 +326,7 @@ public sealed class FailureHandlingEndToEndTests
     }
 
     /// <summary>
-    /// Point 6 and issue 7: platform, authentication and forwarding headers (as App Service, the Functions host and the
+    /// Platform, authentication and forwarding headers (as App Service, the Functions host and the
     /// worker's ASP.NET Core integration add them) and cookies never reach a backend; the caller's own headers do.
     /// </summary>
     [Fact]
@@ -359,7 +359,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal("my-app", received["x-ms-useragent"]);
     }
 
-    /// <summary>Point 6: the backend sees the proxy's own outgoing span as parent, in the caller's trace, not the caller's span.</summary>
+    /// <summary>The backend sees the proxy's own outgoing span as parent, in the caller's trace, not the caller's span.</summary>
     [Fact]
     public async Task ProxyAsync_CallerSendsTraceparent_BackendGetsProxySpanInSameTrace()
     {
@@ -378,7 +378,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.NotEqual(callerSpan, received.SpanId.ToHexString());
     }
 
-    /// <summary>Point 7: an HTTP/2 backend over TLS (as Azure OpenAI), streaming, and failover from one to the other.</summary>
+    /// <summary>An HTTP/2 backend over TLS (as Azure OpenAI), streaming, and failover from one to the other.</summary>
     [Fact]
     public async Task ProxyAsync_Http2Backends_StreamsAndFailsOver()
     {

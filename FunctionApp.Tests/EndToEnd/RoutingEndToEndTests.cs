@@ -107,7 +107,7 @@ public sealed class RoutingEndToEndTests
     }
 
     /// <summary>
-    /// Review: a backend that read the whole create request and then dropped the connection may have created the batch;
+    /// A backend that read the whole create request and then dropped the connection may have created the batch;
     /// it is not replayed on the next backend.
     /// </summary>
     [Fact]

@@ -179,7 +179,7 @@ public class RequestBodyTests
     }
 
     /// <summary>
-    /// Issue 13: the body is released when relaying begins, while a backend that answered early may still be reading
+    /// The body is released when relaying begins, while a backend that answered early may still be reading
     /// it. The attempt still sending gets every byte intact; no later attempt can start.
     /// </summary>
     [Fact]

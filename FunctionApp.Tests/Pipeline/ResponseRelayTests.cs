@@ -16,7 +16,7 @@ public sealed class ResponseRelayTests
     private readonly FakeTimeProvider _time = new();
     private readonly ProxyOptions _options = new() { RelayIdleTimeout = TimeSpan.FromSeconds(30) };
 
-    /// <summary>Issue 13: as YARP, a zero-byte read waits for data before a relay buffer is rented for it.</summary>
+    /// <summary>As in YARP, a zero-byte read waits for data before a relay buffer is rented for it.</summary>
     [Fact]
     public async Task RelayAsync_Stream_ZeroByteReadBeforeEachBufferedRead()
     {
@@ -33,7 +33,7 @@ public sealed class ResponseRelayTests
         Assert.False(lifetime.Aborted);
     }
 
-    /// <summary>Issue 13: a backend that stops sending mid-stream is cut after the idle timeout, and it is the backend's failure.</summary>
+    /// <summary>A backend that stops sending mid-stream is cut after the idle timeout, and it is the backend's failure.</summary>
     [Fact]
     public async Task RelayAsync_BackendStallsPastIdleTimeout_AbortsCallerAndBlamesBackend()
     {
@@ -68,7 +68,7 @@ public sealed class ResponseRelayTests
         Assert.True(lifetime.Aborted);
     }
 
-    /// <summary>Issue 13: with both, Transfer-Encoding frames the answer, so its Content-Length is not relayed.</summary>
+    /// <summary>With both, Transfer-Encoding frames the answer, so its Content-Length is not relayed.</summary>
     [Fact]
     public async Task RelayAsync_TransferEncodingAndContentLength_ContentLengthDropped()
     {
