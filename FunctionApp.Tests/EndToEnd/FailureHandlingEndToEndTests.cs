@@ -11,8 +11,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>
-/// Failure handling over real Kestrel and real sockets: the deadline and replay rule, failure cooldowns on evidence, panic, the
-/// no-deployment throttle scope, stalled and broken streams, relay framing and header hygiene, HTTP/2 backends.
+/// Failure handling over real Kestrel and real sockets: the deadline and replay rule, failure cooldowns on evidence,
+/// panic, the no-deployment throttle scope, stalled and broken streams, relay framing and header hygiene, HTTP/2 backends.
 /// </summary>
 public sealed class FailureHandlingEndToEndTests
 {
