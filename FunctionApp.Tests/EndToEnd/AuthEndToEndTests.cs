@@ -241,10 +241,17 @@ public sealed class AuthEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
         var credential = new FakeTokenCredential { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
-        await using var proxy = await StartAsync(backends, s => Identity(s).Keys(), credential);
+        var admission = new SpyVerifier(new ClientKeyVerifier([ClientKey, SecondClientKey]));
+        await using var proxy = await StartAsync(backends, s => Identity(s).Keys(), credential, services => services.AddSingleton<IClientKeyVerifier>(admission));
 
         var requests = Enumerable.Range(0, 40).Select(_ => SendAsync(proxy, apiKey: ClientKey)).ToList();
-        await Task.Delay(200);
+
+        // All 40 are in the proxy at once, past its caller check, while the one fetch (started at start-up) is held: none
+        // can be answered without the token.
+        await Wait.UntilAsync(() => admission.Count == 40, "all 40 requests past the caller check");
+        Assert.Equal(1, credential.Calls);
+        Assert.DoesNotContain(requests, r => r.IsCompleted);
+        Assert.All(backends.All, b => Assert.Equal(0, b.RequestCount));
         credential.Gate.SetResult();
         var responses = await Task.WhenAll(requests);
 
@@ -377,6 +384,17 @@ public sealed class AuthEndToEndTests
     private sealed class SpyVerifier(IClientKeyVerifier inner) : IClientKeyVerifier
     {
         public List<string> Presented { get; } = [];
+
+        public int Count
+        {
+            get
+            {
+                lock (Presented)
+                {
+                    return Presented.Count;
+                }
+            }
+        }
 
         public int IndexOf(string presented)
         {

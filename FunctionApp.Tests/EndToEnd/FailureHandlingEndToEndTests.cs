@@ -22,8 +22,10 @@ public sealed class FailureHandlingEndToEndTests
     [Fact]
     public async Task ProxyAsync_SlowBackendWithinDeadline_ServedByItWithoutReplay()
     {
+        var clock = new ManualTimeProvider();
         await using var backends = await FakeBackends.StartAsync("a", "b");
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "60");
+        await using var proxy = await ProxyTestHost.StartAsync(
+            backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "60", services => services.AddSingleton<TimeProvider>(clock));
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backends[0].Handler = async (context, request) =>
         {
@@ -33,7 +35,10 @@ public sealed class FailureHandlingEndToEndTests
 
         var call = proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
         await Wait.UntilAsync(() => backends[0].RequestCount == 1, "the request to reach backend a");
-        await Task.Delay(TimeSpan.FromMilliseconds(300));
+
+        // The backend takes until a millisecond before the request's deadline, on the proxy's clock: it is waited for.
+        clock.Advance(TimeSpan.FromSeconds(60) - TimeSpan.FromMilliseconds(1));
+        Assert.False(call.IsCompleted);
         release.SetResult();
         using var response = await call;
 
