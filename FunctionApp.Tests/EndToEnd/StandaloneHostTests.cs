@@ -114,11 +114,9 @@ public sealed class StandaloneHostTests
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
 
-            while (!stdout.Any(l => l.Contains("cooling down", StringComparison.Ordinal)))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "no cooldown line within the patience: " + string.Join('\n', stdout));
-                await Task.Delay(100);
-            }
+            await Wait.UntilAsync(
+                () => stdout.Any(l => l.Contains("cooling down", StringComparison.Ordinal)), "the cooldown line", poll: TimeSpan.FromMilliseconds(100),
+                detail: () => "\nThe host wrote:\n" + string.Join('\n', stdout));
 
             var text = string.Join('\n', stdout);
             Assert.Contains("Proxy started with 2 backends", text, StringComparison.Ordinal);
