@@ -10,7 +10,7 @@ namespace AoaiProxy.Tests.Affinity;
 public class ObjectAffinityTests
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-    private readonly FlakyStore _store = new();
+    private readonly SwitchableObjectStore _store = new();
 
     [Fact]
     public async Task OwnerAsync_Recorded_CachedWithoutStoreLookup()
@@ -92,29 +92,4 @@ public class ObjectAffinityTests
 
     private ObjectAffinity Create(TimeSpan? expiry = null) =>
         new(new ProxyOptions { AffinityExpiry = expiry ?? ProxyOptions.DefaultAffinityExpiry }, _store, _time, NullLogger<ObjectAffinity>.Instance);
-
-    private sealed class FlakyStore : IObjectStore
-    {
-        private int _lookups;
-
-        public InMemoryObjectStore Inner { get; } = new();
-
-        public volatile bool Failing;
-
-        public int Lookups => Volatile.Read(ref _lookups);
-
-        public string Description => "flaky";
-
-        public Task<ObjectRecord?> GetAsync(string id, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _lookups);
-            return Failing ? throw new StateStoreException("down") : Inner.GetAsync(id, cancellationToken);
-        }
-
-        public Task PutAsync(string id, ObjectRecord record, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : Inner.PutAsync(id, record, cancellationToken);
-
-        public Task DeleteAsync(string id, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : Inner.DeleteAsync(id, cancellationToken);
-    }
 }

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Text;
-using System.Text.Json;
 using AoaiProxy.Observability;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
@@ -125,9 +124,9 @@ public sealed class CallerBodyEndToEndTests
         var answer = await RawBytes.SendAsync(proxy.BaseAddress, request);
 
         Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
-        using var error = JsonDocument.Parse(answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
-        Assert.Equal("BadRequest", error.RootElement.GetProperty("error").GetProperty("code").GetString());
-        Assert.StartsWith("The request could not be read: ", error.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        var (code, message) = AzureError.Of(answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
+        Assert.Equal("BadRequest", code);
+        Assert.StartsWith("The request could not be read: ", message, StringComparison.Ordinal);
         Assert.Equal(LogLevel.Debug, Assert.Single(proxy.Logs.Named("RequestRejected")).Level);
         Assert.True(!proxy.Logs.Entries.Skip(startup).Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());
         Assert.Empty(backends[0].Requests);

@@ -200,7 +200,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode);
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 28, 30);
-        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await second.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", (await AzureError.OfAsync(second)).Message, StringComparison.Ordinal);
         Assert.Equal(1, backends[ownerIndex].RequestCount);
         Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
     }
@@ -219,7 +219,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         using var response = await proxy.Client.GetAsync("openai/v1/files/" + file.Value.Id);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await response.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", (await AzureError.OfAsync(response)).Message, StringComparison.Ordinal);
         Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
     }
 
@@ -270,7 +270,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     {
         await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
-        var store = new SwitchableObjectStore(new InMemoryObjectStore()) { Failing = true };
+        var store = new SwitchableObjectStore() { Failing = true };
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
         var files = SdkClient.For(proxy).GetOpenAIFileClient();
 
@@ -296,7 +296,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     {
         await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b");
 
-        var store = new SwitchableObjectStore(new InMemoryObjectStore());
+        var store = new SwitchableObjectStore();
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
         var files = SdkClient.For(proxy).GetOpenAIFileClient();
         var uploaded = await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
@@ -325,43 +325,11 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         return proxy;
     }
 
-    private static string MessageOf(string body)
-    {
-        using var doc = System.Text.Json.JsonDocument.Parse(body);
-        return doc.RootElement.GetProperty("error").GetProperty("message").GetString()!;
-    }
-
     private static void ClearAll(FakeBackends backends)
     {
         foreach (var backend in backends.All)
         {
             backend.ClearRequests();
         }
-    }
-
-    /// <summary>A real in-memory object store whose availability the test switches; counts lookups.</summary>
-    private sealed class SwitchableObjectStore(InMemoryObjectStore inner) : IObjectStore
-    {
-        private int _lookups;
-
-        public InMemoryObjectStore Inner => inner;
-
-        public volatile bool Failing;
-
-        public int Lookups => Volatile.Read(ref _lookups);
-
-        public string Description => "switchable";
-
-        public Task<ObjectRecord?> GetAsync(string id, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _lookups);
-            return Failing ? throw new StateStoreException("down") : inner.GetAsync(id, cancellationToken);
-        }
-
-        public Task PutAsync(string id, ObjectRecord record, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : inner.PutAsync(id, record, cancellationToken);
-
-        public Task DeleteAsync(string id, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : inner.DeleteAsync(id, cancellationToken);
     }
 }

@@ -76,8 +76,7 @@ public sealed class RoutingEndToEndTests
         using var response = await proxy.Client.PostAsync(path, JsonBody.Of(body));
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal("DeploymentNotFound", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("DeploymentNotFound", (await AzureError.OfAsync(response)).Code);
         Assert.Equal(0, backends[0].RequestCount + backends[1].RequestCount);
     }
 
@@ -99,8 +98,7 @@ public sealed class RoutingEndToEndTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(1, backends[0].RequestCount + backends[1].RequestCount);
         var named = backends.All.Single(b => b.RequestCount == 1).Name;
-        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var message = error.RootElement.GetProperty("error").GetProperty("message").GetString();
+        var message = (await AzureError.OfAsync(response)).Message;
         Assert.Contains($"Backend '{named}'", message, StringComparison.Ordinal);
         Assert.Contains("not replayed", message, StringComparison.Ordinal);
         Assert.Single(proxy.Logs.Named("StatefulNotReplayed"));

@@ -272,7 +272,7 @@ public class RequestBodyTests
         Assert.IsType<IOException>(broken.InnerException);
         Assert.InRange(source.TotalRead, Threshold + 5, Threshold + 5 + 10_000);
         Assert.Null(body.Failure);
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.Equal(data, await BodyBytes.OfAsync(body.CreateContent()));
         Assert.Equal(data.Length, source.TotalRead);
     }
 
@@ -283,8 +283,8 @@ public class RequestBodyTests
         var source = new TrickleStream(data, 7_000);
         await using var body = await ReceiveAsync(source, data.Length);
 
-        var first = Task.Run(() => CopyAsync(body.CreateContent()));
-        var second = Task.Run(() => CopyAsync(body.CreateContent()));
+        var first = Task.Run(() => BodyBytes.OfAsync(body.CreateContent()));
+        var second = Task.Run(() => BodyBytes.OfAsync(body.CreateContent()));
 
         Assert.Equal(data, await first);
         Assert.Equal(data, await second);
@@ -300,12 +300,12 @@ public class RequestBodyTests
         var source = new TrickleStream(data, SegmentSize, failAtEnd: failAtEnd);
         await using var body = await ReceiveAsync(source, data.Length + 500);
 
-        var first = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        var first = await Assert.ThrowsAsync<HttpRequestException>(() => BodyBytes.OfAsync(body.CreateContent()));
 
         Assert.IsType<BodyFailedException>(first.InnerException);
         var failure = Assert.NotNull(body.Failure);
         Assert.Equal(Enum.Parse<BodyFailureKind>(expected), failure.Kind);
-        var again = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        var again = await Assert.ThrowsAsync<HttpRequestException>(() => BodyBytes.OfAsync(body.CreateContent()));
         Assert.IsType<BodyFailedException>(again.InnerException);
         Assert.Equal(failure, body.Failure);
         Assert.Equal(data.Length, source.TotalRead);
@@ -327,7 +327,7 @@ public class RequestBodyTests
         Assert.True(body.WaitingForCaller);
         Assert.Null(body.Failure);
         source.Gate.SetResult();
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.Equal(data, await BodyBytes.OfAsync(body.CreateContent()));
         Assert.False(body.WaitingForCaller);
     }
 
@@ -398,7 +398,7 @@ public class RequestBodyTests
         Assert.Null(body.Failure);
         source.Gate.SetResult();
         await first;
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.Equal(data, await BodyBytes.OfAsync(body.CreateContent()));
         Assert.False(body.WaitingForCaller);
     }
 
@@ -511,7 +511,7 @@ public class RequestBodyTests
         await using var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
         File.Delete(Assert.Single(TempFiles().Except(before)));
 
-        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => BodyBytes.OfAsync(body.CreateContent()));
 
         Assert.IsType<BodyFailedException>(refused.InnerException);
         Assert.Equal(BodyFailureKind.Storage, body.Failure?.Kind);
@@ -585,11 +585,11 @@ public class RequestBodyTests
     {
         using var content = body.CreateContent();
         Assert.Equal(expected.Length, content.Headers.ContentLength);
-        Assert.Equal(expected, await CopyAsync(content));
-        Assert.Equal(expected, await CopyAsync(content));
+        Assert.Equal(expected, await BodyBytes.OfAsync(content));
+        Assert.Equal(expected, await BodyBytes.OfAsync(content));
 
         using var another = body.CreateContent();
-        Assert.Equal(expected, await CopyAsync(another));
+        Assert.Equal(expected, await BodyBytes.OfAsync(another));
     }
 
     /// <summary>Starts an attempt, lets it wait at <paramref name="source"/>'s gate, cancels it and sees it end cancelled.</summary>
@@ -600,13 +600,6 @@ public class RequestBodyTests
         await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt);
-    }
-
-    private static async Task<byte[]> CopyAsync(HttpContent content)
-    {
-        using var target = new MemoryStream();
-        await content.CopyToAsync(target);
-        return target.ToArray();
     }
 
     private static HashSet<string> TempFiles() => BodyTempFiles.Now();

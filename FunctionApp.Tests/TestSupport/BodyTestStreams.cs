@@ -34,6 +34,24 @@ internal static class BodyBytes
         return data;
     }
 
+    /// <summary>Every byte <paramref name="content"/> sends.</summary>
+    public static async Task<byte[]> OfAsync(HttpContent content)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        using var target = new MemoryStream();
+        await content.CopyToAsync(target);
+        return target.ToArray();
+    }
+
+    /// <summary>Every byte left in <paramref name="stream"/>.</summary>
+    public static async Task<byte[]> OfAsync(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var target = new MemoryStream();
+        await stream.CopyToAsync(target);
+        return target.ToArray();
+    }
+
     /// <summary>Pseudo-random bytes, the same for the same length (an upload's payload: nothing in it repeats).</summary>
     public static byte[] Random(int length)
     {
