@@ -17,8 +17,6 @@ public sealed class AuthEndToEndTests
     private const string ClientKey = AuthSettings.ClientKey;
     private const string SecondClientKey = AuthSettings.SecondClientKey;
     private const string KeyOfA = "backend-a-key-9f8e7d6c5b4a39281706";
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     [Fact]
     public async Task ProxyAsync_IdentityModeWithClientKey_BackendGetsProxyTokenAndNoCallerCredential()
     {
@@ -127,7 +125,7 @@ public sealed class AuthEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends, s => Identity(s).Keys(), new FakeTokenCredential());
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         if (authorization is not null)
         {
             request.Headers.TryAddWithoutValidation("Authorization", authorization);
@@ -349,7 +347,7 @@ public sealed class AuthEndToEndTests
 
     private static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? apiKey = null, string? bearer = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         if (apiKey is not null)
         {
             request.Headers.Add("api-key", apiKey);

@@ -16,8 +16,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// </summary>
 public sealed class FailureHandlingEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     /// <summary>A backend that accepted the request and is merely slow is waited for, not cancelled and re-run elsewhere.</summary>
     [Fact]
     public async Task ProxyAsync_SlowBackendWithinDeadline_ServedByItWithoutReplay()
@@ -33,7 +31,7 @@ public sealed class FailureHandlingEndToEndTests
             await FakeResponses.AzureLike("a")(context, request);
         };
 
-        var call = proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        var call = proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
         await Wait.UntilAsync(() => backends[0].RequestCount == 1, "the request to reach backend a");
 
         // The backend takes until a millisecond before the request's deadline, on the proxy's clock: it is waited for.
@@ -61,7 +59,7 @@ public sealed class FailureHandlingEndToEndTests
             b.Handler = async (context, _) => await Task.Delay(Wait.Patience, context.RequestAborted);
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("1", response.Headers.GetValues("x-proxy-attempts").Single());
@@ -85,7 +83,7 @@ public sealed class FailureHandlingEndToEndTests
         };
         await using var proxy = await ProxyTestHost.StartAsync(settings);
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("2", response.Headers.GetValues("x-proxy-attempts").Single());
@@ -104,8 +102,8 @@ public sealed class FailureHandlingEndToEndTests
             await (poisoned ? FakeResponses.Json(500, new { error = "boom" }) : FakeResponses.AzureLike("a"))(context, request);
         };
 
-        using var bad = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"poison":true}"""));
-        using var good = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var bad = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("""{"poison":true}"""));
+        using var good = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, bad.StatusCode);
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
@@ -134,7 +132,7 @@ public sealed class FailureHandlingEndToEndTests
         // Each request tries both: two failures each reach the ratio at the minimum throughput.
         for (var i = 0; i < 2; i++)
         {
-            using var failed = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var failed = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
         }
 
@@ -146,7 +144,7 @@ public sealed class FailureHandlingEndToEndTests
             b.Handler = null;
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Single(proxy.Logs.Named("Panic"));
@@ -183,11 +181,11 @@ public sealed class FailureHandlingEndToEndTests
         // Twelve requests to a, four of them dropped (failed over to b): a third failed, below the ratio of a half.
         for (var i = 0; i < 12; i++)
         {
-            using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of(i % 3 == 2 ? """{"reset":true}""" : "{}"));
+            using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of(i % 3 == 2 ? """{"reset":true}""" : "{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.False(proxy.Services.GetRequiredService<SharedState>().Cooldowns.ContainsKey(CooldownKeys.ForBackend("a")));
         Assert.Equal("a", next.Headers.GetValues("x-proxy-backend").Single());
@@ -206,7 +204,7 @@ public sealed class FailureHandlingEndToEndTests
         };
 
         using var throttled = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", JsonBody.Of("{}"));
-        using var chat = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var chat = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
         using var threadsAgain = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
@@ -239,7 +237,7 @@ public sealed class FailureHandlingEndToEndTests
         for (var i = 0; i < 2; i++)
         {
             using var response = await proxy.Client.SendAsync(
-                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
+                new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
             Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
             await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Wait.Patience));
@@ -276,7 +274,7 @@ public sealed class FailureHandlingEndToEndTests
         for (var i = 0; i < 2; i++)
         {
             using var response = await proxy.Client.SendAsync(
-                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
+                new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
             Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
             firstRead.TrySetResult();
@@ -305,7 +303,7 @@ public sealed class FailureHandlingEndToEndTests
             ["Proxy:Backends:0:Endpoint"] = backend.Endpoint.ToString(),
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("""{"a":1,"b":22}""", await response.Content.ReadAsStringAsync());
@@ -346,7 +344,7 @@ public sealed class FailureHandlingEndToEndTests
             "X-MS-CLIENT-PRINCIPAL", "X-MS-CLIENT-PRINCIPAL-NAME", "X-MS-CLIENT-PRINCIPAL-ID", "X-MS-CLIENT-PRINCIPAL-IDP",
             "X-MS-TOKEN-AAD-ACCESS-TOKEN", "X-MS-TOKEN-AAD-ID-TOKEN", "Cookie", "X-Client-IP", "DISGUISED-HOST", "WAS-DEFAULT-HOSTNAME",
         ];
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         foreach (var name in stripped)
         {
             request.Headers.TryAddWithoutValidation(name, "v");
@@ -372,7 +370,7 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         const string traceId = "0af7651916cd43dd8448eb211c80319c";
         const string callerSpan = "b7ad6b7169203331";
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("traceparent", $"00-{traceId}-{callerSpan}-01");
 
         using var response = await proxy.Client.SendAsync(request);
@@ -392,7 +390,7 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync([a, b], services: TestCertificate.TrustInProxy);
         a.Handler = FakeResponses.Throttle();
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"stream":true}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"stream":true}""") };
         using var response = await proxy.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var body = await response.Content.ReadAsStringAsync();
 
@@ -429,7 +427,7 @@ public sealed class FailureHandlingEndToEndTests
         // Rotation: two timeouts on each backend, the evidence that cools both for timing out.
         for (var i = 0; i < 4; i++)
         {
-            using var timedOut = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var timedOut = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
         }
 
@@ -437,7 +435,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
         Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("b", "gpt-4o")].Reason);
 
-        using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, next.StatusCode);
         Assert.Equal("BackendsTimedOut", (await AzureError.OfAsync(next)).Code);

@@ -11,8 +11,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// <summary>Each instrument of <see cref="ProxyMetrics"/>, measured through real requests to the engine on loopback.</summary>
 public sealed class MetricsEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     [Fact]
     public async Task RequestCompleted_ServedJsonAnswer_CountsRequestAttemptDurationsAndTokensOfTheCaller()
     {
@@ -125,7 +123,7 @@ public sealed class MetricsEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Cors:AllowedOrigins:0"] = "https://chat.contoso.com");
         using var metrics = Recorder(proxy);
 
-        using var preflight = new HttpRequestMessage(HttpMethod.Options, ChatPath);
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, ProxyTestHost.ChatPath);
         preflight.Headers.Add("Origin", "https://chat.contoso.com");
         preflight.Headers.Add("Access-Control-Request-Method", "POST");
         preflight.Headers.Add("Access-Control-Request-Headers", "api-key, content-type");
@@ -160,7 +158,7 @@ public sealed class MetricsEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         using var metrics = Recorder(proxy);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         request.Headers.AcceptEncoding.ParseAdd(encoding);
         using var response = await proxy.Client.SendAsync(request);
 
@@ -188,7 +186,7 @@ public sealed class MetricsEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxDecodedBodyBytes"] = "1048576");
         using var metrics = Recorder(proxy);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         request.Headers.AcceptEncoding.ParseAdd(encoding);
         using var response = await proxy.Client.SendAsync(request);
 
@@ -311,7 +309,7 @@ public sealed class MetricsEndToEndTests
 
     private static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? key = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         if (key is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);

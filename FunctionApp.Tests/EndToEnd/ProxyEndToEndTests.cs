@@ -11,8 +11,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// <summary>The engine over real HTTP with fake Azure OpenAI backends on loopback, one proxy instance.</summary>
 public sealed class ProxyEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     [Fact]
     public async Task ProxyAsync_ManySequentialRequests_SpreadsEvenlyOverThreeBackends()
     {
@@ -21,7 +19,7 @@ public sealed class ProxyEndToEndTests
 
         for (var i = 0; i < 90; i++)
         {
-            using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"messages":[]}"""));
+            using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("""{"messages":[]}"""));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -34,7 +32,7 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("only");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal("only", response.Headers.GetValues("x-proxy-backend").Single());
         Assert.Equal("1", response.Headers.GetValues("x-proxy-attempts").Single());
@@ -66,7 +64,7 @@ public sealed class ProxyEndToEndTests
         backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { [header] = value });
 
         // Turn 0 goes to "a", which throttles: the same request is served by "b" at once.
-        using (var first = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}")))
+        using (var first = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}")))
         {
             Assert.Equal(HttpStatusCode.OK, first.StatusCode);
             Assert.Equal("b", first.Headers.GetValues("x-proxy-backend").Single());
@@ -78,7 +76,7 @@ public sealed class ProxyEndToEndTests
         clock.Advance(TimeSpan.FromSeconds(expectedSeconds) - TimeSpan.FromMilliseconds(50));
         for (var i = 0; i < 6; i++)
         {
-            using var during = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var during = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal("b", during.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -88,7 +86,7 @@ public sealed class ProxyEndToEndTests
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var after = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var after = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             servedBy.Add(after.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -131,7 +129,7 @@ public sealed class ProxyEndToEndTests
         backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["Retry-After"] = "4" });
         backends[2].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "2500" });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
         Assert.Equal("3", response.Headers.GetValues("Retry-After").Single());
@@ -148,7 +146,7 @@ public sealed class ProxyEndToEndTests
         }
 
         clock.Advance(TimeSpan.FromSeconds(1));
-        using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
         Assert.Equal(HttpStatusCode.TooManyRequests, next.StatusCode);
         Assert.Equal("2", next.Headers.GetValues("Retry-After").Single());
         Assert.Equal("1500", next.Headers.GetValues("retry-after-ms").Single());
@@ -167,7 +165,7 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.Json(status, new { error = new { code = "Boom", message = "failed" } });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
@@ -181,7 +179,7 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.CloseConnection();
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
@@ -198,7 +196,7 @@ public sealed class ProxyEndToEndTests
 
         for (var i = 0; i < 4; i++)
         {
-            using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
     }
@@ -211,7 +209,7 @@ public sealed class ProxyEndToEndTests
         backends[0].Handler = FakeResponses.Json(500, new { error = "x" });
         backends[1].Handler = FakeResponses.CloseConnection();
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         var error = await AzureError.OfAsync(response);
@@ -230,7 +228,7 @@ public sealed class ProxyEndToEndTests
             b.Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted);
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("BackendsTimedOut", (await AzureError.OfAsync(response)).Code);
@@ -245,7 +243,7 @@ public sealed class ProxyEndToEndTests
         var gates = chunks.Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         backends[0].Handler = FakeResponses.Sse(chunks, i => gates[i].Task.WaitAsync(Wait.Patience));
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"stream":true}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"stream":true}""") };
         using var response = await proxy.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
@@ -304,7 +302,7 @@ public sealed class ProxyEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("api-key", "caller-key");
         request.Headers.Add("x-ms-client-request-id", "abc");
         request.Headers.Add("Connection", "x-drop-me");
@@ -319,7 +317,7 @@ public sealed class ProxyEndToEndTests
         Assert.False(received.Headers.ContainsKey("x-drop-me"));
         Assert.False(received.Headers.ContainsKey("Proxy-Authorization"));
         Assert.Equal(backends[0].Endpoint.Authority, received.Headers["Host"]);
-        Assert.Equal("/" + ChatPath, received.PathAndQuery);
+        Assert.Equal("/" + ProxyTestHost.ChatPath, received.PathAndQuery);
     }
 
     [Fact]
@@ -329,7 +327,7 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.Json(400, new { error = new { code = "content_filter", message = "filtered" } }, new Dictionary<string, string> { ["x-custom"] = "kept" });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("kept", response.Headers.GetValues("x-custom").Single());
@@ -374,8 +372,8 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxRequestBodyBytes"] = "1000");
 
-        using var declared = await proxy.Client.PostAsync(ChatPath, new ByteArrayContent(new byte[2000]));
-        using var chunked = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = new StreamContent(new MemoryStream(new byte[2000])) };
+        using var declared = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, new ByteArrayContent(new byte[2000]));
+        using var chunked = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = new StreamContent(new MemoryStream(new byte[2000])) };
         chunked.Headers.TransferEncodingChunked = true;
         using var streamed = await proxy.Client.SendAsync(chunked);
 
@@ -391,7 +389,7 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
 
-        using var response = await proxy.Client.SendAsync(new HttpRequestMessage(new HttpMethod("BREW"), ChatPath));
+        using var response = await proxy.Client.SendAsync(new HttpRequestMessage(new HttpMethod("BREW"), ProxyTestHost.ChatPath));
 
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
         Assert.Equal(0, backends[0].RequestCount);
@@ -420,7 +418,7 @@ public sealed class ProxyEndToEndTests
 
         using (var client = new HttpClient { BaseAddress = proxy.BaseAddress })
         {
-            using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
+            using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
             Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
         }
@@ -430,7 +428,7 @@ public sealed class ProxyEndToEndTests
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             servedBy.Add(next.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -444,7 +442,7 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.Throttle();
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         var attempts = proxy.Logs.Named("AttemptCompleted").ToList();
         Assert.Equal(2, attempts.Count);
@@ -464,12 +462,12 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         // The first request also waits for the shared state's start-up, which logs once at Information.
-        using var warmUp = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var warmUp = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
         var before = proxy.Logs.Entries.Count;
         var attemptsBefore = proxy.Logs.Named("AttemptCompleted").Count();
 
-        using var first = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
-        using var second = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var first = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
+        using var second = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
@@ -486,7 +484,7 @@ public sealed class ProxyEndToEndTests
 
         // As during shutdown: the shared state is gone while a request still arrives.
         await proxy.Services.GetRequiredService<AoaiProxy.State.SharedState>().DisposeAsync();
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal("ProxyError", (await AzureError.OfAsync(response)).Code);

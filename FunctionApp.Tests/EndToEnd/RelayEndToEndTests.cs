@@ -7,8 +7,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// <summary>What of a backend's answer reaches the caller, over real HTTP.</summary>
 public sealed class RelayEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     /// <summary>A backend's cookies belong to its own domain: the caller never gets them set on the proxy's.</summary>
     [Fact]
     public async Task ProxyAsync_BackendSetsCookies_NoneReachTheCaller()
@@ -24,7 +22,7 @@ public sealed class RelayEndToEndTests
             ["Proxy:Backends:0:Endpoint"] = backend.Endpoint.ToString(),
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False(response.Headers.Contains("Set-Cookie"));
@@ -46,7 +44,7 @@ public sealed class RelayEndToEndTests
             ["Proxy:Backends:0:Endpoint"] = backend.Endpoint.ToString(),
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         var (code, message) = await AzureError.OfAsync(response);
@@ -70,7 +68,7 @@ public sealed class RelayEndToEndTests
             ["Proxy:Backends:1:Priority"] = "2",
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());

@@ -14,7 +14,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// </summary>
 public sealed class RequestHygieneEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static readonly string ApiKeyLine = $"api-key: {AuthSettings.ClientKey}\r\n";
 
     [Theory]
@@ -27,7 +26,7 @@ public sealed class RequestHygieneEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends);
 
-        var (status, _) = await RawHttp.SendAsync(proxy.BaseAddress, "POST", "/" + ChatPath, ApiKeyLine + header);
+        var (status, _) = await RawHttp.SendAsync(proxy.BaseAddress, "POST", "/" + ProxyTestHost.ChatPath, ApiKeyLine + header);
 
         Assert.Equal(400, status);
         Assert.Equal(0, backends[0].RequestCount);
@@ -40,7 +39,7 @@ public sealed class RequestHygieneEndToEndTests
         await using var proxy = await StartAsync(backends);
 
         // RFC 9112 §2.2 lets a server read a bare LF as a line ending; Kestrel does: two headers, neither carries a newline.
-        var (status, _) = await RawHttp.SendAsync(proxy.BaseAddress, "POST", "/" + ChatPath, ApiKeyLine + "x-evil: a\nInjected: yes\r\n");
+        var (status, _) = await RawHttp.SendAsync(proxy.BaseAddress, "POST", "/" + ProxyTestHost.ChatPath, ApiKeyLine + "x-evil: a\nInjected: yes\r\n");
 
         Assert.Equal(200, status);
         var received = backends[0].Requests.Single().Headers;
@@ -55,7 +54,7 @@ public sealed class RequestHygieneEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends);
 
-        var (status, _) = await RawHttp.SendAsync(proxy.BaseAddress, "POST", "/" + ChatPath, ApiKeyLine + "x-fine: yes\r\n");
+        var (status, _) = await RawHttp.SendAsync(proxy.BaseAddress, "POST", "/" + ProxyTestHost.ChatPath, ApiKeyLine + "x-fine: yes\r\n");
 
         Assert.Equal(200, status);
         Assert.Equal("yes", backends[0].Requests.Single().Headers["x-fine"]);
@@ -66,7 +65,7 @@ public sealed class RequestHygieneEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends);
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("api-key", AuthSettings.ClientKey);
         request.Headers.Add("x-big", new string('a', 40 * 1024));
 
@@ -82,8 +81,8 @@ public sealed class RequestHygieneEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends, s => s["Proxy:MaxRequestBodyBytes"] = "1000");
 
-        using var anonymous = await proxy.Client.PostAsync(ChatPath, new ByteArrayContent(new byte[2000]));
-        using var authenticated = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = new ByteArrayContent(new byte[2000]) };
+        using var anonymous = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, new ByteArrayContent(new byte[2000]));
+        using var authenticated = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = new ByteArrayContent(new byte[2000]) };
         authenticated.Headers.Add("api-key", AuthSettings.ClientKey);
         using var tooLarge = await proxy.Client.SendAsync(authenticated);
 
@@ -100,7 +99,7 @@ public sealed class RequestHygieneEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends);
-        using var request = new HttpRequestMessage(new HttpMethod("BREW"), ChatPath);
+        using var request = new HttpRequestMessage(new HttpMethod("BREW"), ProxyTestHost.ChatPath);
         if (withKey)
         {
             request.Headers.Add("api-key", AuthSettings.ClientKey);
@@ -114,7 +113,7 @@ public sealed class RequestHygieneEndToEndTests
 
     public static TheoryData<string, byte[]> MalformedBodies() => new()
     {
-        { ChatPath, """{"messages":[{"role":"user","content":"hi"}"""u8.ToArray() },
+        { ProxyTestHost.ChatPath, """{"messages":[{"role":"user","content":"hi"}"""u8.ToArray() },
         { "openai/v1/chat/completions", """{"model":"gpt-4o","messages":[,,]"""u8.ToArray() },
         { "openai/v1/chat/completions", [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x00, 0x7D] },
         { "openai/v1/chat/completions", "not json at all"u8.ToArray() },
@@ -148,7 +147,7 @@ public sealed class RequestHygieneEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        var request = Encoding.ASCII.GetBytes($"POST /{ChatPath} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-note: caf")
+        var request = Encoding.ASCII.GetBytes($"POST /{ProxyTestHost.ChatPath} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-note: caf")
             .Concat(new byte[] { 0xC3, 0xA9 })
             .Concat(Encoding.ASCII.GetBytes("\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"))
             .ToArray();
@@ -158,7 +157,7 @@ public sealed class RequestHygieneEndToEndTests
         // Nobody else may pay for one caller's header.
         for (var i = 0; i < 2; i++)
         {
-            using var next = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, next.StatusCode);
         }
 

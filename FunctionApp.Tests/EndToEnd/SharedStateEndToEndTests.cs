@@ -10,8 +10,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 [Collection(AzuriteCollectionDefinition.Name)]
 public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     [Fact]
     public async Task ProxyAsync_TwoInstancesAlternating_EachRotatesAndTogetherEven()
     {
@@ -23,7 +21,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         var servedBy = new List<string>();
         for (var i = 0; i < 30; i++)
         {
-            using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             servedBy.Add(response.Headers.GetValues("x-proxy-backend").Single());
         }
@@ -53,7 +51,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
             await gate.WaitAsync();
             try
             {
-                using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+                using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
             finally
@@ -77,7 +75,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         // Whichever backend the shared turn names first, "a" is tried at most once here and throttles.
         for (var i = 0; i < 2 && backends[0].RequestCount == 0; i++)
         {
-            using var throttled = await one.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var throttled = await one.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal("b", throttled.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -99,7 +97,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         // ...so it honours it from then on.
         for (var i = 0; i < 6; i++)
         {
-            using var response = await two.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var response = await two.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -122,7 +120,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
 
             for (var i = 0; i < 10; i++)
             {
-                using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}")).WaitAsync(Wait.Patience);
+                using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}")).WaitAsync(Wait.Patience);
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
 
@@ -140,7 +138,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         // Enough requests to need the next block of turns: it is claimed from the re-created table.
         for (var i = 0; i < TurnBlockPolicy.MinBlock; i++)
         {
-            using var after = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+            using var after = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, after.StatusCode);
         }
 
@@ -205,7 +203,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
             var proxy = proxies[i % proxies.Count];
             requests.Add(Task.Run(async () =>
             {
-                using var response = await proxy.Client.PostAsync(ChatPath, JsonBody.Of("{}"));
+                using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }));
         }

@@ -95,7 +95,7 @@ public sealed class StandaloneHostTests
 
                 try
                 {
-                    using var response = await client.PostAsync(ChatPath, JsonBody.Of("{}"));
+                    using var response = await client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                     Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                     served++;
                 }
@@ -110,7 +110,7 @@ public sealed class StandaloneHostTests
             backends[0].Handler = FakeResponses.Throttle();
             for (var i = 0; i < 2; i++)
             {
-                using var response = await client.PostAsync(ChatPath, JsonBody.Of("{}"));
+                using var response = await client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
 
@@ -315,7 +315,7 @@ public sealed class StandaloneHostTests
             await WaitUntilListeningAsync(process, port);
             for (var i = 0; i < 1_500; i++)
             {
-                using var response = await client.PostAsync(ChatPath, JsonBody.Of("{}"));
+                using var response = await client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.True((int)response.StatusCode >= 500, $"request {i} answered {response.StatusCode}");
             }
         }
@@ -375,8 +375,6 @@ public sealed class StandaloneHostTests
             }
         }
     }
-
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
     private static Process Start(Dictionary<string, string> environment, params string[] args) =>
         Start(environment, stdout: null, args);

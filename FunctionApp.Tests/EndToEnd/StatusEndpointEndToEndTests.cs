@@ -11,8 +11,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// <summary>GET /proxy/status and GET /proxy over real HTTP, and the access rule they share with /metrics.</summary>
 public sealed class StatusEndpointEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     [Fact]
     public async Task ServeAsync_Status_HasExactlyTheDocumentedNames()
     {
@@ -23,7 +21,7 @@ public sealed class StatusEndpointEndToEndTests
             s["Proxy:Backends:1:Priority"] = "2";
             s["Proxy:Backends:1:Weight"] = "3";
         });
-        using (await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
+        using (await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
 
         using var response = await proxy.Client.GetAsync("proxy/status");
 
@@ -81,7 +79,7 @@ public sealed class StatusEndpointEndToEndTests
         // Two dropped connections: the failure rate is reached and the whole backend cools.
         for (var i = 0; i < 2; i++)
         {
-            using (await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
+            using (await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
         }
 
         using var json = JsonDocument.Parse(await proxy.Client.GetStringAsync("proxy/status"));
@@ -100,7 +98,7 @@ public sealed class StatusEndpointEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         var store = new ControllableStore { Mode = StoreMode.Failing };
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<AoaiProxy.State.IStateStore>(store));
-        using (await proxy.Client.PostAsync(ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
+        using (await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("""{"messages":[]}"""))) { }
 
         using var json = JsonDocument.Parse(await proxy.Client.GetStringAsync("proxy/status"));
 

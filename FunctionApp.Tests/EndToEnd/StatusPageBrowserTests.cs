@@ -11,7 +11,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// </summary>
 public sealed class StatusPageBrowserTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private const string CredentialKey = "aoaiproxy.credential";
 
     private static string Chromium => Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } path ? path : "/usr/bin/chromium";
@@ -34,7 +33,7 @@ public sealed class StatusPageBrowserTests
         });
         for (var i = 0; i < 2; i++)
         {
-            using var chat = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
+            using var chat = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
             chat.Headers.Add("api-key", AuthSettings.ClientKey);
             using var served = await proxy.Client.SendAsync(chat);
             Assert.Equal("c", served.Headers.GetValues("x-proxy-backend").Single());
