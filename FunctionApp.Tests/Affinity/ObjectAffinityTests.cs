@@ -1,6 +1,5 @@
 using AoaiProxy.Affinity;
 using AoaiProxy.Configuration;
-using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;

@@ -1,10 +1,8 @@
 using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
-using AoaiProxy.Pipeline;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Tokens;
 
 namespace AoaiProxy.Tests.Auth;

@@ -1,6 +1,5 @@
 using AoaiProxy.Configuration;
 using AoaiProxy.Tests.TestSupport;
-using Microsoft.Extensions.Options;
 
 namespace AoaiProxy.Tests.Configuration;
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using AoaiProxy.Auth;
 using AoaiProxy.Observability;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;

@@ -6,8 +6,6 @@ using AoaiProxy.Affinity;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
-using OpenAI;
-using OpenAI.Batch;
 using OpenAI.Files;
 using OpenAI.Responses;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using AoaiProxy.Tests.TestSupport;
-using OpenAI.Chat;
 using AoaiProxy.State;
 using Microsoft.Extensions.DependencyInjection;
 
