@@ -17,6 +17,7 @@ public sealed class AuthEndToEndTests
     private const string ClientKey = AuthSettings.ClientKey;
     private const string SecondClientKey = AuthSettings.SecondClientKey;
     private const string KeyOfA = "backend-a-key-9f8e7d6c5b4a39281706";
+
     [Fact]
     public async Task ProxyAsync_IdentityModeWithClientKey_BackendGetsProxyTokenAndNoCallerCredential()
     {

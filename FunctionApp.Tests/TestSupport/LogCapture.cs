@@ -11,6 +11,17 @@ internal sealed record CapturedLog(string Category, LogLevel Level, EventId Even
 /// <summary>Captures every log line of a host, so tests can assert what was logged (and that no secret was).</summary>
 internal sealed class LogCapture : ILoggerProvider
 {
+    /// <summary>
+    /// The names of the engine's events: its Log class's <c>[LoggerMessage]</c> methods (the generator names each event
+    /// after its method unless EventName says otherwise).
+    /// </summary>
+    private static readonly FrozenSet<string> EngineEvents = typeof(AoaiProxy.Logging.Log)
+        .GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
+        .Select(m => (Method: m, Attribute: m.GetCustomAttribute<LoggerMessageAttribute>()))
+        .Where(m => m.Attribute is not null)
+        .Select(m => m.Attribute!.EventName ?? m.Method.Name)
+        .ToFrozenSet(StringComparer.Ordinal);
+
     private readonly ConcurrentQueue<CapturedLog> _entries = new();
 
     public IReadOnlyCollection<CapturedLog> Entries => _entries;
@@ -32,8 +43,8 @@ internal sealed class LogCapture : ILoggerProvider
     }
 
     /// <summary>
-    /// The engine's own lines with this numeric event id. Prefer <see cref="Named"/>: the name says which event is
-    /// meant. (Kept for the State tests, which are being reworked elsewhere.)
+    /// The engine's own lines with this numeric event id. Prefer <see cref="Named"/>, which says which event is meant;
+    /// only State/SharedStateTests still asserts by id.
     /// </summary>
     public IEnumerable<CapturedLog> WithEventId(int id) => _entries.Where(e => e.EventId.Id == id && IsEngine(e));
 
@@ -47,13 +58,6 @@ internal sealed class LogCapture : ILoggerProvider
     public void Dispose()
     {
     }
-
-    /// <summary>The names of the engine's events: the <c>[LoggerMessage]</c> methods of its Log class (the generator names each event after its method).</summary>
-    private static readonly FrozenSet<string> EngineEvents = typeof(AoaiProxy.Logging.Log)
-        .GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
-        .Where(m => m.GetCustomAttribute<LoggerMessageAttribute>() is not null)
-        .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>()!.EventName ?? m.Name)
-        .ToFrozenSet(StringComparer.Ordinal);
 
     private sealed class Logger(string category, ConcurrentQueue<CapturedLog> entries) : ILogger
     {
