@@ -65,12 +65,12 @@ public class ReplayContentTests
         using var content = new ReplayContent(store, lease, null);
         var target = new GatedStream();
         var sending = content.CopyToAsync(target);
-        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await target.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         Assert.False(lease.Release());
         Assert.NotEqual(0, store.Capacity);
         target.Gate.SetResult();
-        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        await sending.WaitAsync(Wait.Patience);
 
         Assert.Equal(data, target.ToArray());
         Assert.Equal(0, store.Capacity);

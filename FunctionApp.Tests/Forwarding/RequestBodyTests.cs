@@ -189,13 +189,13 @@ public class RequestBodyTests
         var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
         var target = new GatedStream();
         var sending = body.CreateContent().CopyToAsync(target);
-        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await target.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await body.ReleaseAsync();
         var refused = await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(Stream.Null));
         Assert.IsType<ObjectDisposedException>(refused.InnerException);
         target.Gate.SetResult();
-        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        await sending.WaitAsync(Wait.Patience);
 
         Assert.Equal(data, target.ToArray());
         await body.DisposeAsync();
@@ -343,7 +343,7 @@ public class RequestBodyTests
         var stalled = new GatedStream();
 
         var second = body.CreateContent().CopyToAsync(stalled);
-        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await stalled.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         Assert.False(body.WaitingForCaller);
         stalled.Gate.SetResult();
@@ -362,10 +362,10 @@ public class RequestBodyTests
         await using var body = await ReceiveAsync(source, data.Length);
         using var cancel = new CancellationTokenSource();
         var first = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
         var stalled = new GatedStream();
         var second = body.CreateContent().CopyToAsync(stalled);
-        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await stalled.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
@@ -387,7 +387,7 @@ public class RequestBodyTests
         var source = new GatedSource(data, 0);
         await using var body = await ReceiveAsync(source, data.Length);
         var first = body.CreateContent().CopyToAsync(Stream.Null);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
         using var cancel = new CancellationTokenSource();
         var second = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
 
@@ -425,14 +425,14 @@ public class RequestBodyTests
         var file = Assert.Single(TempFiles().Except(before));
         var target = new GatedStream();
         var sending = body.CreateContent().CopyToAsync(target);
-        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await target.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await body.ReleaseAsync();
         Assert.True(File.Exists(file));
         var refused = await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(Stream.Null));
         Assert.IsType<ObjectDisposedException>(refused.InnerException);
         target.Gate.SetResult();
-        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        await sending.WaitAsync(Wait.Patience);
 
         Assert.Equal(data, target.ToArray());
         Assert.False(File.Exists(file));
@@ -471,12 +471,12 @@ public class RequestBodyTests
         var source = new GatedSource(data, Threshold);
         var body = await ReceiveAsync(source, data.Length);
         var attempt = body.CreateContent().CopyToAsync(Stream.Null);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
 
         await body.DisposeAsync();
 
         Assert.Equal(0, source.ReadsInFlight);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt.WaitAsync(TimeSpan.FromSeconds(20)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt.WaitAsync(Wait.Patience));
         Assert.Null(body.Failure);
         Assert.False(body.WaitingForCaller);
     }
@@ -491,13 +491,13 @@ public class RequestBodyTests
         var file = Assert.Single(TempFiles().Except(before));
         var stalled = new GatedStream();
         var sending = body.CreateContent().CopyToAsync(stalled);
-        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await stalled.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await body.DisposeAsync();
         Assert.True(File.Exists(file));
         stalled.Gate.SetResult();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending.WaitAsync(TimeSpan.FromSeconds(20)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending.WaitAsync(Wait.Patience));
         Assert.Equal(0, source.ReadsInFlight);
         Assert.False(File.Exists(file));
         Assert.Null(body.Failure);
@@ -597,7 +597,7 @@ public class RequestBodyTests
     {
         using var cancel = new CancellationTokenSource();
         var attempt = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt);
     }
