@@ -40,7 +40,7 @@ public sealed class ErrorResponseTests
     }
 
     [Fact]
-    public void Answers_EveryOutcomeThatWritesAnAnswer_HasARow()
+    public void WriteAsync_EveryOutcomeWithAStatus_CoveredByTheAnswersTable()
     {
         var writing = Enum.GetValues<ProxyOutcome>().Where(o => ProxyOutcomes.StatusCode(o) != 0).Select(o => o.ToString());
 
