@@ -1,6 +1,5 @@
 using AoaiProxy.Affinity;
 using AoaiProxy.Configuration;
-using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -10,7 +9,7 @@ namespace AoaiProxy.Tests.Affinity;
 public class ObjectAffinityTests
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-    private readonly FlakyStore _store = new();
+    private readonly SwitchableObjectStore _store = new();
 
     [Fact]
     public async Task OwnerAsync_Recorded_CachedWithoutStoreLookup()
@@ -71,9 +70,11 @@ public class ObjectAffinityTests
         Assert.Null(await affinity.OwnerAsync("file-2", CancellationToken.None));
         Assert.Equal(2, affinity.PendingWrites);
 
+        // The fake clock runs the retry timer's callback inside Advance, and the in-memory store answers at once: the retry
+        // has written everything when Advance returns.
         _store.Failing = false;
         _time.Advance(ObjectAffinity.RetryInterval);
-        await WaitUntil(() => affinity.PendingWrites == 0);
+        Assert.Equal(0, affinity.PendingWrites);
 
         Assert.Equal("a", (await _store.Inner.GetAsync("file-1", CancellationToken.None))?.Backend);
         Assert.Null(await _store.Inner.GetAsync("file-2", CancellationToken.None));
@@ -90,40 +91,4 @@ public class ObjectAffinityTests
 
     private ObjectAffinity Create(TimeSpan? expiry = null) =>
         new(new ProxyOptions { AffinityExpiry = expiry ?? ProxyOptions.DefaultAffinityExpiry }, _store, _time, NullLogger<ObjectAffinity>.Instance);
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        // The retry runs on the fake clock's timer callback, which completes asynchronously: wait for its effect.
-        for (var i = 0; i < 200 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition());
-    }
-
-    private sealed class FlakyStore : IObjectStore
-    {
-        private int _lookups;
-
-        public InMemoryObjectStore Inner { get; } = new();
-
-        public volatile bool Failing;
-
-        public int Lookups => Volatile.Read(ref _lookups);
-
-        public string Description => "flaky";
-
-        public Task<ObjectRecord?> GetAsync(string id, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _lookups);
-            return Failing ? throw new StateStoreException("down") : Inner.GetAsync(id, cancellationToken);
-        }
-
-        public Task PutAsync(string id, ObjectRecord record, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : Inner.PutAsync(id, record, cancellationToken);
-
-        public Task DeleteAsync(string id, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : Inner.DeleteAsync(id, cancellationToken);
-    }
 }

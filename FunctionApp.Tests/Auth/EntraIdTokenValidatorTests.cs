@@ -1,7 +1,6 @@
 using AoaiProxy.Answers;
 using AoaiProxy.Auth;
 using AoaiProxy.Configuration;
-using AoaiProxy.Pipeline;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.IdentityModel.Tokens;
@@ -106,8 +105,10 @@ public sealed class EntraIdTokenValidatorTests : IAsyncLifetime
 
         Assert.Equal(2, _entra.KeySetRequests);
 
-        // Past the interval a real rollover is picked up again (the library's own limit is one second of real time).
-        await Task.Delay(TimeSpan.FromSeconds(1.1));
+        // Past the interval a real rollover is picked up again. Microsoft.IdentityModel's ConfigurationManager also spaces
+        // requested refreshes by its RefreshInterval (at least BaseConfigurationManager.MinimumRefreshInterval, one second),
+        // on a clock of its own that cannot be injected (an internal field): that second has to pass in real time.
+        await Task.Delay(BaseConfigurationManager.MinimumRefreshInterval + TimeSpan.FromMilliseconds(100));
         _clock.Advance(OpenIdConfigurationSource.UnknownKeyRefreshInterval);
         _entra.RotateKey("key-3");
         var check = await validator.ValidateAsync(_entra.Issue(_entra.Token(_clock.GetUtcNow())), CancellationToken.None);

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Text;
-using System.Text.Json;
 using AoaiProxy.Observability;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,10 +18,9 @@ public sealed class CallerBodyEndToEndTests
     private const int KiB = 1024;
     private const int MiB = 1024 * KiB;
     private const int AnnouncedLength = 50 * MiB;
-    private const int CallerCancelledEvent = 8;
-    private const int RequestRejectedEvent = 17;
-    private const int CallerBodyGoneEvent = 28;
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    /// <summary>The events of a request that ends by the caller's doing: gone during an attempt, refused, gone while its body was read.</summary>
+    private static readonly string[] CallersOwnEnds = ["CallerCancelled", "RequestRejected", "CallerBodyGone"];
 
     /// <summary>
     /// Announced uploads (streamed through the first attempt) and chunked ones (read whole first), reset by the caller
@@ -62,14 +60,14 @@ public sealed class CallerBodyEndToEndTests
             var head = $"POST {UploadTarget} HTTP/1.1\r\nHost: {proxy.BaseAddress.Authority}\r\nContent-Type: application/octet-stream\r\n" +
                 (announced ? $"Content-Length: {AnnouncedLength}\r\n\r\n" : "Transfer-Encoding: chunked\r\n\r\n");
             await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
-            await stream.WriteAsync(announced ? Payload(sentBeforeReset) : Chunked(Payload(sentBeforeReset)));
+            await stream.WriteAsync(announced ? BodyBytes.Random(sentBeforeReset) : Chunked(BodyBytes.Random(sentBeforeReset)));
             await stream.FlushAsync();
 
             // Reset only once the proxy is inside the upload: streamed, its first attempt reached a backend; read whole,
             // the proxy's handler started (Kestrel then has every byte sent so far).
             if (announced)
             {
-                Assert.True(await bodyStarted.WaitAsync(Patience), "the upload never reached a backend");
+                Assert.True(await bodyStarted.WaitAsync(Wait.Patience), "the upload never reached a backend");
             }
             else
             {
@@ -86,7 +84,7 @@ public sealed class CallerBodyEndToEndTests
         Assert.True(!logged.Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());
         Assert.DoesNotContain(logged, e => e.Message.Contains("draining", StringComparison.OrdinalIgnoreCase));
         // Each request ended as a caller that went away, at Debug: during its attempt, or while its body was read.
-        var wentAway = proxy.Logs.WithEventId(CallerCancelledEvent).Concat(proxy.Logs.WithEventId(CallerBodyGoneEvent)).ToList();
+        var wentAway = proxy.Logs.Named("CallerCancelled").Concat(proxy.Logs.Named("CallerBodyGone")).ToList();
         Assert.Equal(times, wentAway.Count);
         Assert.All(wentAway, e => Assert.Equal(LogLevel.Debug, e.Level));
         Assert.Empty(metrics.Of(MetricNames.Instruments.CooldownsStarted));
@@ -99,7 +97,7 @@ public sealed class CallerBodyEndToEndTests
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var next = await proxy.Client.PostAsync(UploadTarget.TrimStart('/'), new ByteArrayContent(Payload(100)));
+            using var next = await proxy.Client.PostAsync(UploadTarget.TrimStart('/'), new ByteArrayContent(BodyBytes.Random(100)));
             servedBy.Add(next.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -126,10 +124,10 @@ public sealed class CallerBodyEndToEndTests
         var answer = await RawBytes.SendAsync(proxy.BaseAddress, request);
 
         Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
-        using var error = JsonDocument.Parse(answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
-        Assert.Equal("BadRequest", error.RootElement.GetProperty("error").GetProperty("code").GetString());
-        Assert.StartsWith("The request could not be read: ", error.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
-        Assert.Equal(LogLevel.Debug, Assert.Single(proxy.Logs.WithEventId(RequestRejectedEvent)).Level);
+        var (code, message) = AzureError.Of(answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
+        Assert.Equal("BadRequest", code);
+        Assert.StartsWith("The request could not be read: ", message, StringComparison.Ordinal);
+        Assert.Equal(LogLevel.Debug, Assert.Single(proxy.Logs.Named("RequestRejected")).Level);
         Assert.True(!proxy.Logs.Entries.Skip(startup).Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());
         Assert.Empty(backends[0].Requests);
     }
@@ -153,13 +151,13 @@ public sealed class CallerBodyEndToEndTests
             var stream = caller.GetStream();
             await stream.WriteAsync(Encoding.ASCII.GetBytes(
                 $"POST {UploadTarget} HTTP/1.1\r\nHost: {proxy.BaseAddress.Authority}\r\nContent-Length: {announced}\r\n\r\n"));
-            await stream.WriteAsync(Payload(sent));
+            await stream.WriteAsync(BodyBytes.Random(sent));
             caller.Client.Shutdown(SocketShutdown.Send);
             await WaitForAsync(() => metrics.Of(MetricNames.Instruments.Requests).Count == 1, "the request's end", proxy);
         }
 
         // Which the server reports first (the short body, or the connection it aborted) is a race: either is the caller's.
-        var ended = Assert.Single(new[] { CallerCancelledEvent, RequestRejectedEvent, CallerBodyGoneEvent }.SelectMany(proxy.Logs.WithEventId));
+        var ended = Assert.Single(CallersOwnEnds.SelectMany(proxy.Logs.Named));
         Assert.Equal(LogLevel.Debug, ended.Level);
         await WaitForAsync(() => proxy.Logs.Entries.Any(e => e.EventId.Name == "ConnectionStop"), "the connection's end", proxy);
         Assert.True(!proxy.Logs.Entries.Skip(startup).Any(e => e.Level >= LogLevel.Warning), proxy.Logs.AllText());
@@ -197,20 +195,6 @@ public sealed class CallerBodyEndToEndTests
         return framed.ToArray();
     }
 
-    private static byte[] Payload(int length)
-    {
-        var payload = new byte[length];
-        new Random(length).NextBytes(payload);
-        return payload;
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition, string what, ProxyTestHost proxy)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen; the proxy logged:\n{proxy.Logs.AllText()}");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitForAsync(Func<bool> condition, string what, ProxyTestHost proxy) =>
+        Wait.UntilAsync(condition, what, detail: () => "\nThe proxy logged:\n" + proxy.Logs.AllText());
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using AoaiProxy.Tests.Auth;
 using AoaiProxy.Tests.TestSupport;
 
 namespace AoaiProxy.Tests.EndToEnd;
@@ -7,7 +6,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// <summary>Browser callers over real HTTP: CORS preflights, cross-origin answers and the headers a page may read.</summary>
 public sealed class CrossOriginEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private const string ChatApp = "https://chat.contoso.com";
 
     [Fact]
@@ -53,9 +51,9 @@ public sealed class CrossOriginEndToEndTests
         });
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, WithClientKeyAndOrigins("https://other.contoso.com", ChatApp));
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
-        request.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
+        request.Headers.Add("api-key", AuthSettings.ClientKey);
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -78,7 +76,7 @@ public sealed class CrossOriginEndToEndTests
         await using var backends = await FakeBackends.StartAsync("only");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, WithClientKeyAndOrigins(ChatApp));
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
         using var response = await proxy.Client.SendAsync(request);
 
@@ -100,9 +98,9 @@ public sealed class CrossOriginEndToEndTests
             Assert.False(preflight.Headers.Contains("Access-Control-Allow-Origin"));
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("Origin", ChatApp);
-        request.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
+        request.Headers.Add("api-key", AuthSettings.ClientKey);
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -112,7 +110,7 @@ public sealed class CrossOriginEndToEndTests
 
     private static Action<Dictionary<string, string?>> WithClientKeyAndOrigins(params string[] origins) => settings =>
     {
-        settings["Proxy:Auth:ClientKeys:0"] = AuthEndToEndTests.ClientKey;
+        settings["Proxy:Auth:ClientKeys:0"] = AuthSettings.ClientKey;
         for (var i = 0; i < origins.Length; i++)
         {
             settings[$"Proxy:Cors:AllowedOrigins:{i}"] = origins[i];
@@ -121,7 +119,7 @@ public sealed class CrossOriginEndToEndTests
 
     private static HttpRequestMessage Preflight(string origin, string method, string headers)
     {
-        var request = new HttpRequestMessage(HttpMethod.Options, ChatPath);
+        var request = new HttpRequestMessage(HttpMethod.Options, ProxyTestHost.ChatPath);
         request.Headers.Add("Origin", origin);
         request.Headers.Add("Access-Control-Request-Method", method);
         request.Headers.Add("Access-Control-Request-Headers", headers);

@@ -11,30 +11,32 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>
-/// Issue 13 over real Kestrel and real sockets: the deadline and replay rule, failure cooldowns on evidence, panic, the
-/// no-deployment throttle scope, stalled and broken streams, relay framing and header hygiene, HTTP/2 backends.
+/// Failure handling over real Kestrel and real sockets: the deadline and replay rule, failure cooldowns on evidence,
+/// panic, the no-deployment throttle scope, stalled and broken streams, relay framing and header hygiene, HTTP/2 backends.
 /// </summary>
 public sealed class FailureHandlingEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-
-    /// <summary>Point 1: a backend that accepted the request and is merely slow is waited for, not cancelled and re-run elsewhere.</summary>
+    /// <summary>A backend that accepted the request and is merely slow is waited for, not cancelled and re-run elsewhere.</summary>
     [Fact]
     public async Task ProxyAsync_SlowBackendWithinDeadline_ServedByItWithoutReplay()
     {
+        var clock = new ManualTimeProvider();
         await using var backends = await FakeBackends.StartAsync("a", "b");
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "60");
+        await using var proxy = await ProxyTestHost.StartAsync(
+            backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "60", services => services.AddSingleton<TimeProvider>(clock));
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         backends[0].Handler = async (context, request) =>
         {
-            await release.Task.WaitAsync(Patience, context.RequestAborted);
+            await release.Task.WaitAsync(Wait.Patience, context.RequestAborted);
             await FakeResponses.AzureLike("a")(context, request);
         };
 
-        var call = proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
-        await WaitUntilAsync(() => backends[0].RequestCount == 1);
-        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        var call = proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
+        await Wait.UntilAsync(() => backends[0].RequestCount == 1, "the request to reach backend a");
+
+        // The backend takes until a millisecond before the request's deadline, on the proxy's clock: it is waited for.
+        clock.Advance(TimeSpan.FromSeconds(60) - TimeSpan.FromMilliseconds(1));
+        Assert.False(call.IsCompleted);
         release.SetResult();
         using var response = await call;
 
@@ -44,7 +46,7 @@ public sealed class FailureHandlingEndToEndTests
     }
 
     /// <summary>
-    /// Point 1: past the request's deadline the caller gets 504 after the one backend that had the request; it is not
+    /// Past the request's deadline the caller gets 504 after the one backend that had the request; it is not
     /// re-run (and billed) on the next one, and one timeout cools nothing.
     /// </summary>
     [Fact]
@@ -54,10 +56,10 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:RequestTimeoutSeconds"] = "0.5");
         foreach (var b in backends.All)
         {
-            b.Handler = async (context, _) => await Task.Delay(Patience, context.RequestAborted);
+            b.Handler = async (context, _) => await Task.Delay(Wait.Patience, context.RequestAborted);
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("1", response.Headers.GetValues("x-proxy-attempts").Single());
@@ -65,7 +67,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Empty(proxy.Services.GetRequiredService<SharedState>().Cooldowns);
     }
 
-    /// <summary>Point 1: a backend that provably never got the request (nothing listening) is failed over at once.</summary>
+    /// <summary>A backend that provably never got the request (nothing listening) is failed over at once.</summary>
     [Fact]
     public async Task ProxyAsync_BackendRefusesConnection_FailsOverAsNotStarted()
     {
@@ -81,14 +83,14 @@ public sealed class FailureHandlingEndToEndTests
         };
         await using var proxy = await ProxyTestHost.StartAsync(settings);
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("2", response.Headers.GetValues("x-proxy-attempts").Single());
-        Assert.Single(proxy.Logs.WithEventId(61));
+        Assert.Single(proxy.Logs.Named("AttemptNotStarted"));
     }
 
-    /// <summary>Point 2: one request that makes a backend answer 500 cools nothing; the next, innocent request is served.</summary>
+    /// <summary>One request that makes a backend answer 500 cools nothing; the next, innocent request is served.</summary>
     [Fact]
     public async Task ProxyAsync_OneBad500_CoolsNothingAndNextRequestServed()
     {
@@ -100,8 +102,8 @@ public sealed class FailureHandlingEndToEndTests
             await (poisoned ? FakeResponses.Json(500, new { error = "boom" }) : FakeResponses.AzureLike("a"))(context, request);
         };
 
-        using var bad = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("""{"poison":true}"""));
-        using var good = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var bad = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("""{"poison":true}"""));
+        using var good = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, bad.StatusCode);
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
@@ -109,7 +111,7 @@ public sealed class FailureHandlingEndToEndTests
     }
 
     /// <summary>
-    /// Point 2: failures past the failure rate cool the backend for that deployment (shared), and when every candidate
+    /// Failures past the failure rate cool the backend for that deployment (shared), and when every candidate
     /// cools for failures one is tried anyway (panic) instead of answering 502 unseen.
     /// </summary>
     [Fact]
@@ -130,7 +132,7 @@ public sealed class FailureHandlingEndToEndTests
         // Each request tries both: two failures each reach the ratio at the minimum throughput.
         for (var i = 0; i < 2; i++)
         {
-            using var failed = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var failed = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
         }
 
@@ -142,16 +144,16 @@ public sealed class FailureHandlingEndToEndTests
             b.Handler = null;
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Single(proxy.Logs.WithEventId(64));
+        Assert.Single(proxy.Logs.Named("Panic"));
     }
 
     /// <summary>
-    /// Review finding 1: a connection dropped before the answer is counted backend-wide, so the backend-wide rate must
-    /// also count the answers that backend gave. Otherwise a few sporadic resets among many served requests read as a
-    /// 100% failure rate and cool the whole backend, for every deployment.
+    /// A connection dropped before the answer is counted backend-wide, so the backend-wide rate counts the answers that
+    /// backend gave too: a few sporadic resets among many served requests are not a 100% failure rate and do not cool the
+    /// whole backend, for every deployment.
     /// </summary>
     [Fact]
     public async Task ProxyAsync_FewTransportFailuresAmongManyServed_DoesNotCoolTheWholeBackend()
@@ -179,17 +181,17 @@ public sealed class FailureHandlingEndToEndTests
         // Twelve requests to a, four of them dropped (failed over to b): a third failed, below the ratio of a half.
         for (var i = 0; i < 12; i++)
         {
-            using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json(i % 3 == 2 ? """{"reset":true}""" : "{}"));
+            using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of(i % 3 == 2 ? """{"reset":true}""" : "{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        using var next = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.False(proxy.Services.GetRequiredService<SharedState>().Cooldowns.ContainsKey(CooldownKeys.ForBackend("a")));
         Assert.Equal("a", next.Headers.GetValues("x-proxy-backend").Single());
     }
 
-    /// <summary>Point 3: a 429 on a request without a deployment does not make the backend's deployments look throttled.</summary>
+    /// <summary>A 429 on a request without a deployment does not make the backend's deployments look throttled.</summary>
     [Fact]
     public async Task ProxyAsync_ThrottleWithoutDeployment_DeploymentsOfThatBackendStillServed()
     {
@@ -201,9 +203,9 @@ public sealed class FailureHandlingEndToEndTests
             await (threads ? FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after"] = "30" }) : FakeResponses.AzureLike("a"))(context, request);
         };
 
-        using var throttled = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", ProxyEndToEndTests.Json("{}"));
-        using var chat = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
-        using var threadsAgain = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", ProxyEndToEndTests.Json("{}"));
+        using var throttled = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", JsonBody.Of("{}"));
+        using var chat = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
+        using var threadsAgain = await proxy.Client.PostAsync("openai/threads?api-version=2024-05-01-preview", JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
         Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
@@ -212,7 +214,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.False(proxy.Services.GetRequiredService<SharedState>().Cooldowns.ContainsKey(CooldownKeys.ForBackend("a")));
     }
 
-    /// <summary>Point 4: a backend that stalls mid-stream is cut after the idle timeout, logged, and counted against it.</summary>
+    /// <summary>A backend that stalls mid-stream is cut after the idle timeout, logged, and counted against it.</summary>
     [Fact]
     public async Task ProxyAsync_BackendStallsMidStream_CutAfterIdleTimeoutAndCounted()
     {
@@ -229,26 +231,26 @@ public sealed class FailureHandlingEndToEndTests
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync("data: first\n\n");
             await context.Response.Body.FlushAsync();
-            await Task.Delay(Patience, context.RequestAborted);
+            await Task.Delay(Wait.Patience, context.RequestAborted);
         };
 
         for (var i = 0; i < 2; i++)
         {
             using var response = await proxy.Client.SendAsync(
-                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") }, HttpCompletionOption.ResponseHeadersRead);
+                new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Patience));
-            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Patience));
+            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
+            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Wait.Patience));
         }
 
         var state = proxy.Services.GetRequiredService<SharedState>();
-        await WaitUntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")));
+        await Wait.UntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")), "backend a's cooldown for gpt-4o");
         Assert.Equal(CooldownReason.Failed, state.Cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
-        Assert.Equal(2, proxy.Logs.WithEventId(62).Count());
+        Assert.Equal(2, proxy.Logs.Named("RelayIdleTimedOut").Count());
         Assert.Equal(["a/stalled", "a/stalled"], failures.Seen);
     }
 
-    /// <summary>Point 4: a body that breaks off mid-stream is logged and counted against the backend, not taken as served.</summary>
+    /// <summary>A body that breaks off mid-stream is logged and counted against the backend, not taken as served.</summary>
     [Fact]
     public async Task ProxyAsync_BackendBreaksMidStream_LoggedAndCounted()
     {
@@ -265,29 +267,29 @@ public sealed class FailureHandlingEndToEndTests
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync("data: first\n\n");
             await context.Response.Body.FlushAsync();
-            await firstRead.Task.WaitAsync(Patience);
+            await firstRead.Task.WaitAsync(Wait.Patience);
             context.Abort();
         };
 
         for (var i = 0; i < 2; i++)
         {
             using var response = await proxy.Client.SendAsync(
-                new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") }, HttpCompletionOption.ResponseHeadersRead);
+                new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Patience));
+            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
             firstRead.TrySetResult();
-            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Patience));
+            await Assert.ThrowsAnyAsync<Exception>(() => reader.ReadToEndAsync().WaitAsync(Wait.Patience));
             firstRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         // The caller's connection is aborted first; the verdict is recorded right after.
         var state = proxy.Services.GetRequiredService<SharedState>();
-        await WaitUntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")));
-        Assert.Equal(2, proxy.Logs.WithEventId(15).Count());
+        await Wait.UntilAsync(() => state.Cooldowns.ContainsKey(CooldownKeys.For("a", "gpt-4o")), "backend a's cooldown for gpt-4o");
+        Assert.Equal(2, proxy.Logs.Named("RelayFailed").Count());
         Assert.Equal(["a/broken", "a/broken"], failures.Seen);
     }
 
-    /// <summary>Point 6: an answer with both Transfer-Encoding and Content-Length is framed by the former and relayed whole.</summary>
+    /// <summary>An answer with both Transfer-Encoding and Content-Length is framed by the former and relayed whole.</summary>
     [Fact]
     public async Task ProxyAsync_BackendSendsTransferEncodingAndContentLength_WholeBodyRelayed()
     {
@@ -301,13 +303,13 @@ public sealed class FailureHandlingEndToEndTests
             ["Proxy:Backends:0:Endpoint"] = backend.Endpoint.ToString(),
         });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("""{"a":1,"b":22}""", await response.Content.ReadAsStringAsync());
     }
 
-    /// <summary>Point 6: content headers of a request without a body still reach the backend.</summary>
+    /// <summary>Content headers of a request without a body still reach the backend.</summary>
     [Fact]
     public async Task ProxyAsync_BodylessRequestWithContentHeaders_HeadersForwarded()
     {
@@ -327,7 +329,7 @@ public sealed class FailureHandlingEndToEndTests
     }
 
     /// <summary>
-    /// Point 6 and issue 7: platform, authentication and forwarding headers (as App Service, the Functions host and the
+    /// Platform, authentication and forwarding headers (as App Service, the Functions host and the
     /// worker's ASP.NET Core integration add them) and cookies never reach a backend; the caller's own headers do.
     /// </summary>
     [Fact]
@@ -342,7 +344,7 @@ public sealed class FailureHandlingEndToEndTests
             "X-MS-CLIENT-PRINCIPAL", "X-MS-CLIENT-PRINCIPAL-NAME", "X-MS-CLIENT-PRINCIPAL-ID", "X-MS-CLIENT-PRINCIPAL-IDP",
             "X-MS-TOKEN-AAD-ACCESS-TOKEN", "X-MS-TOKEN-AAD-ID-TOKEN", "Cookie", "X-Client-IP", "DISGUISED-HOST", "WAS-DEFAULT-HOSTNAME",
         ];
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         foreach (var name in stripped)
         {
             request.Headers.TryAddWithoutValidation(name, "v");
@@ -360,7 +362,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Equal("my-app", received["x-ms-useragent"]);
     }
 
-    /// <summary>Point 6: the backend sees the proxy's own outgoing span as parent, in the caller's trace, not the caller's span.</summary>
+    /// <summary>The backend sees the proxy's own outgoing span as parent, in the caller's trace, not the caller's span.</summary>
     [Fact]
     public async Task ProxyAsync_CallerSendsTraceparent_BackendGetsProxySpanInSameTrace()
     {
@@ -368,7 +370,7 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         const string traceId = "0af7651916cd43dd8448eb211c80319c";
         const string callerSpan = "b7ad6b7169203331";
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("traceparent", $"00-{traceId}-{callerSpan}-01");
 
         using var response = await proxy.Client.SendAsync(request);
@@ -379,7 +381,7 @@ public sealed class FailureHandlingEndToEndTests
         Assert.NotEqual(callerSpan, received.SpanId.ToHexString());
     }
 
-    /// <summary>Point 7: an HTTP/2 backend over TLS (as Azure OpenAI), streaming, and failover from one to the other.</summary>
+    /// <summary>An HTTP/2 backend over TLS (as Azure OpenAI), streaming, and failover from one to the other.</summary>
     [Fact]
     public async Task ProxyAsync_Http2Backends_StreamsAndFailsOver()
     {
@@ -388,7 +390,7 @@ public sealed class FailureHandlingEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync([a, b], services: TestCertificate.TrustInProxy);
         a.Handler = FakeResponses.Throttle();
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"stream":true}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"stream":true}""") };
         using var response = await proxy.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var body = await response.Content.ReadAsStringAsync();
 
@@ -399,6 +401,44 @@ public sealed class FailureHandlingEndToEndTests
         Assert.Contains("\" b\"", body, StringComparison.Ordinal);
         Assert.EndsWith("data: [DONE]\n\n", body, StringComparison.Ordinal);
         Assert.Equal(1, a.RequestCount);
+    }
+
+    /// <summary>
+    /// Once every backend cools because it timed out (timeouts cool on evidence: here every attempt of each backend timed out),
+    /// the next request answers 504 BackendsTimedOut, the cause, not 502 BackendsUnavailable; with every backend cooling for
+    /// failures that request still tries one (panic), which times out too.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_EveryBackendCoolingAfterTimeouts_Answers504()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:RequestTimeoutSeconds"] = "0.3";
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
+            s["Proxy:FailureRate:Ratio"] = "1";
+            s["Proxy:Cooldown:FailureSeconds"] = "60";
+        });
+        foreach (var b in backends.All)
+        {
+            b.Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted);
+        }
+
+        // Rotation: two timeouts on each backend, the evidence that cools both for timing out.
+        for (var i = 0; i < 4; i++)
+        {
+            using var timedOut = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
+            Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
+        }
+
+        var cooldowns = proxy.Services.GetRequiredService<SharedState>().Cooldowns;
+        Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("a", "gpt-4o")].Reason);
+        Assert.Equal(CooldownReason.TimedOut, cooldowns[CooldownKeys.For("b", "gpt-4o")].Reason);
+
+        using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, next.StatusCode);
+        Assert.Equal("BackendsTimedOut", (await AzureError.OfAsync(next)).Code);
     }
 
     /// <summary>Counts the relay-failure metric of one proxy host (its own IMeterFactory: tests run in parallel).</summary>
@@ -434,15 +474,5 @@ public sealed class FailureHandlingEndToEndTests
         public IReadOnlyCollection<string> Seen => _seen;
 
         public void Dispose() => _listener.Dispose();
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(stopwatch.Elapsed < Patience, "condition not reached");
-            await Task.Delay(20);
-        }
     }
 }

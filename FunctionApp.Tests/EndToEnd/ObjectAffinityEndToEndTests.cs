@@ -6,8 +6,6 @@ using AoaiProxy.Affinity;
 using AoaiProxy.State;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
-using OpenAI;
-using OpenAI.Batch;
 using OpenAI.Files;
 using OpenAI.Responses;
 
@@ -20,8 +18,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 [Collection(AzuriteCollectionDefinition.Name)]
 public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-
     [Fact]
     public async Task Files_UploadedThroughOneInstance_FoundThroughBothEveryTimeAndForgottenOnDelete()
     {
@@ -31,14 +27,14 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await using var one = await StartAsync(backends, table);
         await using var two = await StartAsync(backends, table);
 
-        var uploaded = await ClientFor(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var uploaded = await SdkClient.For(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var id = uploaded.Value.Id;
         var owner = backends.All.Single(b => id.Contains(b.Name, StringComparison.Ordinal));
         ClearAll(backends);
 
         for (var i = 0; i < 6; i++)
         {
-            var found = await ClientFor(i % 2 == 0 ? two : one).GetOpenAIFileClient().GetFileAsync(id);
+            var found = await SdkClient.For(i % 2 == 0 ? two : one).GetOpenAIFileClient().GetFileAsync(id);
             Assert.Equal(id, found.Value.Id);
         }
 
@@ -46,12 +42,12 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(6, owner.RequestCount);
         Assert.All(backends.All.Where(b => b != owner), b => Assert.Equal(0, b.RequestCount));
 
-        var deleted = await ClientFor(two).GetOpenAIFileClient().DeleteFileAsync(id);
+        var deleted = await SdkClient.For(two).GetOpenAIFileClient().DeleteFileAsync(id);
         Assert.True(deleted.Value.Deleted);
 
         // Forgotten: the next request for it probes every backend and relays the last one's 404.
         ClearAll(backends);
-        var error = await Assert.ThrowsAsync<ClientResultException>(() => ClientFor(two).GetOpenAIFileClient().GetFileAsync(id));
+        var error = await Assert.ThrowsAsync<ClientResultException>(() => SdkClient.For(two).GetOpenAIFileClient().GetFileAsync(id));
         Assert.Equal(404, error.Status);
         Assert.All(backends.All, b => Assert.Equal(1, b.RequestCount));
     }
@@ -59,23 +55,23 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Batch_InputFileOnOneBackend_CreatedAndRetrievedThere()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
         await using var two = await StartAsync(backends, table);
-        var file = await ClientFor(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var file = await SdkClient.For(one).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
 
         for (var i = 0; i < 3; i++)
         {
-            var batches = ClientFor(i % 2 == 0 ? two : one).GetBatchClient();
+            var batches = SdkClient.For(i % 2 == 0 ? two : one).GetBatchClient();
             var operation = await batches.CreateBatchAsync(
                 BinaryContent.Create(BinaryData.FromObjectAsJson(new { input_file_id = file.Value.Id, endpoint = "/chat/completions", completion_window = "24h" })),
                 waitUntilCompleted: false);
             Assert.StartsWith("batch_", operation.BatchId, StringComparison.Ordinal);
 
             // Retrieved through the other instance: recorded by the first, found by the second.
-            var again = await ClientFor(i % 2 == 0 ? one : two).GetBatchClient().GetBatchAsync(operation.BatchId, new RequestOptions());
+            var again = await SdkClient.For(i % 2 == 0 ? one : two).GetBatchClient().GetBatchAsync(operation.BatchId, new RequestOptions());
             Assert.Equal(200, again.GetRawResponse().Status);
             Assert.Equal(operation.BatchId.Replace("batch_", "", StringComparison.Ordinal)[..1], file.Value.Id.Replace("file-", "", StringComparison.Ordinal)[..1]);
         }
@@ -84,7 +80,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Responses_ChainedWithPreviousResponseId_EveryTurnOnTheBackendHoldingTheChain()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
@@ -94,14 +90,14 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         var servedBy = new HashSet<string>();
         for (var turn = 0; turn < 5; turn++)
         {
-            var responses = ClientFor(turn % 2 == 0 ? one : two).GetResponsesClient();
+            var responses = SdkClient.For(turn % 2 == 0 ? one : two).GetResponsesClient();
             var result = await responses.CreateResponseAsync("gpt-4o", "Turn " + turn, previous);
             servedBy.Add(result.Value.GetOutputText());
             previous = result.Value.Id;
         }
 
         Assert.Single(servedBy);
-        var fetched = await ClientFor(two).GetResponsesClient().GetResponseAsync(previous!);
+        var fetched = await SdkClient.For(two).GetResponsesClient().GetResponseAsync(previous!);
         Assert.Equal(previous, fetched.Value.Id);
     }
 
@@ -113,7 +109,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Responses_FollowUpThroughTheOtherInstanceRightAfterTheCreate_OwnerAtTheFirstAttempt()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
         await using var far = new DelayingTcpProxy(azurite.Port, TimeSpan.FromMilliseconds(40));
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table,
@@ -122,10 +118,10 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
 
         for (var turn = 0; turn < 5; turn++)
         {
-            var created = await ClientFor(one).GetResponsesClient().CreateResponseAsync("gpt-4o", "Hello " + turn);
+            var created = await SdkClient.For(one).GetResponsesClient().CreateResponseAsync("gpt-4o", "Hello " + turn);
             ClearAll(backends);
 
-            var next = await ClientFor(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "And then?", created.Value.Id);
+            var next = await SdkClient.For(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "And then?", created.Value.Id);
 
             Assert.Equal(created.Value.GetOutputText(), next.Value.GetOutputText());
             Assert.Equal(1, backends.All.Sum(b => b.RequestCount));
@@ -135,61 +131,61 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task AssistantsThread_ClassicApiShape_EveryMessageOnTheThreadsBackend()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
         await using var two = await StartAsync(backends, table);
         const string Version = "?api-version=2024-05-01-preview";
 
-        using var created = await one.Client.PostAsync("openai/threads" + Version, ProxyEndToEndTests.Json("{}"));
+        using var created = await one.Client.PostAsync("openai/threads" + Version, JsonBody.Of("{}"));
         Assert.Equal(HttpStatusCode.OK, created.StatusCode);
         var thread = System.Text.Json.JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
         var owner = created.Headers.GetValues("x-proxy-backend").Single();
 
         for (var i = 0; i < 6; i++)
         {
-            using var message = await (i % 2 == 0 ? two : one).Client.PostAsync($"openai/threads/{thread}/messages{Version}", ProxyEndToEndTests.Json("{\"role\":\"user\",\"content\":\"hi\"}"));
+            using var message = await (i % 2 == 0 ? two : one).Client.PostAsync($"openai/threads/{thread}/messages{Version}", JsonBody.Of("{\"role\":\"user\",\"content\":\"hi\"}"));
             Assert.Equal(HttpStatusCode.OK, message.StatusCode);
             Assert.Equal(owner, message.Headers.GetValues("x-proxy-backend").Single());
         }
 
         // A run names its thread in the body too (POST threads/runs creates a thread and a run; here: thread_id).
-        using var run = await two.Client.PostAsync($"openai/threads/{thread}/runs{Version}", ProxyEndToEndTests.Json("{\"assistant_id\":\"asst_unknown\"}"));
+        using var run = await two.Client.PostAsync($"openai/threads/{thread}/runs{Version}", JsonBody.Of("{\"assistant_id\":\"asst_unknown\"}"));
         Assert.Equal(owner, run.Headers.GetValues("x-proxy-backend").Single());
     }
 
     [Fact]
     public async Task RecordedId_NewInstanceAfterRestart_FoundInTheStore()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         string id;
         await using (var first = await StartAsync(backends, table))
         {
-            id = (await ClientFor(first).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id;
+            id = (await SdkClient.For(first).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id;
         }
 
         ClearAll(backends);
         await using var restarted = await StartAsync(backends, table);
-        await ClientFor(restarted).GetOpenAIFileClient().GetFileAsync(id);
+        await SdkClient.For(restarted).GetOpenAIFileClient().GetFileAsync(id);
 
         Assert.Equal(1, backends.All.Sum(b => b.RequestCount));
-        Assert.Empty(restarted.Logs.WithEventId(104));
+        Assert.Empty(restarted.Logs.Named("ObjectFound"));
     }
 
     [Fact]
     public async Task ResponsesStreaming_IdFromTheFirstEvent_NextTurnThroughTheOtherInstanceOnTheSameBackend()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
         var table = azurite.NewTableName();
         await using var one = await StartAsync(backends, table);
         await using var two = await StartAsync(backends, table);
 
         string? id = null;
-        var stream = await ClientFor(one).GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hi", null);
+        var stream = await SdkClient.For(one).GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hi", null);
         await foreach (var update in stream)
         {
             if (update is StreamingResponseCreatedUpdate created)
@@ -203,13 +199,13 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         ClearAll(backends);
         for (var i = 0; i < 3; i++)
         {
-            var next = await ClientFor(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "Again", id);
+            var next = await SdkClient.For(two).GetResponsesClient().CreateResponseAsync("gpt-4o", "Again", id);
             Assert.Equal("Hello from " + owner, next.Value.GetOutputText());
         }
 
         // Recorded from the stream's first event: sent straight to the owner, never found by trying the others.
         Assert.All(backends.All, b => Assert.Equal(b.Name == owner ? 3 : 0, b.RequestCount));
-        Assert.Empty(two.Logs.WithEventId(104));
+        Assert.Empty(two.Logs.Named("ObjectFound"));
     }
 
     [Fact]
@@ -218,7 +214,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await using var backends = await FakeBackends.StartAsync("a", "b");
         var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, ProxyTestHost.NoWaiting);
-        var file = await ClientFor(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var file = await SdkClient.For(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var ownerIndex = objects[0].Ids.Contains(file.Value.Id) ? 0 : 1;
         backends[ownerIndex].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
         ClearAll(backends);
@@ -229,7 +225,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.TooManyRequests, first.StatusCode);
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.InRange(second.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 28, 30);
-        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await second.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", (await AzureError.OfAsync(second)).Message, StringComparison.Ordinal);
         Assert.Equal(1, backends[ownerIndex].RequestCount);
         Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
     }
@@ -240,7 +236,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         await using var backends = await FakeBackends.StartAsync("a", "b");
         var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        var file = await ClientFor(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
+        var file = await SdkClient.For(proxy).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var ownerIndex = objects[0].Ids.Contains(file.Value.Id) ? 0 : 1;
         backends[ownerIndex].Handler = FakeResponses.Json(500, new { error = new { code = "InternalServerError", message = "boom" } });
         ClearAll(backends);
@@ -248,7 +244,7 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         using var response = await proxy.Client.GetAsync("openai/v1/files/" + file.Value.Id);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", MessageOf(await response.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        Assert.Contains($"Backend '{backends[ownerIndex].Name}', which holds object '{file.Value.Id}'", (await AzureError.OfAsync(response)).Message, StringComparison.Ordinal);
         Assert.Equal(0, backends[1 - ownerIndex].RequestCount);
     }
 
@@ -260,19 +256,19 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         objects[2].Seed("file-older", "files");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
 
-        var found = await ClientFor(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
+        var found = await SdkClient.For(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
         Assert.Equal("file-older", found.Value.Id);
         Assert.Equal(1, backends[2].RequestCount);
         ClearAll(backends);
 
         for (var i = 0; i < 3; i++)
         {
-            await ClientFor(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
+            await SdkClient.For(proxy).GetOpenAIFileClient().GetFileAsync("file-older");
         }
 
         Assert.Equal(3, backends[2].RequestCount);
         Assert.Equal(0, backends[0].RequestCount + backends[1].RequestCount);
-        Assert.Single(proxy.Logs.WithEventId(104));
+        Assert.Single(proxy.Logs.Named("ObjectFound"));
     }
 
     [Fact]
@@ -295,89 +291,13 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task ListFiles_FilesOnEveryBackend_OneMergedListWithAllOfThem()
-    {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
-
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        var files = ClientFor(proxy).GetOpenAIFileClient();
-        var uploaded = new List<string>();
-        for (var i = 0; i < 3; i++)
-        {
-            uploaded.Add((await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id);
-        }
-
-        var listed = await files.GetFilesAsync();
-
-        Assert.Equal(uploaded.Order(StringComparer.Ordinal), listed.Value.Select(f => f.Id).Order(StringComparer.Ordinal));
-    }
-
-    /// <summary>
-    /// Review finding 2: a caller that accepts gzip (the Python SDK's httpx does by default) gets each backend's page
-    /// compressed; the merged list must be built from the decoded pages, not relayed as one backend's gzip bytes
-    /// labelled plain JSON.
-    /// </summary>
-    [Fact]
-    public async Task ListFiles_BackendsCompressTheirPages_OneMergedPlainJsonList()
-    {
-        await using var backends = await FakeBackends.StartAsync("a", "b");
-        foreach (var backend in backends.All)
-        {
-            var page = System.Text.Encoding.UTF8.GetBytes(
-                $$"""{"object":"list","data":[{"id":"file-{{backend.Name}}","object":"file","created_at":1}],"has_more":false}""");
-            backend.Handler = async (context, _) =>
-            {
-                using var compressed = new MemoryStream();
-                await using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
-                {
-                    await gzip.WriteAsync(page);
-                }
-
-                context.Response.ContentType = "application/json";
-                context.Response.Headers.ContentEncoding = "gzip";
-                await context.Response.Body.WriteAsync(compressed.ToArray());
-            };
-        }
-
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        using var request = new HttpRequestMessage(HttpMethod.Get, "openai/v1/files");
-        request.Headers.AcceptEncoding.ParseAdd("gzip");
-
-        using var response = await proxy.Client.SendAsync(request);
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Empty(response.Content.Headers.ContentEncoding);
-        using var list = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync());
-        Assert.Equal(["file-a", "file-b"], list.RootElement.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()).Order(StringComparer.Ordinal));
-    }
-
-    [Fact]
-    public async Task ListFiles_OneBackendCooling_ListOfTheOthersNamingTheMissingOne()
-    {
-        await using var backends = await FakeBackends.StartAsync("a", "b");
-        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
-        objects[0].Seed("file-a0", "files");
-        backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
-        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-
-        using var first = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
-        using var second = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
-
-        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
-        Assert.Equal("b", second.Headers.GetValues("x-proxy-list-incomplete").Single());
-        Assert.Equal("a", second.Headers.GetValues("x-proxy-backend").Single());
-        Assert.Contains("file-a0", await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(1, backends[1].RequestCount);
-    }
-
-    [Fact]
     public async Task StoreDown_IdsRecordedMeanwhile_ServedLocallyAndWrittenWhenBack()
     {
-        await using var backends = await OwningBackendsAsync("a", "b", "c");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
 
-        var store = new SwitchableObjectStore(new InMemoryObjectStore()) { Failing = true };
+        var store = new SwitchableObjectStore() { Failing = true };
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
-        var files = ClientFor(proxy).GetOpenAIFileClient();
+        var files = SdkClient.For(proxy).GetOpenAIFileClient();
 
         var uploaded = await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         for (var i = 0; i < 4; i++)
@@ -386,15 +306,12 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         }
 
         Assert.Null(await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None));
-        Assert.Single(proxy.Logs.WithEventId(101));
+        Assert.Single(proxy.Logs.Named("ObjectStoreUnavailable"));
 
         store.Failing = false;
-        var deadline = DateTime.UtcNow + Patience;
-        while (await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None) is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the record was not written once the store was back");
-            await Task.Delay(100);
-        }
+        await Wait.UntilAsync(
+            async () => await store.Inner.GetAsync(uploaded.Value.Id, CancellationToken.None) is not null, "the record written once the store was back",
+            poll: TimeSpan.FromMilliseconds(100));
 
         Assert.Equal(0, proxy.Services.GetRequiredService<ObjectAffinity>().PendingWrites);
     }
@@ -402,11 +319,11 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task SteadyState_CachedId_NoStoreOperation()
     {
-        await using var backends = await OwningBackendsAsync("a", "b");
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b");
 
-        var store = new SwitchableObjectStore(new InMemoryObjectStore());
+        var store = new SwitchableObjectStore();
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<IObjectStore>(store));
-        var files = ClientFor(proxy).GetOpenAIFileClient();
+        var files = SdkClient.For(proxy).GetOpenAIFileClient();
         var uploaded = await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch);
         var before = store.Lookups;
 
@@ -416,18 +333,6 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         }
 
         Assert.Equal(before, store.Lookups);
-    }
-
-    /// <summary>Fake backends that each know only the objects created on them (an unknown id gets 404).</summary>
-    private static async Task<FakeBackends> OwningBackendsAsync(params string[] names)
-    {
-        var backends = await FakeBackends.StartAsync(names);
-        foreach (var backend in backends.All)
-        {
-            FakeObjectStore.Serve(backend);
-        }
-
-        return backends;
     }
 
     private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table, string? connectionString = null)
@@ -443,20 +348,9 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
 
         // The table exists (created by the shared state at start-up) before objects are recorded in it.
         var state = proxy.Services.GetRequiredService<SharedState>();
-        var deadline = DateTime.UtcNow + Patience;
-        while (!(await state.ClaimAsync(CancellationToken.None)).Shared)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the proxy never reached the table");
-            await Task.Delay(20);
-        }
+        await Wait.UntilAsync(async () => (await state.ClaimAsync(CancellationToken.None)).Shared, "the proxy to reach the table");
 
         return proxy;
-    }
-
-    private static string MessageOf(string body)
-    {
-        using var doc = System.Text.Json.JsonDocument.Parse(body);
-        return doc.RootElement.GetProperty("error").GetProperty("message").GetString()!;
     }
 
     private static void ClearAll(FakeBackends backends)
@@ -465,38 +359,5 @@ public sealed class ObjectAffinityEndToEndTests(AzuriteFixture azurite)
         {
             backend.ClearRequests();
         }
-    }
-
-    internal static OpenAIClient ClientFor(ProxyTestHost proxy) =>
-        new(new ApiKeyCredential("test-key"), new OpenAIClientOptions
-        {
-            Endpoint = new Uri(proxy.BaseAddress, "openai/v1"),
-            RetryPolicy = new ClientRetryPolicy(0),
-        });
-
-    /// <summary>A real in-memory object store whose availability the test switches; counts lookups.</summary>
-    private sealed class SwitchableObjectStore(InMemoryObjectStore inner) : IObjectStore
-    {
-        private int _lookups;
-
-        public InMemoryObjectStore Inner => inner;
-
-        public volatile bool Failing;
-
-        public int Lookups => Volatile.Read(ref _lookups);
-
-        public string Description => "switchable";
-
-        public Task<ObjectRecord?> GetAsync(string id, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _lookups);
-            return Failing ? throw new StateStoreException("down") : inner.GetAsync(id, cancellationToken);
-        }
-
-        public Task PutAsync(string id, ObjectRecord record, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : inner.PutAsync(id, record, cancellationToken);
-
-        public Task DeleteAsync(string id, CancellationToken cancellationToken) =>
-            Failing ? throw new StateStoreException("down") : inner.DeleteAsync(id, cancellationToken);
     }
 }

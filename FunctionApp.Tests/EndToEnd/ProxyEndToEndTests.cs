@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -13,9 +11,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// <summary>The engine over real HTTP with fake Azure OpenAI backends on loopback, one proxy instance.</summary>
 public sealed class ProxyEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
-
     [Fact]
     public async Task ProxyAsync_ManySequentialRequests_SpreadsEvenlyOverThreeBackends()
     {
@@ -24,7 +19,7 @@ public sealed class ProxyEndToEndTests
 
         for (var i = 0; i < 90; i++)
         {
-            using var response = await proxy.Client.PostAsync(ChatPath, Json("""{"messages":[]}"""));
+            using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("""{"messages":[]}"""));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -37,7 +32,7 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("only");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal("only", response.Headers.GetValues("x-proxy-backend").Single());
         Assert.Equal("1", response.Headers.GetValues("x-proxy-attempts").Single());
@@ -69,7 +64,7 @@ public sealed class ProxyEndToEndTests
         backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { [header] = value });
 
         // Turn 0 goes to "a", which throttles: the same request is served by "b" at once.
-        using (var first = await proxy.Client.PostAsync(ChatPath, Json("{}")))
+        using (var first = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}")))
         {
             Assert.Equal(HttpStatusCode.OK, first.StatusCode);
             Assert.Equal("b", first.Headers.GetValues("x-proxy-backend").Single());
@@ -81,7 +76,7 @@ public sealed class ProxyEndToEndTests
         clock.Advance(TimeSpan.FromSeconds(expectedSeconds) - TimeSpan.FromMilliseconds(50));
         for (var i = 0; i < 6; i++)
         {
-            using var during = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+            using var during = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal("b", during.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -91,7 +86,7 @@ public sealed class ProxyEndToEndTests
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var after = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+            using var after = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             servedBy.Add(after.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -105,19 +100,19 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
         backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
-        using (await proxy.Client.PostAsync("openai/v1/chat/completions", Json("""{"model":"gpt-4o","messages":[]}"""))) { }
+        using (await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("""{"model":"gpt-4o","messages":[]}"""))) { }
 
         backends[0].Handler = null;
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var other = await proxy.Client.PostAsync("openai/v1/chat/completions", Json("""{"model":"text-embedding-3-small","messages":[]}"""));
+            using var other = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("""{"model":"text-embedding-3-small","messages":[]}"""));
             servedBy.Add(other.Headers.GetValues("x-proxy-backend").Single());
         }
 
         for (var i = 0; i < 4; i++)
         {
-            using var same = await proxy.Client.PostAsync("openai/v1/chat/completions", Json("""{"model":"gpt-4o","messages":[]}"""));
+            using var same = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("""{"model":"gpt-4o","messages":[]}"""));
             Assert.Equal("b", same.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -134,13 +129,13 @@ public sealed class ProxyEndToEndTests
         backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["Retry-After"] = "4" });
         backends[2].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "2500" });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
         Assert.Equal("3", response.Headers.GetValues("Retry-After").Single());
         Assert.Equal("2500", response.Headers.GetValues("retry-after-ms").Single());
         Assert.Equal("3", response.Headers.GetValues("x-proxy-attempts").Single());
-        var error = await ErrorOf(response);
+        var error = await AzureError.OfAsync(response);
         Assert.Equal("429", error.Code);
         Assert.Contains("gpt-4o", error.Message, StringComparison.Ordinal);
 
@@ -151,7 +146,7 @@ public sealed class ProxyEndToEndTests
         }
 
         clock.Advance(TimeSpan.FromSeconds(1));
-        using var next = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
         Assert.Equal(HttpStatusCode.TooManyRequests, next.StatusCode);
         Assert.Equal("2", next.Headers.GetValues("Retry-After").Single());
         Assert.Equal("1500", next.Headers.GetValues("retry-after-ms").Single());
@@ -170,7 +165,7 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.Json(status, new { error = new { code = "Boom", message = "failed" } });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
@@ -184,7 +179,7 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.CloseConnection();
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
@@ -201,7 +196,7 @@ public sealed class ProxyEndToEndTests
 
         for (var i = 0; i < 4; i++)
         {
-            using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+            using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
     }
@@ -214,10 +209,10 @@ public sealed class ProxyEndToEndTests
         backends[0].Handler = FakeResponses.Json(500, new { error = "x" });
         backends[1].Handler = FakeResponses.CloseConnection();
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        var error = await ErrorOf(response);
+        var error = await AzureError.OfAsync(response);
         Assert.Equal("BackendsUnavailable", error.Code);
         Assert.Contains("a: 500", error.Message, StringComparison.Ordinal);
         Assert.Contains("b: transport error", error.Message, StringComparison.Ordinal);
@@ -233,10 +228,10 @@ public sealed class ProxyEndToEndTests
             b.Handler = async (context, _) => await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted);
         }
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
-        Assert.Equal("BackendsTimedOut", (await ErrorOf(response)).Code);
+        Assert.Equal("BackendsTimedOut", (await AzureError.OfAsync(response)).Code);
     }
 
     [Fact]
@@ -246,22 +241,22 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         var chunks = new[] { "one", "two", "three", "[DONE]" };
         var gates = chunks.Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
-        backends[0].Handler = FakeResponses.Sse(chunks, i => gates[i].Task.WaitAsync(Patience));
+        backends[0].Handler = FakeResponses.Sse(chunks, i => gates[i].Task.WaitAsync(Wait.Patience));
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = Json("""{"stream":true}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"stream":true}""") };
         using var response = await proxy.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         for (var i = 0; i < chunks.Length; i++)
         {
             // The backend is still holding chunk i+1 back: this line can only arrive if chunk i was relayed unbuffered.
-            var line = await reader.ReadLineAsync().WaitAsync(Patience);
+            var line = await reader.ReadLineAsync().WaitAsync(Wait.Patience);
             Assert.Equal("data: " + chunks[i], line);
-            Assert.Equal("", await reader.ReadLineAsync().WaitAsync(Patience));
+            Assert.Equal("", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
             gates[i].TrySetResult();
         }
 
-        Assert.Null(await reader.ReadLineAsync().WaitAsync(Patience));
+        Assert.Null(await reader.ReadLineAsync().WaitAsync(Wait.Patience));
     }
 
     [Theory]
@@ -272,8 +267,7 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.Throttle();
-        var payload = new byte[size];
-        new Random(size).NextBytes(payload);
+        var payload = BodyBytes.Random(size);
         using var content = new ByteArrayContent(payload);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
 
@@ -308,7 +302,7 @@ public sealed class ProxyEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         request.Headers.Add("api-key", "caller-key");
         request.Headers.Add("x-ms-client-request-id", "abc");
         request.Headers.Add("Connection", "x-drop-me");
@@ -323,7 +317,7 @@ public sealed class ProxyEndToEndTests
         Assert.False(received.Headers.ContainsKey("x-drop-me"));
         Assert.False(received.Headers.ContainsKey("Proxy-Authorization"));
         Assert.Equal(backends[0].Endpoint.Authority, received.Headers["Host"]);
-        Assert.Equal("/" + ChatPath, received.PathAndQuery);
+        Assert.Equal("/" + ProxyTestHost.ChatPath, received.PathAndQuery);
     }
 
     [Fact]
@@ -333,11 +327,11 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.Json(400, new { error = new { code = "content_filter", message = "filtered" } }, new Dictionary<string, string> { ["x-custom"] = "kept" });
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("kept", response.Headers.GetValues("x-custom").Single());
-        Assert.Equal("content_filter", (await ErrorOf(response)).Code);
+        Assert.Equal("content_filter", (await AzureError.OfAsync(response)).Code);
         Assert.Equal(0, backends[1].RequestCount);
     }
 
@@ -368,7 +362,7 @@ public sealed class ProxyEndToEndTests
         using var response = await proxy.Client.GetAsync("admin");
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-        Assert.Equal("NotFound", (await ErrorOf(response)).Code);
+        Assert.Equal("NotFound", (await AzureError.OfAsync(response)).Code);
         Assert.Equal(0, backends[0].RequestCount);
     }
 
@@ -378,13 +372,13 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxRequestBodyBytes"] = "1000");
 
-        using var declared = await proxy.Client.PostAsync(ChatPath, new ByteArrayContent(new byte[2000]));
-        using var chunked = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = new StreamContent(new MemoryStream(new byte[2000])) };
+        using var declared = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, new ByteArrayContent(new byte[2000]));
+        using var chunked = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = new StreamContent(new MemoryStream(new byte[2000])) };
         chunked.Headers.TransferEncodingChunked = true;
         using var streamed = await proxy.Client.SendAsync(chunked);
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, declared.StatusCode);
-        Assert.Equal("RequestBodyTooLarge", (await ErrorOf(declared)).Code);
+        Assert.Equal("RequestBodyTooLarge", (await AzureError.OfAsync(declared)).Code);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, streamed.StatusCode);
         Assert.Equal(0, backends[0].RequestCount);
     }
@@ -395,7 +389,7 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
 
-        using var response = await proxy.Client.SendAsync(new HttpRequestMessage(new HttpMethod("BREW"), ChatPath));
+        using var response = await proxy.Client.SendAsync(new HttpRequestMessage(new HttpMethod("BREW"), ProxyTestHost.ChatPath));
 
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
         Assert.Equal(0, backends[0].RequestCount);
@@ -414,7 +408,7 @@ public sealed class ProxyEndToEndTests
             await context.Response.Body.FlushAsync();
             try
             {
-                await Task.Delay(Patience, context.RequestAborted);
+                await Task.Delay(Wait.Patience, context.RequestAborted);
             }
             catch (OperationCanceledException)
             {
@@ -424,17 +418,17 @@ public sealed class ProxyEndToEndTests
 
         using (var client = new HttpClient { BaseAddress = proxy.BaseAddress })
         {
-            using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = Json("{}") }, HttpCompletionOption.ResponseHeadersRead);
+            using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") }, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Patience));
+            Assert.Equal("data: first", await reader.ReadLineAsync().WaitAsync(Wait.Patience));
         }
 
-        await upstreamCancelled.Task.WaitAsync(Patience);
+        await upstreamCancelled.Task.WaitAsync(Wait.Patience);
         backends[0].Handler = null;
         var servedBy = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var next = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+            using var next = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             servedBy.Add(next.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -448,9 +442,9 @@ public sealed class ProxyEndToEndTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         backends[0].Handler = FakeResponses.Throttle();
 
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
-        var attempts = proxy.Logs.WithEventId(1).ToList();
+        var attempts = proxy.Logs.Named("AttemptCompleted").ToList();
         Assert.Equal(2, attempts.Count);
         // The failover is visible at the production default (Information); the served attempt only at Debug.
         var throttled = Assert.Single(attempts, e => e.Message.Contains("backend a", StringComparison.Ordinal));
@@ -468,17 +462,18 @@ public sealed class ProxyEndToEndTests
         await using var backends = await FakeBackends.StartAsync("a", "b");
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         // The first request also waits for the shared state's start-up, which logs once at Information.
-        using var warmUp = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var warmUp = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
         var before = proxy.Logs.Entries.Count;
+        var attemptsBefore = proxy.Logs.Named("AttemptCompleted").Count();
 
-        using var first = await proxy.Client.PostAsync(ChatPath, Json("{}"));
-        using var second = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var first = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
+        using var second = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         var lines = proxy.Logs.Entries.Skip(before).ToList();
-        Assert.Equal(2, lines.Count(e => e.EventId.Id == 1 && e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal)));
-        Assert.All(lines.Where(e => e.Category.StartsWith("AoaiProxy.", StringComparison.Ordinal)), e => Assert.Equal(LogLevel.Debug, e.Level));
+        Assert.Equal(2, proxy.Logs.Named("AttemptCompleted").Count() - attemptsBefore);
+        Assert.All(lines.Where(LogCapture.IsEngine), e => Assert.Equal(LogLevel.Debug, e.Level));
     }
 
     [Fact]
@@ -489,21 +484,11 @@ public sealed class ProxyEndToEndTests
 
         // As during shutdown: the shared state is gone while a request still arrives.
         await proxy.Services.GetRequiredService<AoaiProxy.State.SharedState>().DisposeAsync();
-        using var response = await proxy.Client.PostAsync(ChatPath, Json("{}"));
+        using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Equal("ProxyError", (await ErrorOf(response)).Code);
-        Assert.Single(proxy.Logs.WithEventId(27));
+        Assert.Equal("ProxyError", (await AzureError.OfAsync(response)).Code);
+        Assert.Single(proxy.Logs.Named("UnexpectedFailure"));
         Assert.Equal(0, backends[0].RequestCount);
-    }
-
-    internal static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
-    internal static async Task<(string Code, string Message)> ErrorOf(HttpResponseMessage response)
-    {
-        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var error = doc.RootElement.GetProperty("error");
-        return (error.GetProperty("code").GetString()!, error.GetProperty("message").GetString()!);
     }
 }

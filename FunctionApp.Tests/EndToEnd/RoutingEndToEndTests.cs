@@ -1,7 +1,8 @@
 using System.Net;
 using System.Text.Json;
 using AoaiProxy.Tests.TestSupport;
-using OpenAI.Chat;
+using AoaiProxy.State;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AoaiProxy.Tests.EndToEnd;
 
@@ -20,7 +21,7 @@ public sealed class RoutingEndToEndTests
 
         for (var i = 0; i < 4; i++)
         {
-            using var response = await proxy.Client.PostAsync("openai/deployments/chat/chat/completions?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            using var response = await proxy.Client.PostAsync("openai/deployments/chat/chat/completions?api-version=2024-10-21", JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -31,7 +32,7 @@ public sealed class RoutingEndToEndTests
         // Served by both, each under its own name.
         for (var i = 0; i < 2; i++)
         {
-            using var response = await proxy.Client.PostAsync("openai/deployments/embed/embeddings?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            using var response = await proxy.Client.PostAsync("openai/deployments/embed/embeddings?api-version=2024-10-21", JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -48,7 +49,7 @@ public sealed class RoutingEndToEndTests
             s["Proxy:Backends:0:Deployments"] = "gpt-4o-mini";
             s["Proxy:Backends:1:Deployments"] = "chat=gpt-4o-mini-b";
         });
-        var chat = ObjectAffinityEndToEndTests.ClientFor(proxy).GetChatClient("chat");
+        var chat = SdkClient.For(proxy).GetChatClient("chat");
 
         var answer = await chat.CompleteChatAsync("Say hello");
 
@@ -71,11 +72,10 @@ public sealed class RoutingEndToEndTests
             s["Proxy:Backends:1:Deployments"] = "gpt-4o,embed";
         });
 
-        using var response = await proxy.Client.PostAsync(path, ProxyEndToEndTests.Json(body));
+        using var response = await proxy.Client.PostAsync(path, JsonBody.Of(body));
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal("DeploymentNotFound", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("DeploymentNotFound", (await AzureError.OfAsync(response)).Code);
         Assert.Equal(0, backends[0].RequestCount + backends[1].RequestCount);
     }
 
@@ -92,20 +92,19 @@ public sealed class RoutingEndToEndTests
             backend.Handler = FakeResponses.Json(status, new { error = new { code = "InternalServerError", message = "boom" } });
         }
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{\"input_file_id\":\"file-x\"}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{\"input_file_id\":\"file-x\"}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(1, backends[0].RequestCount + backends[1].RequestCount);
         var named = backends.All.Single(b => b.RequestCount == 1).Name;
-        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var message = error.RootElement.GetProperty("error").GetProperty("message").GetString();
+        var message = (await AzureError.OfAsync(response)).Message;
         Assert.Contains($"Backend '{named}'", message, StringComparison.Ordinal);
         Assert.Contains("not replayed", message, StringComparison.Ordinal);
-        Assert.Single(proxy.Logs.WithEventId(105));
+        Assert.Single(proxy.Logs.Named("StatefulNotReplayed"));
     }
 
     /// <summary>
-    /// Review: a backend that read the whole create request and then dropped the connection may have created the batch;
+    /// A backend that read the whole create request and then dropped the connection may have created the batch;
     /// it is not replayed on the next backend.
     /// </summary>
     [Fact]
@@ -122,7 +121,7 @@ public sealed class RoutingEndToEndTests
             };
         }
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{\"input_file_id\":\"file-x\"}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{\"input_file_id\":\"file-x\"}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(1, backends[0].RequestCount + backends[1].RequestCount);
@@ -136,7 +135,7 @@ public sealed class RoutingEndToEndTests
         backends[0].Handler = FakeResponses.Json(503, new { error = new { code = "ServiceUnavailable", message = "busy" } });
         backends[1].Handler = FakeResponses.Json(503, new { error = new { code = "ServiceUnavailable", message = "busy" } });
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{}"));
 
         // Neither ran it: both were tried, and the caller gets the exhausted answer.
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
@@ -153,7 +152,7 @@ public sealed class RoutingEndToEndTests
         backends[0].Handler = failing;
         backends[1].Handler = failing;
 
-        using var response = await proxy.Client.PostAsync("openai/v1/batches", ProxyEndToEndTests.Json("{}"));
+        using var response = await proxy.Client.PostAsync("openai/v1/batches", JsonBody.Of("{}"));
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(2, backends[0].RequestCount + backends[1].RequestCount);
@@ -168,9 +167,98 @@ public sealed class RoutingEndToEndTests
 
         for (var i = 0; i < 2; i++)
         {
-            using var response = await proxy.Client.PostAsync("openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", ProxyEndToEndTests.Json("{}"));
+            using var response = await proxy.Client.PostAsync("openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
         }
     }
+
+    /// <summary>
+    /// A v1 request whose body is over <see cref="AoaiProxy.Forwarding.RequestBody.MemoryThreshold"/> (spilled to a file; a
+    /// vision request with base64 images, say) is read for its "model" as a small one is, so it honours its deployment's
+    /// cooldown and is not sent to the backend that throttled that deployment.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_V1BodyOverMemoryThreshold_HonoursItsDeploymentsCooldown()
+    {
+        var clock = new ManualTimeProvider();
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
+        backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
+        using (var first = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("""{"model":"gpt-4o","messages":[]}""")))
+        {
+            Assert.Equal("b", first.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        backends[0].Handler = null;
+        backends[0].ClearRequests();
+        var large = LargeV1Body("gpt-4o");
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of(large));
+            Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        Assert.Equal(0, backends[0].RequestCount);
+    }
+
+    /// <summary>
+    /// A 429 on a v1 request whose body is over the memory threshold cools only the deployment its "model" names, not every
+    /// deployment of the backend ("a/*").
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_V1BodyOverMemoryThreshold_ThrottleCoolsOnlyThatDeployment()
+    {
+        var clock = new ManualTimeProvider();
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, services: s => s.AddSingleton<TimeProvider>(clock));
+        backends[0].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "30000" });
+        using (await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of(LargeV1Body("gpt-4o")))) { }
+
+        backends[0].Handler = null;
+        var servedBy = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            using var other = await proxy.Client.PostAsync("openai/v1/embeddings", JsonBody.Of("""{"model":"text-embedding-3-small","input":"x"}"""));
+            servedBy.Add(other.Headers.GetValues("x-proxy-backend").Single());
+        }
+
+        Assert.Equal(2, servedBy.Count(n => n == "a"));
+    }
+
+    /// <summary>
+    /// A v1 "model" of any length is bounded before it becomes a cooldown key (shared through the table, where a string
+    /// property over 64 KiB is refused), a field of every attempt's log line or part of the answer.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_V1ModelOfAMegabyte_NeitherKeyedNorLoggedNorEchoedVerbatim()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        // Two failures in two attempts cool the deployment (the failure rate's smallest sample): the model becomes a key.
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
+        {
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
+            s["Proxy:FailureRate:Ratio"] = "1";
+        });
+        backends[0].Handler = FakeResponses.Json(503, new { error = new { code = "Busy", message = "busy" } });
+        var model = new string('m', 1_000_000);
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/v1/chat/completions", JsonBody.Of("{\"model\":\"" + model + "\"}"));
+
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+            Assert.True((await response.Content.ReadAsStringAsync()).Length < 10_000);
+        }
+
+        var state = proxy.Services.GetRequiredService<SharedState>();
+        Assert.NotEmpty(state.Cooldowns);
+        Assert.All(state.Cooldowns.Keys, k => Assert.True(k.Length < 1000, $"cooldown key of {k.Length} characters"));
+        Assert.Equal(2, proxy.Logs.Named("AttemptCompleted").Count());
+        Assert.All(proxy.Logs.Entries, e => Assert.True(e.Message.Length < 10_000, $"log line of {e.Message.Length} characters"));
+    }
+
+    private static string LargeV1Body(string model) =>
+        "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"user\",\"content\":\"" +
+        new string('x', AoaiProxy.Forwarding.RequestBody.MemoryThreshold + 1024) + "\"}]}";
 }

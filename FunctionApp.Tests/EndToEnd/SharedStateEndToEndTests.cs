@@ -10,9 +10,6 @@ namespace AoaiProxy.Tests.EndToEnd;
 [Collection(AzuriteCollectionDefinition.Name)]
 public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-
     [Fact]
     public async Task ProxyAsync_TwoInstancesAlternating_EachRotatesAndTogetherEven()
     {
@@ -24,7 +21,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         var servedBy = new List<string>();
         for (var i = 0; i < 30; i++)
         {
-            using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             servedBy.Add(response.Headers.GetValues("x-proxy-backend").Single());
         }
@@ -54,7 +51,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
             await gate.WaitAsync();
             try
             {
-                using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                using var response = await (i % 2 == 0 ? one : two).Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
             finally
@@ -78,7 +75,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         // Whichever backend the shared turn names first, "a" is tried at most once here and throttles.
         for (var i = 0; i < 2 && backends[0].RequestCount == 0; i++)
         {
-            using var throttled = await one.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var throttled = await one.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal("b", throttled.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -86,28 +83,21 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
 
         // Written to the table within a second...
         var store = TableStateStore.Create(azurite.Connection(table));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(1);
-        while (!((await store.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/gpt-4o")))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the cooldown did not reach the table within one second");
-            await Task.Delay(20);
-        }
+        await Wait.UntilAsync(
+            async () => (await store.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey("a/gpt-4o"), "the cooldown in the table", within: TimeSpan.FromSeconds(1));
 
         // ...and known to the other instance within one sync interval (background reads; no request waits for them)...
         var otherView = two.Services.GetRequiredService<SharedState>();
         // One interval (800 ms) plus a read; twice that as slack for a loaded test machine. The 1 s p99 across 100
         // instances is measured by the fleet simulation (benchmarks/), not timed here.
-        deadline = DateTime.UtcNow + 2 * ProxyOptions.DefaultStateSyncInterval + TimeSpan.FromMilliseconds(200);
-        while (!otherView.Cooldowns.ContainsKey("a/gpt-4o"))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the other instance did not learn the cooldown within two sync intervals");
-            await Task.Delay(20);
-        }
+        await Wait.UntilAsync(
+            () => otherView.Cooldowns.ContainsKey("a/gpt-4o"), "the other instance to learn the cooldown (two sync intervals)",
+            within: (2 * ProxyOptions.DefaultStateSyncInterval) + TimeSpan.FromMilliseconds(200));
 
         // ...so it honours it from then on.
         for (var i = 0; i < 6; i++)
         {
-            using var response = await two.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var response = await two.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal("b", response.Headers.GetValues("x-proxy-backend").Single());
         }
 
@@ -126,21 +116,16 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
             await azurite.StopAsync();
 
             // The background sync notices within an interval; requests never wait for it.
-            var noticed = DateTime.UtcNow + Patience;
-            while (state.StoreHealthy)
-            {
-                Assert.True(DateTime.UtcNow < noticed, "the outage was not noticed");
-                await Task.Delay(50);
-            }
+            await Wait.UntilAsync(() => !state.StoreHealthy, "the outage to be noticed", poll: TimeSpan.FromMilliseconds(50));
 
             for (var i = 0; i < 10; i++)
             {
-                using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}")).WaitAsync(Patience);
+                using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}")).WaitAsync(Wait.Patience);
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
 
             // One warning for the outage, not one per request.
-            Assert.Single(proxy.Logs.WithEventId(9).Concat(proxy.Logs.WithEventId(10)));
+            Assert.Single(proxy.Logs.Named("StateStoreUnavailable").Concat(proxy.Logs.Named("StateStoreTimedOut")));
         }
         finally
         {
@@ -148,27 +133,19 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         }
 
         // The probe (every few seconds) re-creates the table in the restarted, empty Azurite and the turns are shared again.
-        var deadline = DateTime.UtcNow + Patience;
-        while (!state.StoreHealthy)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the store was not used again after Azurite restarted");
-            await Task.Delay(100);
-        }
+        await Wait.UntilAsync(() => state.StoreHealthy, "the store to be used again after Azurite restarted", poll: TimeSpan.FromMilliseconds(100));
 
         // Enough requests to need the next block of turns: it is claimed from the re-created table.
         for (var i = 0; i < TurnBlockPolicy.MinBlock; i++)
         {
-            using var after = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+            using var after = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
             Assert.Equal(HttpStatusCode.OK, after.StatusCode);
         }
 
-        Assert.Single(proxy.Logs.WithEventId(11));
+        Assert.Single(proxy.Logs.Named("StateStoreRecovered"));
         var store = TableStateStore.Create(azurite.Connection(table));
-        while ((await store.ReadAsync(CancellationToken.None)).CursorETag is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "no turns were claimed from the re-created table");
-            await Task.Delay(100);
-        }
+        await Wait.UntilAsync(
+            async () => (await store.ReadAsync(CancellationToken.None)).CursorETag is not null, "turns claimed from the re-created table", poll: TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]
@@ -226,7 +203,7 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
             var proxy = proxies[i % proxies.Count];
             requests.Add(Task.Run(async () =>
             {
-                using var response = await proxy.Client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                using var response = await proxy.Client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }));
         }
@@ -234,7 +211,47 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
         await Task.WhenAll(requests);
     }
 
-    private async Task<ProxyTestHost> StartAsync(FakeBackends backends, string table, string? connectionString = null, string? stateTimeoutMilliseconds = null)
+    /// <summary>
+    /// A caller-chosen v1 "model" of 40,000 characters whose 503s cool its deployment records a cooldown that the table
+    /// accepts: a key of the model as given would exceed Table Storage's 64 KiB string property, every write would
+    /// answer 400 PropertyValueTooLarge, and the instance would drop to per-instance state until the cooldown expired.
+    /// </summary>
+    [Fact]
+    public async Task ProxyAsync_V1ModelLongerThanATableProperty_StateStaysShared()
+    {
+        await using var backends = await FakeBackends.StartAsync("a");
+        var table = azurite.NewTableName();
+
+        // Two failures in two attempts cool the deployment (the failure rate's smallest sample).
+        await using var proxy = await StartAsync(backends, table, settings: s =>
+        {
+            s["Proxy:FailureRate:MinimumRequests"] = "2";
+            s["Proxy:FailureRate:Ratio"] = "1";
+        });
+        var state = proxy.Services.GetRequiredService<SharedState>();
+
+        backends[0].Handler = FakeResponses.Json(503, new { error = new { code = "Busy", message = "busy" } });
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await proxy.Client.PostAsync("openai/v1/chat/completions",
+                JsonBody.Of("{\"model\":\"" + new string('m', 40_000) + "\"}"));
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        }
+
+        // The cooldown went through a sync round into the table: the write that a key of the whole model would fail.
+        var cooldown = Assert.Single(state.Cooldowns.Keys);
+        var store = TableStateStore.Create(azurite.Connection(table));
+        await Wait.UntilAsync(async () => (await store.ReadAsync(CancellationToken.None)).Cooldowns.ContainsKey(cooldown), "the cooldown in the table");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True((await state.ClaimAsync(CancellationToken.None)).Shared);
+        }
+
+        Assert.Empty(proxy.Logs.Named("StateStoreUnavailable"));
+    }
+
+    private async Task<ProxyTestHost> StartAsync(
+        FakeBackends backends, string table, string? connectionString = null, string? stateTimeoutMilliseconds = null, Action<Dictionary<string, string?>>? settings = null)
     {
         var proxy = await ProxyTestHost.StartAsync(backends.All, s =>
         {
@@ -245,16 +262,12 @@ public sealed class SharedStateEndToEndTests(AzuriteFixture azurite)
 
             s["AzureWebJobsStorage"] = connectionString ?? azurite.ConnectionString;
             s["Proxy:State:TableName"] = table;
+            settings?.Invoke(s);
         });
 
         // Both instances use the table before the test counts anything (the first claims may precede table creation).
         var state = proxy.Services.GetRequiredService<SharedState>();
-        var deadline = DateTime.UtcNow + Patience;
-        while (!(await state.ClaimAsync(CancellationToken.None)).Shared)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the proxy never reached the table");
-            await Task.Delay(20);
-        }
+        await Wait.UntilAsync(async () => (await state.ClaimAsync(CancellationToken.None)).Shared, "the proxy to reach the table");
 
         return proxy;
     }

@@ -9,15 +9,13 @@ namespace AoaiProxy.Tests.EndToEnd;
 /// <summary>The standalone host as a real process, started the way the README says.</summary>
 public sealed class StandaloneHostTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
-
     [Fact]
     public async Task Main_NoBackendsConfigured_ExitsWithMessageSayingHowToConfigure()
     {
         using var process = Start(new Dictionary<string, string>(), "--urls", "http://127.0.0.1:0");
 
-        var stderr = await process.StandardError.ReadToEndAsync().WaitAsync(Patience);
-        await process.WaitForExitAsync().WaitAsync(Patience);
+        var stderr = await process.StandardError.ReadToEndAsync().WaitAsync(Wait.Patience);
+        await process.WaitForExitAsync().WaitAsync(Wait.Patience);
 
         Assert.Equal(1, process.ExitCode);
         Assert.Contains("Proxy:Backends is empty", stderr, StringComparison.Ordinal);
@@ -41,7 +39,7 @@ public sealed class StandaloneHostTests
         {
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
             var servedBy = new List<string>();
-            var deadline = DateTime.UtcNow + Patience;
+            var deadline = DateTime.UtcNow + Wait.Patience;
             while (servedBy.Count < 2)
             {
                 if (process.HasExited)
@@ -51,7 +49,7 @@ public sealed class StandaloneHostTests
 
                 try
                 {
-                    using var response = await client.PostAsync("openai/v1/chat/completions", ProxyEndToEndTests.Json("""{"model":"gpt-4o-mini"}"""));
+                    using var response = await client.PostAsync("openai/v1/chat/completions", JsonBody.Of("""{"model":"gpt-4o-mini"}"""));
                     Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                     servedBy.Add(response.Headers.GetValues("x-proxy-backend").Single());
                 }
@@ -87,7 +85,7 @@ public sealed class StandaloneHostTests
         {
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
             var served = 0;
-            var deadline = DateTime.UtcNow + Patience;
+            var deadline = DateTime.UtcNow + Wait.Patience;
             while (served < 2)
             {
                 if (process.HasExited)
@@ -97,7 +95,7 @@ public sealed class StandaloneHostTests
 
                 try
                 {
-                    using var response = await client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                    using var response = await client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                     Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                     served++;
                 }
@@ -112,15 +110,13 @@ public sealed class StandaloneHostTests
             backends[0].Handler = FakeResponses.Throttle();
             for (var i = 0; i < 2; i++)
             {
-                using var response = await client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                using var response = await client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
 
-            while (!stdout.Any(l => l.Contains("cooling down", StringComparison.Ordinal)))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "no cooldown line within the patience: " + string.Join('\n', stdout));
-                await Task.Delay(100);
-            }
+            await Wait.UntilAsync(
+                () => stdout.Any(l => l.Contains("cooling down", StringComparison.Ordinal)), "the cooldown line", poll: TimeSpan.FromMilliseconds(100),
+                detail: () => "\nThe host wrote:\n" + string.Join('\n', stdout));
 
             var text = string.Join('\n', stdout);
             Assert.Contains("Proxy started with 2 backends", text, StringComparison.Ordinal);
@@ -315,11 +311,11 @@ public sealed class StandaloneHostTests
         try
         {
             // Far more lines than the pipe (64 KiB on Linux) and the queue hold; each request waits for its answer.
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Patience };
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Wait.Patience };
             await WaitUntilListeningAsync(process, port);
             for (var i = 0; i < 1_500; i++)
             {
-                using var response = await client.PostAsync(ChatPath, ProxyEndToEndTests.Json("{}"));
+                using var response = await client.PostAsync(ProxyTestHost.ChatPath, JsonBody.Of("{}"));
                 Assert.True((int)response.StatusCode >= 500, $"request {i} answered {response.StatusCode}");
             }
         }
@@ -333,7 +329,7 @@ public sealed class StandaloneHostTests
     /// <summary>Waits until the host accepts connections (it is starting), without sending a request.</summary>
     private static async Task WaitUntilListeningAsync(Process process, int port)
     {
-        var deadline = DateTime.UtcNow + Patience;
+        var deadline = DateTime.UtcNow + Wait.Patience;
         while (true)
         {
             Assert.False(process.HasExited, "the host exited");
@@ -353,7 +349,7 @@ public sealed class StandaloneHostTests
     /// <summary>Posts a chat completion until the host answers (it is starting), then returns that answer.</summary>
     private static async Task<HttpResponseMessage> PostUntilUpAsync(Process process, HttpClient client, string? key)
     {
-        var deadline = DateTime.UtcNow + Patience;
+        var deadline = DateTime.UtcNow + Wait.Patience;
         while (true)
         {
             if (process.HasExited)
@@ -363,7 +359,7 @@ public sealed class StandaloneHostTests
 
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, "openai/v1/chat/completions") { Content = ProxyEndToEndTests.Json("""{"model":"gpt-4o-mini"}""") };
+                using var request = new HttpRequestMessage(HttpMethod.Post, "openai/v1/chat/completions") { Content = JsonBody.Of("""{"model":"gpt-4o-mini"}""") };
                 if (key is not null)
                 {
                     request.Headers.Add("api-key", key);
@@ -379,8 +375,6 @@ public sealed class StandaloneHostTests
             }
         }
     }
-
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
     private static Process Start(Dictionary<string, string> environment, params string[] args) =>
         Start(environment, stdout: null, args);

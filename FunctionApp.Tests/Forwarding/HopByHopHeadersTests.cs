@@ -85,8 +85,8 @@ public class HopByHopHeadersTests
     }
 
     /// <summary>
-    /// Finding 10 (nit). Every forwarded header of a request that carries "Connection: keep-alive" (most HTTP/1.1
-    /// clients send it) splits the Connection value again: an array and strings per header, per attempt, per request.
+    /// Checking the headers of a request that carries "Connection: keep-alive" (most HTTP/1.1 clients send it) allocates
+    /// nothing: the Connection value is not split again (an array and strings) per header, per attempt, per request.
     /// </summary>
     [Fact]
     public void IsHopByHop_EndToEndHeaderWithConnectionKeepAlive_DoesNotAllocate()

@@ -33,9 +33,9 @@ public class ReplayContentTests
         using var first = new ReplayContent(store, lease, null);
         using var second = new ReplayContent(store, lease, null);
 
-        Assert.Equal(data, await Copy(first));
-        Assert.Equal(data, await Copy(first));
-        Assert.Equal(data, await Copy(second));
+        Assert.Equal(data, await BodyBytes.OfAsync(first));
+        Assert.Equal(data, await BodyBytes.OfAsync(first));
+        Assert.Equal(data, await BodyBytes.OfAsync(second));
         Assert.Equal(data.Length, first.Headers.ContentLength);
         store.Free();
     }
@@ -65,21 +65,14 @@ public class ReplayContentTests
         using var content = new ReplayContent(store, lease, null);
         var target = new GatedStream();
         var sending = content.CopyToAsync(target);
-        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await target.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         Assert.False(lease.Release());
         Assert.NotEqual(0, store.Capacity);
         target.Gate.SetResult();
-        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        await sending.WaitAsync(Wait.Patience);
 
         Assert.Equal(data, target.ToArray());
         Assert.Equal(0, store.Capacity);
-    }
-
-    private static async Task<byte[]> Copy(HttpContent content)
-    {
-        using var target = new MemoryStream();
-        await content.CopyToAsync(target);
-        return target.ToArray();
     }
 }

@@ -179,7 +179,7 @@ public class RequestBodyTests
     }
 
     /// <summary>
-    /// Issue 13: the body is released when relaying begins, while a backend that answered early may still be reading
+    /// The body is released when relaying begins, while a backend that answered early may still be reading
     /// it. The attempt still sending gets every byte intact; no later attempt can start.
     /// </summary>
     [Fact]
@@ -189,13 +189,13 @@ public class RequestBodyTests
         var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
         var target = new GatedStream();
         var sending = body.CreateContent().CopyToAsync(target);
-        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await target.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await body.ReleaseAsync();
         var refused = await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(Stream.Null));
         Assert.IsType<ObjectDisposedException>(refused.InnerException);
         target.Gate.SetResult();
-        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        await sending.WaitAsync(Wait.Patience);
 
         Assert.Equal(data, target.ToArray());
         await body.DisposeAsync();
@@ -272,7 +272,7 @@ public class RequestBodyTests
         Assert.IsType<IOException>(broken.InnerException);
         Assert.InRange(source.TotalRead, Threshold + 5, Threshold + 5 + 10_000);
         Assert.Null(body.Failure);
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.Equal(data, await BodyBytes.OfAsync(body.CreateContent()));
         Assert.Equal(data.Length, source.TotalRead);
     }
 
@@ -283,8 +283,8 @@ public class RequestBodyTests
         var source = new TrickleStream(data, 7_000);
         await using var body = await ReceiveAsync(source, data.Length);
 
-        var first = Task.Run(() => CopyAsync(body.CreateContent()));
-        var second = Task.Run(() => CopyAsync(body.CreateContent()));
+        var first = Task.Run(() => BodyBytes.OfAsync(body.CreateContent()));
+        var second = Task.Run(() => BodyBytes.OfAsync(body.CreateContent()));
 
         Assert.Equal(data, await first);
         Assert.Equal(data, await second);
@@ -300,12 +300,12 @@ public class RequestBodyTests
         var source = new TrickleStream(data, SegmentSize, failAtEnd: failAtEnd);
         await using var body = await ReceiveAsync(source, data.Length + 500);
 
-        var first = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        var first = await Assert.ThrowsAsync<HttpRequestException>(() => BodyBytes.OfAsync(body.CreateContent()));
 
         Assert.IsType<BodyFailedException>(first.InnerException);
         var failure = Assert.NotNull(body.Failure);
         Assert.Equal(Enum.Parse<BodyFailureKind>(expected), failure.Kind);
-        var again = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        var again = await Assert.ThrowsAsync<HttpRequestException>(() => BodyBytes.OfAsync(body.CreateContent()));
         Assert.IsType<BodyFailedException>(again.InnerException);
         Assert.Equal(failure, body.Failure);
         Assert.Equal(data.Length, source.TotalRead);
@@ -327,7 +327,7 @@ public class RequestBodyTests
         Assert.True(body.WaitingForCaller);
         Assert.Null(body.Failure);
         source.Gate.SetResult();
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.Equal(data, await BodyBytes.OfAsync(body.CreateContent()));
         Assert.False(body.WaitingForCaller);
     }
 
@@ -343,7 +343,7 @@ public class RequestBodyTests
         var stalled = new GatedStream();
 
         var second = body.CreateContent().CopyToAsync(stalled);
-        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await stalled.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         Assert.False(body.WaitingForCaller);
         stalled.Gate.SetResult();
@@ -362,10 +362,10 @@ public class RequestBodyTests
         await using var body = await ReceiveAsync(source, data.Length);
         using var cancel = new CancellationTokenSource();
         var first = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
         var stalled = new GatedStream();
         var second = body.CreateContent().CopyToAsync(stalled);
-        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await stalled.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
@@ -387,7 +387,7 @@ public class RequestBodyTests
         var source = new GatedSource(data, 0);
         await using var body = await ReceiveAsync(source, data.Length);
         var first = body.CreateContent().CopyToAsync(Stream.Null);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
         using var cancel = new CancellationTokenSource();
         var second = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
 
@@ -398,7 +398,7 @@ public class RequestBodyTests
         Assert.Null(body.Failure);
         source.Gate.SetResult();
         await first;
-        Assert.Equal(data, await CopyAsync(body.CreateContent()));
+        Assert.Equal(data, await BodyBytes.OfAsync(body.CreateContent()));
         Assert.False(body.WaitingForCaller);
     }
 
@@ -425,14 +425,14 @@ public class RequestBodyTests
         var file = Assert.Single(TempFiles().Except(before));
         var target = new GatedStream();
         var sending = body.CreateContent().CopyToAsync(target);
-        await target.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await target.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await body.ReleaseAsync();
         Assert.True(File.Exists(file));
         var refused = await Assert.ThrowsAsync<HttpRequestException>(() => body.CreateContent().CopyToAsync(Stream.Null));
         Assert.IsType<ObjectDisposedException>(refused.InnerException);
         target.Gate.SetResult();
-        await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        await sending.WaitAsync(Wait.Patience);
 
         Assert.Equal(data, target.ToArray());
         Assert.False(File.Exists(file));
@@ -471,12 +471,12 @@ public class RequestBodyTests
         var source = new GatedSource(data, Threshold);
         var body = await ReceiveAsync(source, data.Length);
         var attempt = body.CreateContent().CopyToAsync(Stream.Null);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
 
         await body.DisposeAsync();
 
         Assert.Equal(0, source.ReadsInFlight);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt.WaitAsync(TimeSpan.FromSeconds(20)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt.WaitAsync(Wait.Patience));
         Assert.Null(body.Failure);
         Assert.False(body.WaitingForCaller);
     }
@@ -491,13 +491,13 @@ public class RequestBodyTests
         var file = Assert.Single(TempFiles().Except(before));
         var stalled = new GatedStream();
         var sending = body.CreateContent().CopyToAsync(stalled);
-        await stalled.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await stalled.FirstWrite.Task.WaitAsync(Wait.Patience);
 
         await body.DisposeAsync();
         Assert.True(File.Exists(file));
         stalled.Gate.SetResult();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending.WaitAsync(TimeSpan.FromSeconds(20)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending.WaitAsync(Wait.Patience));
         Assert.Equal(0, source.ReadsInFlight);
         Assert.False(File.Exists(file));
         Assert.Null(body.Failure);
@@ -511,7 +511,7 @@ public class RequestBodyTests
         await using var body = await ReadAsync(new MemoryStream(data), long.MaxValue);
         File.Delete(Assert.Single(TempFiles().Except(before)));
 
-        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => CopyAsync(body.CreateContent()));
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => BodyBytes.OfAsync(body.CreateContent()));
 
         Assert.IsType<BodyFailedException>(refused.InnerException);
         Assert.Equal(BodyFailureKind.Storage, body.Failure?.Kind);
@@ -585,11 +585,11 @@ public class RequestBodyTests
     {
         using var content = body.CreateContent();
         Assert.Equal(expected.Length, content.Headers.ContentLength);
-        Assert.Equal(expected, await CopyAsync(content));
-        Assert.Equal(expected, await CopyAsync(content));
+        Assert.Equal(expected, await BodyBytes.OfAsync(content));
+        Assert.Equal(expected, await BodyBytes.OfAsync(content));
 
         using var another = body.CreateContent();
-        Assert.Equal(expected, await CopyAsync(another));
+        Assert.Equal(expected, await BodyBytes.OfAsync(another));
     }
 
     /// <summary>Starts an attempt, lets it wait at <paramref name="source"/>'s gate, cancels it and sees it end cancelled.</summary>
@@ -597,16 +597,9 @@ public class RequestBodyTests
     {
         using var cancel = new CancellationTokenSource();
         var attempt = body.CreateContent().CopyToAsync(Stream.Null, cancel.Token);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt);
-    }
-
-    private static async Task<byte[]> CopyAsync(HttpContent content)
-    {
-        using var target = new MemoryStream();
-        await content.CopyToAsync(target);
-        return target.ToArray();
     }
 
     private static HashSet<string> TempFiles() => BodyTempFiles.Now();

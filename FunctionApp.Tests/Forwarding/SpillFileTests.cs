@@ -21,7 +21,7 @@ public class SpillFileTests
         var path = Assert.Single(BodyTempFiles.Now().Except(before));
         await using (var reader = await file.OpenReaderAsync(CancellationToken.None))
         {
-            Assert.Equal(data, await ReadAllAsync(reader));
+            Assert.Equal(data, await BodyBytes.OfAsync(reader));
         }
 
         await file.FreeAsync();
@@ -60,8 +60,8 @@ public class SpillFileTests
         var head = new byte[100];
         await first.ReadExactlyAsync(head);
 
-        Assert.Equal(data, await ReadAllAsync(second));
-        Assert.Equal(data[100..], await ReadAllAsync(first));
+        Assert.Equal(data, await BodyBytes.OfAsync(second));
+        Assert.Equal(data[100..], await BodyBytes.OfAsync(first));
         await file.FreeAsync();
     }
 
@@ -87,13 +87,6 @@ public class SpillFileTests
 
         Assert.Null(file.Failure);
         await file.FreeAsync();
-    }
-
-    private static async Task<byte[]> ReadAllAsync(Stream stream)
-    {
-        using var copy = new MemoryStream();
-        await stream.CopyToAsync(copy);
-        return copy.ToArray();
     }
 
     private sealed class BrokenTarget : MemoryStream

@@ -86,7 +86,7 @@ public class StreamedUploadTests
         var upload = StreamedUpload.Create(source, data.Length, CancellationToken.None);
         using var cancel = new CancellationTokenSource();
         var attempt = upload.CopyToAsync(Stream.Null, 0, data.Length, cancel.Token);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
 
         await cancel.CancelAsync();
 
@@ -103,12 +103,12 @@ public class StreamedUploadTests
         var source = new GatedSource(data, StreamedUpload.ChunkSize);
         var upload = StreamedUpload.Create(source, data.Length, CancellationToken.None);
         var attempt = upload.CopyToAsync(Stream.Null, 0, data.Length, CancellationToken.None);
-        await source.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await source.Waiting.Task.WaitAsync(Wait.Patience);
 
         await upload.StopAsync();
 
         Assert.Equal(0, source.ReadsInFlight);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt.WaitAsync(TimeSpan.FromSeconds(20)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => attempt.WaitAsync(Wait.Patience));
         Assert.False(upload.WaitingForCaller);
         Assert.Null(upload.Failure);
         await upload.FreeAsync();

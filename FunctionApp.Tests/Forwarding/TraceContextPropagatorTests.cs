@@ -56,10 +56,9 @@ public sealed class TraceContextPropagatorTests
     }
 
     /// <summary>
-    /// Review finding 1. W3C Trace Context, "Versioning of traceparent": a higher version (01-fe) is parsed by the rules of
-    /// version 00 (what follows the flags after a dash is ignored) and continued, and the activity-based propagation this
-    /// replaces continued it too. Only the flags this version defines (sampled, random trace id) go on; "Other Flags":
-    /// "Vendors MUST set those to zero". The header sent is always version 00.
+    /// W3C Trace Context, "Versioning of traceparent": a higher version (01-fe) is parsed by the rules of version 00 (what
+    /// follows the flags after a dash is ignored) and the trace continued. Only the flags this version defines (sampled,
+    /// random trace id) go on; "Other Flags": "Vendors MUST set those to zero". The header sent is always version 00.
     /// </summary>
     [Theory]
     [InlineData("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "01")]

@@ -43,7 +43,7 @@ public sealed class UpstreamRequestTests
         Assert.Equal(["abc"], upstream.Headers.GetValues("x-ms-client-request-id"));
     }
 
-    /// <summary>Issue 9: with no activity for the request, the proxy's own span id still goes under the caller's trace.</summary>
+    /// <summary>With no activity for the request, the proxy's own span id still goes under the caller's trace.</summary>
     [Fact]
     public async Task Create_NoCurrentActivity_CallersTraceparentReplacedByAChildSpan()
     {
@@ -63,9 +63,9 @@ public sealed class UpstreamRequestTests
     }
 
     /// <summary>
-    /// Review finding 2. W3C Trace Context, processing model: a tracestate without a traceparent "MUST be discarded", and
-    /// one whose traceparent could not be parsed is deleted with the restart. The activity-based propagation this replaces
-    /// sent no tracestate when the caller sent no traceparent; here it went on next to a trace it does not belong to.
+    /// W3C Trace Context, processing model: a tracestate without a traceparent "MUST be discarded", and one whose
+    /// traceparent could not be parsed is deleted with the restart, so no tracestate goes on next to a trace it does not
+    /// belong to.
     /// </summary>
     [Theory]
     [InlineData(null)]

@@ -12,7 +12,6 @@ namespace AoaiProxy.Tests.Pipeline;
 
 public sealed class BackendAttemptTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
     private readonly ManualTimeProvider _time = new();
     private readonly ProxyOptions _options = new()
     {
@@ -130,7 +129,7 @@ public sealed class BackendAttemptTests
 
         var sending = attempt.SendAsync(request, 0, 1, BackendCredential.PassThrough);
         _time.Advance(TimeSpan.FromSeconds(30));
-        var (outcome, response) = await sending.WaitAsync(Patience);
+        var (outcome, response) = await sending.WaitAsync(Wait.Patience);
 
         Assert.Null(response);
         Assert.Equal(AttemptError.DeadlineExceeded, outcome.Error);
@@ -150,7 +149,7 @@ public sealed class BackendAttemptTests
 
         var sending = attempt.SendAsync(request, 0, 1, BackendCredential.PassThrough);
         await caller.CancelAsync();
-        var (outcome, _) = await sending.WaitAsync(Patience);
+        var (outcome, _) = await sending.WaitAsync(Wait.Patience);
 
         Assert.Equal(AttemptError.CallerGone, outcome.Error);
     }

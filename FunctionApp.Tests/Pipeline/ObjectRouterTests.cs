@@ -13,7 +13,7 @@ namespace AoaiProxy.Tests.Pipeline;
 public sealed class ObjectRouterTests
 {
     /// <summary>
-    /// Review finding 4: while the object store does not answer, a request naming several ids the instance has not
+    /// While the object store does not answer, a request naming several ids the instance has not
     /// cached waits for it once (Proxy:State:TimeoutMilliseconds), not once per id: a Responses request with ten input
     /// files would otherwise wait ten budgets before it is sent.
     /// </summary>
@@ -43,8 +43,8 @@ public sealed class ObjectRouterTests
     }
 
     /// <summary>
-    /// Review finding 5: a later list page names its cursor (after=file-x), and a backend answers a list with 200 whether
-    /// or not it holds that object. The answer proves nothing about where file-x is: recording it there would send every
+    /// A later list page names its cursor (after=file-x), and a backend answers a list with 200 whether or not it holds
+    /// that object, so the answer proves nothing about where file-x is and it is not recorded there: that would send every
     /// later request for file-x (its content, a batch reading it) to a backend that answers 404, for the whole expiry.
     /// </summary>
     [Fact]

@@ -12,12 +12,11 @@ namespace AoaiProxy.Tests.Pipeline;
 
 public sealed class ResponseRelayTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
     private static readonly BackendOptions Backend = new("a", new Uri("https://a.openai.azure.com/"), 1, 1);
     private readonly FakeTimeProvider _time = new();
     private readonly ProxyOptions _options = new() { RelayIdleTimeout = TimeSpan.FromSeconds(30) };
 
-    /// <summary>Issue 13: as YARP, a zero-byte read waits for data before a relay buffer is rented for it.</summary>
+    /// <summary>As in YARP, a zero-byte read waits for data before a relay buffer is rented for it.</summary>
     [Fact]
     public async Task RelayAsync_Stream_ZeroByteReadBeforeEachBufferedRead()
     {
@@ -34,7 +33,7 @@ public sealed class ResponseRelayTests
         Assert.False(lifetime.Aborted);
     }
 
-    /// <summary>Issue 13: a backend that stops sending mid-stream is cut after the idle timeout, and it is the backend's failure.</summary>
+    /// <summary>A backend that stops sending mid-stream is cut after the idle timeout, and it is the backend's failure.</summary>
     [Fact]
     public async Task RelayAsync_BackendStallsPastIdleTimeout_AbortsCallerAndBlamesBackend()
     {
@@ -42,12 +41,12 @@ public sealed class ResponseRelayTests
         var (context, lifetime) = Context();
 
         var relay = Relay().RelayAsync(context, Backend, Answer(source), 1, Relaying(context));
-        await source.Stalled.Task.WaitAsync(Patience);
+        await source.Stalled.Task.WaitAsync(Wait.Patience);
         _time.Advance(_options.RelayIdleTimeout - TimeSpan.FromSeconds(1));
         Assert.False(relay.IsCompleted);
         _time.Advance(TimeSpan.FromSeconds(1));
 
-        Assert.Equal(RelayResult.BackendStalled, await relay.WaitAsync(Patience));
+        Assert.Equal(RelayResult.BackendStalled, await relay.WaitAsync(Wait.Patience));
         Assert.True(lifetime.Aborted);
     }
 
@@ -62,14 +61,14 @@ public sealed class ResponseRelayTests
         context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(sink));
 
         var relay = Relay().RelayAsync(context, Backend, Answer(source), 1, Relaying(context));
-        await sink.Stalled.Task.WaitAsync(Patience);
+        await sink.Stalled.Task.WaitAsync(Wait.Patience);
         _time.Advance(_options.RelayIdleTimeout);
 
-        Assert.Equal(RelayResult.CallerFailed, await relay.WaitAsync(Patience));
+        Assert.Equal(RelayResult.CallerFailed, await relay.WaitAsync(Wait.Patience));
         Assert.True(lifetime.Aborted);
     }
 
-    /// <summary>Issue 13: with both, Transfer-Encoding frames the answer, so its Content-Length is not relayed.</summary>
+    /// <summary>With both, Transfer-Encoding frames the answer, so its Content-Length is not relayed.</summary>
     [Fact]
     public async Task RelayAsync_TransferEncodingAndContentLength_ContentLengthDropped()
     {

@@ -213,8 +213,8 @@ public class ModelNameTests
     }
 
     /// <summary>
-    /// Issue 13: a 50 MB base64 image before "model" grew the window to a 64 MB array. The window now stays at its fixed
-    /// size whatever the body: the stream is never asked for more than that at once.
+    /// The window stays at its fixed size whatever comes before "model" (here a 50 MB base64 image, which must not grow it
+    /// to a 64 MB array): the stream is never asked for more than that at once.
     /// </summary>
     [Fact]
     public async Task FromStreamAsync_FiftyMegabyteStringBeforeModel_FoundWithinFixedWindow()

@@ -2,7 +2,7 @@ using AoaiProxy.Forwarding;
 
 namespace AoaiProxy.Tests.TestSupport;
 
-/// <summary>Request bodies for the body tests.</summary>
+/// <summary>Request bodies for the body and upload tests.</summary>
 internal static class BodyBytes
 {
     /// <summary><paramref name="data"/> in pooled segments, written <paramref name="readSize"/> bytes at a time as a read would.</summary>
@@ -31,6 +31,32 @@ internal static class BodyBytes
             data[i] = (byte)((i * 31) ^ (i >> 8) ^ (i >> 16));
         }
 
+        return data;
+    }
+
+    /// <summary>Every byte <paramref name="content"/> sends.</summary>
+    public static async Task<byte[]> OfAsync(HttpContent content)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        using var target = new MemoryStream();
+        await content.CopyToAsync(target);
+        return target.ToArray();
+    }
+
+    /// <summary>Every byte left in <paramref name="stream"/>.</summary>
+    public static async Task<byte[]> OfAsync(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var target = new MemoryStream();
+        await stream.CopyToAsync(target);
+        return target.ToArray();
+    }
+
+    /// <summary>Pseudo-random bytes, the same for the same length (an upload's payload: nothing in it repeats).</summary>
+    public static byte[] Random(int length)
+    {
+        var data = new byte[length];
+        new System.Random(length).NextBytes(data);
         return data;
     }
 }

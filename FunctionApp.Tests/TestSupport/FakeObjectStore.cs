@@ -27,6 +27,18 @@ internal sealed class FakeObjectStore
         return objects;
     }
 
+    /// <summary>Fake backends that each know only the objects created on them (an unknown id gets 404).</summary>
+    public static async Task<FakeBackends> StartBackendsAsync(params string[] names)
+    {
+        var backends = await FakeBackends.StartAsync(names);
+        foreach (var backend in backends.All)
+        {
+            Serve(backend);
+        }
+
+        return backends;
+    }
+
     /// <summary>Adds an object as if created on this backend before the proxy existed.</summary>
     public void Seed(string id, string kind) => _objects[id] = kind;
 

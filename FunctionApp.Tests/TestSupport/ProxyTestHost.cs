@@ -14,6 +14,9 @@ namespace AoaiProxy.Tests.TestSupport;
 /// </summary>
 internal sealed class ProxyTestHost : IAsyncDisposable
 {
+    /// <summary>A chat completion of deployment gpt-4o, as the Azure OpenAI SDKs address it (relative to <see cref="BaseAddress"/>).</summary>
+    public const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+
     private readonly WebApplication _app;
 
     private ProxyTestHost(WebApplication app, LogCapture logs, Uri baseAddress)

@@ -100,13 +100,15 @@ internal sealed class RawBackend : IAsyncDisposable
 /// <summary>Sends exactly the given request bytes and reads the whole answer (the server is asked to close).</summary>
 internal static class RawBytes
 {
-    public static async Task<string> SendAsync(Uri server, byte[] request)
+    /// <summary>The answer decoded as <paramref name="decoding"/> (Latin-1 by default: every byte one character).</summary>
+    public static async Task<string> SendAsync(Uri server, byte[] request, Encoding? decoding = null)
     {
+        ArgumentNullException.ThrowIfNull(server);
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(server.Host, server.Port);
         await using var stream = tcp.GetStream();
         await stream.WriteAsync(request);
-        using var reader = new StreamReader(stream, Encoding.Latin1);
-        return await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        using var reader = new StreamReader(stream, decoding ?? Encoding.Latin1);
+        return await reader.ReadToEndAsync().WaitAsync(Wait.Patience);
     }
 }

@@ -1,20 +1,15 @@
 using System.Net;
 using System.Net.Http.Headers;
-using AoaiProxy.Auth;
 using AoaiProxy.Observability;
-using AoaiProxy.Tests.Auth;
-using AoaiProxy.Tests.EndToEnd;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using M = AoaiProxy.Observability.MetricNames;
 
-namespace AoaiProxy.Tests.Observability;
+namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>Each instrument of <see cref="ProxyMetrics"/>, measured through real requests to the engine on loopback.</summary>
-public sealed class ProxyMetricsTests
+public sealed class MetricsEndToEndTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-
     [Fact]
     public async Task RequestCompleted_ServedJsonAnswer_CountsRequestAttemptDurationsAndTokensOfTheCaller()
     {
@@ -22,7 +17,7 @@ public sealed class ProxyMetricsTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s.Keys());
         using var metrics = Recorder(proxy);
 
-        using var response = await SendAsync(proxy, AuthEndToEndTests.SecondClientKey);
+        using var response = await SendAsync(proxy, AuthSettings.SecondClientKey);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "served"), (M.Tags.Deployment, "gpt-4o"), (M.Tags.Status, "200")));
@@ -35,7 +30,7 @@ public sealed class ProxyMetricsTests
         Assert.Equal(5, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "prompt")]));
         Assert.Equal(3, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "completion")]));
         Assert.Equal(8, metrics.Sum(M.Instruments.Tokens, [.. who, (M.Tags.TokenType, "total")]));
-        Assert.DoesNotContain(metrics.All, m => m.Tags.Values.Any(v => v is not null && v.Contains(AuthEndToEndTests.SecondClientKey, StringComparison.Ordinal)));
+        Assert.DoesNotContain(metrics.All, m => m.Tags.Values.Any(v => v is not null && v.Contains(AuthSettings.SecondClientKey, StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -70,7 +65,7 @@ public sealed class ProxyMetricsTests
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, $"openai/deployments/made-up-{i}/chat/completions?api-version=2024-10-21")
             {
-                Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+                Content = JsonBody.Of("""{"messages":[]}"""),
             };
             using var response = await proxy.Client.SendAsync(request);
         }
@@ -93,7 +88,7 @@ public sealed class ProxyMetricsTests
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "openai/deployments/typo-4o/chat/completions?api-version=2024-10-21")
         {
-            Content = ProxyEndToEndTests.Json("""{"messages":[]}"""),
+            Content = JsonBody.Of("""{"messages":[]}"""),
         };
         using var response = await proxy.Client.SendAsync(request);
 
@@ -127,7 +122,7 @@ public sealed class ProxyMetricsTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Cors:AllowedOrigins:0"] = "https://chat.contoso.com");
         using var metrics = Recorder(proxy);
 
-        using var preflight = new HttpRequestMessage(HttpMethod.Options, ChatPath);
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, ProxyTestHost.ChatPath);
         preflight.Headers.Add("Origin", "https://chat.contoso.com");
         preflight.Headers.Add("Access-Control-Request-Method", "POST");
         preflight.Headers.Add("Access-Control-Request-Headers", "api-key, content-type");
@@ -162,7 +157,7 @@ public sealed class ProxyMetricsTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All);
         using var metrics = Recorder(proxy);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         request.Headers.AcceptEncoding.ParseAdd(encoding);
         using var response = await proxy.Client.SendAsync(request);
 
@@ -190,16 +185,12 @@ public sealed class ProxyMetricsTests
         await using var proxy = await ProxyTestHost.StartAsync(backends.All, s => s["Proxy:MaxDecodedBodyBytes"] = "1048576");
         using var metrics = Recorder(proxy);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         request.Headers.AcceptEncoding.ParseAdd(encoding);
         using var response = await proxy.Client.SendAsync(request);
 
         Assert.Equal(bomb, await response.Content.ReadAsByteArrayAsync());
-        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (metrics.Of(M.Instruments.Requests).Count == 0)
-        {
-            await Task.Delay(20, patience.Token);
-        }
+        await Wait.UntilAsync(() => metrics.Of(M.Instruments.Requests).Count > 0, "the request counted as ended");
 
         Assert.Equal(1, metrics.Sum(M.Instruments.Requests, (M.Tags.Outcome, "served"), (M.Tags.Status, "200")));
         Assert.Empty(metrics.Of(M.Instruments.Tokens));
@@ -317,7 +308,7 @@ public sealed class ProxyMetricsTests
 
     private static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? key = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         if (key is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);

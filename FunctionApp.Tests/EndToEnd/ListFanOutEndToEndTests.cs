@@ -1,13 +1,20 @@
+using System.Net;
 using System.Text.Json;
 using AoaiProxy.Configuration;
 using AoaiProxy.Forwarding;
+using OpenAI.Files;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace AoaiProxy.Tests.Pipeline;
+namespace AoaiProxy.Tests.EndToEnd;
 
-public sealed class ListFanOutTests
+/// <summary>
+/// A list request (GET files, batches...) goes to every backend and the pages come back as one merged list, over real
+/// sockets: compressed pages decoded within a bound, a cooling backend named as missing, and the merge kept off the
+/// socket threads.
+/// </summary>
+public sealed class ListFanOutEndToEndTests
 {
     /// <summary>
     /// With inline socket completions (the standalone host's default) the backends' answers arrive on an epoll thread and
@@ -91,6 +98,82 @@ public sealed class ListFanOutTests
         // The whole process (other tests run alongside): without the limit the page alone would be 512 MiB, twice over while
         // it grew. With it: the bomb's compressed bytes, at most a MiB decoded, and the rest of the request.
         Assert.InRange(used, 0, Compression.BombZeros / 4);
+    }
+
+    [Fact]
+    public async Task ListFiles_FilesOnEveryBackend_OneMergedListWithAllOfThem()
+    {
+        await using var backends = await FakeObjectStore.StartBackendsAsync("a", "b", "c");
+
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        var files = SdkClient.For(proxy).GetOpenAIFileClient();
+        var uploaded = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            uploaded.Add((await files.UploadFileAsync(BinaryData.FromString("{}\n"), "input.jsonl", FileUploadPurpose.Batch)).Value.Id);
+        }
+
+        var listed = await files.GetFilesAsync();
+
+        Assert.Equal(uploaded.Order(StringComparer.Ordinal), listed.Value.Select(f => f.Id).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// A caller that accepts gzip (the Python SDK's httpx does by default) gets each backend's page
+    /// compressed; the merged list must be built from the decoded pages, not relayed as one backend's gzip bytes
+    /// labelled plain JSON.
+    /// </summary>
+    [Fact]
+    public async Task ListFiles_BackendsCompressTheirPages_OneMergedPlainJsonList()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        foreach (var backend in backends.All)
+        {
+            var page = System.Text.Encoding.UTF8.GetBytes(
+                $$"""{"object":"list","data":[{"id":"file-{{backend.Name}}","object":"file","created_at":1}],"has_more":false}""");
+            backend.Handler = async (context, _) =>
+            {
+                using var compressed = new MemoryStream();
+                await using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+                {
+                    await gzip.WriteAsync(page);
+                }
+
+                context.Response.ContentType = "application/json";
+                context.Response.Headers.ContentEncoding = "gzip";
+                await context.Response.Body.WriteAsync(compressed.ToArray());
+            };
+        }
+
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "openai/v1/files");
+        request.Headers.AcceptEncoding.ParseAdd("gzip");
+
+        using var response = await proxy.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(response.Content.Headers.ContentEncoding);
+        using var list = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(["file-a", "file-b"], list.RootElement.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task ListFiles_OneBackendCooling_ListOfTheOthersNamingTheMissingOne()
+    {
+        await using var backends = await FakeBackends.StartAsync("a", "b");
+        var objects = backends.All.Select(FakeObjectStore.Serve).ToArray();
+        objects[0].Seed("file-a0", "files");
+        backends[1].Handler = FakeResponses.Throttle(new Dictionary<string, string> { ["retry-after-ms"] = "20000" });
+        await using var proxy = await ProxyTestHost.StartAsync(backends.All);
+
+        using var first = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
+        using var second = await proxy.Client.GetAsync("openai/files?api-version=2024-10-21");
+
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal("b", second.Headers.GetValues("x-proxy-list-incomplete").Single());
+        Assert.Equal("a", second.Headers.GetValues("x-proxy-backend").Single());
+        Assert.Contains("file-a0", await second.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, backends[1].RequestCount);
     }
 
     /// <summary>The caller's response body: records whether each write was issued on the socket thread.</summary>

@@ -1,11 +1,9 @@
 using System.Collections.Concurrent;
-using AoaiProxy.Tests.Auth;
-using AoaiProxy.Tests.EndToEnd;
 using AoaiProxy.Tests.TestSupport;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
-namespace AoaiProxy.Tests.Observability;
+namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>
 /// GET /proxy in a real browser: Playwright's driver with the system's Chromium (.ci/run installs Debian's 'chromium';
@@ -13,7 +11,6 @@ namespace AoaiProxy.Tests.Observability;
 /// </summary>
 public sealed class StatusPageBrowserTests
 {
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private const string CredentialKey = "aoaiproxy.credential";
 
     private static string Chromium => Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } path ? path : "/usr/bin/chromium";
@@ -36,8 +33,8 @@ public sealed class StatusPageBrowserTests
         });
         for (var i = 0; i < 2; i++)
         {
-            using var chat = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
-            chat.Headers.Add("api-key", AuthEndToEndTests.ClientKey);
+            using var chat = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
+            chat.Headers.Add("api-key", AuthSettings.ClientKey);
             using var served = await proxy.Client.SendAsync(chat);
             Assert.Equal("c", served.Headers.GetValues("x-proxy-backend").Single());
         }
@@ -54,7 +51,7 @@ public sealed class StatusPageBrowserTests
         // Without a credential the status is refused, and the page says so.
         await Expect(page.Locator("#error")).ToContainTextAsync("401");
 
-        await page.FillAsync("#credential", AuthEndToEndTests.ClientKey);
+        await page.FillAsync("#credential", AuthSettings.ClientKey);
         await page.ClickAsync("#save");
 
         var a = page.Locator("section.backend[data-name='a']");
@@ -89,15 +86,15 @@ public sealed class StatusPageBrowserTests
         Assert.True(requests.Count(r => r.Url.EndsWith("/proxy/status", StringComparison.Ordinal)) > before);
 
         // The credential lives in this tab's sessionStorage, travels as a header, and never in a URL or to another origin.
-        Assert.Equal(AuthEndToEndTests.ClientKey, await page.EvaluateAsync<string>($"sessionStorage.getItem('{CredentialKey}')"));
+        Assert.Equal(AuthSettings.ClientKey, await page.EvaluateAsync<string>($"sessionStorage.getItem('{CredentialKey}')"));
         Assert.Equal(0, await page.EvaluateAsync<int>("localStorage.length"));
         Assert.All(requests, r =>
         {
-            Assert.DoesNotContain(AuthEndToEndTests.ClientKey, r.Url, StringComparison.Ordinal);
+            Assert.DoesNotContain(AuthSettings.ClientKey, r.Url, StringComparison.Ordinal);
             Assert.StartsWith(proxy.BaseAddress.GetLeftPart(UriPartial.Authority), r.Url, StringComparison.Ordinal);
         });
         var authorized = requests.Last(r => r.Url.EndsWith("/proxy/status", StringComparison.Ordinal));
-        Assert.Equal("Bearer " + AuthEndToEndTests.ClientKey, (await authorized.AllHeadersAsync())["authorization"]);
+        Assert.Equal("Bearer " + AuthSettings.ClientKey, (await authorized.AllHeadersAsync())["authorization"]);
     }
 
     [Fact]
@@ -110,7 +107,7 @@ public sealed class StatusPageBrowserTests
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox"] });
         var page = await browser.NewPageAsync();
         await page.GotoAsync(new Uri(proxy.BaseAddress, "proxy").ToString());
-        await page.FillAsync("#credential", AuthEndToEndTests.SecondClientKey);
+        await page.FillAsync("#credential", AuthSettings.SecondClientKey);
         await page.ClickAsync("#save");
         await Expect(page.Locator("section.backend[data-name='a']")).ToBeVisibleAsync();
 

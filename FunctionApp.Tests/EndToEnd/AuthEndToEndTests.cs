@@ -2,22 +2,21 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using AoaiProxy.Auth;
-using AoaiProxy.Tests.EndToEnd;
 using AoaiProxy.Tests.TestSupport;
 using Azure.Core;
 using Azure.Identity;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
-namespace AoaiProxy.Tests.Auth;
+namespace AoaiProxy.Tests.EndToEnd;
 
 /// <summary>The three modes over real HTTP: who gets in, and what each backend receives.</summary>
 public sealed class AuthEndToEndTests
 {
-    internal const string ClientKey = "client-key-one-0123456789abcdef0123456789";
-    internal const string SecondClientKey = "client-key-two-0123456789abcdef0123456789";
-    internal const string KeyOfA = "backend-a-key-9f8e7d6c5b4a39281706";
-    private const string ChatPath = "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    private const string ClientKey = AuthSettings.ClientKey;
+    private const string SecondClientKey = AuthSettings.SecondClientKey;
+    private const string KeyOfA = "backend-a-key-9f8e7d6c5b4a39281706";
 
     [Fact]
     public async Task ProxyAsync_IdentityModeWithClientKey_BackendGetsProxyTokenAndNoCallerCredential()
@@ -127,7 +126,7 @@ public sealed class AuthEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a");
         await using var proxy = await StartAsync(backends, s => Identity(s).Keys(), new FakeTokenCredential());
-        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("{}") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("{}") };
         if (authorization is not null)
         {
             request.Headers.TryAddWithoutValidation("Authorization", authorization);
@@ -145,7 +144,7 @@ public sealed class AuthEndToEndTests
         Assert.Equal("Bearer", challenge.Scheme);
         Assert.StartsWith("realm=\"aoai-proxy\"", challenge.Parameter, StringComparison.Ordinal);
         Assert.Equal(name is not "missing" and not "empty api-key", challenge.Parameter!.Contains("error=\"invalid_token\"", StringComparison.Ordinal));
-        var (code, text) = await ProxyEndToEndTests.ErrorOf(response);
+        var (code, text) = await AzureError.OfAsync(response);
         Assert.Equal("401", code);
         Assert.StartsWith(message, text, StringComparison.Ordinal);
         Assert.Equal(0, backends[0].RequestCount);
@@ -183,7 +182,7 @@ public sealed class AuthEndToEndTests
         using var listed = await SendAsync(proxy, bearer: entra.Issue(entra.Token(DateTimeOffset.UtcNow) with { AppId = allowed.ToString() }));
 
         Assert.Equal(HttpStatusCode.Forbidden, stranger.StatusCode);
-        Assert.Equal("PermissionDenied", (await ProxyEndToEndTests.ErrorOf(stranger)).Code);
+        Assert.Equal("PermissionDenied", (await AzureError.OfAsync(stranger)).Code);
         Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
         Assert.Equal(1, backends[0].RequestCount);
     }
@@ -200,7 +199,7 @@ public sealed class AuthEndToEndTests
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Contains("error=\"invalid_token\"", response.Headers.WwwAuthenticate.Single().Parameter, StringComparison.Ordinal);
-        Assert.Equal("The bearer token has expired.", (await ProxyEndToEndTests.ErrorOf(response)).Message);
+        Assert.Equal("The bearer token has expired.", (await AzureError.OfAsync(response)).Message);
         Assert.Equal(0, backends[0].RequestCount);
     }
 
@@ -215,7 +214,7 @@ public sealed class AuthEndToEndTests
         using var response = await SendAsync(proxy, bearer: entra.Issue(entra.Token(DateTimeOffset.UtcNow)));
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal("AuthenticationUnavailable", (await ProxyEndToEndTests.ErrorOf(response)).Code);
+        Assert.Equal("AuthenticationUnavailable", (await AzureError.OfAsync(response)).Code);
         Assert.Equal(0, backends[0].RequestCount);
     }
 
@@ -230,7 +229,7 @@ public sealed class AuthEndToEndTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.NotNull(response.Headers.RetryAfter);
-        var (code, message) = await ProxyEndToEndTests.ErrorOf(response);
+        var (code, message) = await AzureError.OfAsync(response);
         Assert.Equal("ProxyIdentityUnavailable", code);
         Assert.Contains("CredentialUnavailableException: ManagedIdentityCredential authentication unavailable.", message, StringComparison.Ordinal);
         Assert.All(backends.All, b => Assert.Equal(0, b.RequestCount));
@@ -241,10 +240,17 @@ public sealed class AuthEndToEndTests
     {
         await using var backends = await FakeBackends.StartAsync("a", "b");
         var credential = new FakeTokenCredential { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
-        await using var proxy = await StartAsync(backends, s => Identity(s).Keys(), credential);
+        var admission = new SpyVerifier(new ClientKeyVerifier([ClientKey, SecondClientKey]));
+        await using var proxy = await StartAsync(backends, s => Identity(s).Keys(), credential, services => services.AddSingleton<IClientKeyVerifier>(admission));
 
         var requests = Enumerable.Range(0, 40).Select(_ => SendAsync(proxy, apiKey: ClientKey)).ToList();
-        await Task.Delay(200);
+
+        // All 40 are in the proxy at once, past its caller check, while the one fetch (started at start-up) is held: none
+        // can be answered without the token.
+        await Wait.UntilAsync(() => admission.Count == 40, "all 40 requests past the caller check");
+        Assert.Equal(1, credential.Calls);
+        Assert.DoesNotContain(requests, r => r.IsCompleted);
+        Assert.All(backends.All, b => Assert.Equal(0, b.RequestCount));
         credential.Gate.SetResult();
         var responses = await Task.WhenAll(requests);
 
@@ -267,7 +273,7 @@ public sealed class AuthEndToEndTests
         using var response = await SendAsync(proxy);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var warning = Assert.Single(proxy.Logs.WithEventId(20));
+        var warning = Assert.Single(proxy.Logs.Named("AnonymousCallersAllowed"));
         Assert.Equal(LogLevel.Warning, warning.Level);
         Assert.Contains("ANONYMOUS CALLERS ALLOWED", warning.Message, StringComparison.Ordinal);
     }
@@ -319,8 +325,8 @@ public sealed class AuthEndToEndTests
             Assert.DoesNotContain(secret, seen.ToString(), StringComparison.Ordinal);
         }
 
-        Assert.NotEmpty(proxy.Logs.WithEventId(18));
-        Assert.NotEmpty(proxy.Logs.WithEventId(19));
+        Assert.NotEmpty(proxy.Logs.Named("CallerRefused"));
+        Assert.NotEmpty(proxy.Logs.Named("CallerForbidden"));
     }
 
     /// <summary>Round robin: one successful request per backend.</summary>
@@ -340,9 +346,9 @@ public sealed class AuthEndToEndTests
         Assert.False(received.Headers.ContainsKey("Authorization"));
     }
 
-    internal static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? apiKey = null, string? bearer = null)
+    private static Task<HttpResponseMessage> SendAsync(ProxyTestHost proxy, string? apiKey = null, string? bearer = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = ProxyEndToEndTests.Json("""{"messages":[]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, ProxyTestHost.ChatPath) { Content = JsonBody.Of("""{"messages":[]}""") };
         if (apiKey is not null)
         {
             request.Headers.Add("api-key", apiKey);
@@ -356,7 +362,7 @@ public sealed class AuthEndToEndTests
         return proxy.Client.SendAsync(request);
     }
 
-    internal static Task<ProxyTestHost> StartAsync(
+    private static Task<ProxyTestHost> StartAsync(
         FakeBackends backends, Action<Dictionary<string, string?>> settings, TokenCredential? credential = null, Action<IServiceCollection>? services = null) =>
         ProxyTestHost.StartAsync(backends.All, settings, s =>
         {
@@ -378,6 +384,17 @@ public sealed class AuthEndToEndTests
     {
         public List<string> Presented { get; } = [];
 
+        public int Count
+        {
+            get
+            {
+                lock (Presented)
+                {
+                    return Presented.Count;
+                }
+            }
+        }
+
         public int IndexOf(string presented)
         {
             lock (Presented)
@@ -390,9 +407,10 @@ public sealed class AuthEndToEndTests
     }
 
     /// <summary>
-    /// Finding 8. Only api-key and Authorization are stripped in Identity / per-backend-key modes. Ocp-Apim-Subscription-Key
-    /// is the Azure AI services key header (and what API Management in front of Azure OpenAI expects): a caller's value
-    /// goes to the backend next to the proxy's own token.
+    /// When the proxy calls a backend with its own credentials (Identity mode, a backend's own key) every caller
+    /// credential header is stripped, Ocp-Apim-Subscription-Key too: it is the Azure AI services key header (and what API
+    /// Management in front of Azure OpenAI expects), and a caller's value must not reach the backend next to the proxy's
+    /// own token.
     /// </summary>
     [Fact]
     public async Task ProxyAsync_IdentityMode_DoesNotForwardTheCallersSubscriptionKeyHeader()
@@ -406,7 +424,7 @@ public sealed class AuthEndToEndTests
         }, credential);
         using var request = new HttpRequestMessage(HttpMethod.Post, "openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
         {
-            Content = ProxyEndToEndTests.Json("{}"),
+            Content = JsonBody.Of("{}"),
         };
         request.Headers.Add("api-key", ClientKey);
         request.Headers.Add("Ocp-Apim-Subscription-Key", "callers-own-azure-key");
@@ -416,16 +434,19 @@ public sealed class AuthEndToEndTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False(backends[0].Requests.Single().Headers.ContainsKey("Ocp-Apim-Subscription-Key"));
     }
-}
 
-/// <summary>Settings shorthands for the auth tests.</summary>
-internal static class AuthSettings
-{
-    /// <summary>Two client keys (Proxy:Auth:ClientKeys:0 and :1).</summary>
-    public static Dictionary<string, string?> Keys(this Dictionary<string, string?> settings)
+    /// <summary>A proxy that would call the backends with its own credentials for anyone does not start, and says which settings to add.</summary>
+    [Fact]
+    public async Task StartAsync_HoldsCredentialsWithoutCallerAuthentication_RefusesToStartNamingTheSettings()
     {
-        settings["Proxy:Auth:ClientKeys:0"] = AuthEndToEndTests.ClientKey;
-        settings["Proxy:Auth:ClientKeys:1"] = AuthEndToEndTests.SecondClientKey;
-        return settings;
+        await using var backends = await FakeBackends.StartAsync("a");
+
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() =>
+            ProxyTestHost.StartAsync(backends.All, s => s["Proxy:Auth:Backend"] = "Identity"));
+
+        var message = Assert.Single(refused.Failures);
+        Assert.Contains("anyone who finds its URL could spend your quota", message, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Auth:EntraId:TenantId", message, StringComparison.Ordinal);
+        Assert.Contains("Proxy:Auth:ClientKeys:0", message, StringComparison.Ordinal);
     }
 }
