@@ -365,8 +365,17 @@ internal sealed class WaitRoom : IWaitingRequests, IDisposable
 
             if ((headroom.Capacity > 0 || headroom.RequestCapacity > 0) && (headroom.Anchor is not { } anchor || anchor.Until <= now))
             {
-                // A window nobody has reported on yet: its share now, the rest as the answers report.
-                _headroom.NewWindow(name, scope, ShareOfAWindow, now + PacingHorizon);
+                // A window nobody has reported on yet. Reopened where a 429 said: its share now, the rest as the answers
+                // report. Begun where only the window length seen predicts: one request finds out what it has left.
+                if (headroom.WindowReopened(now))
+                {
+                    _headroom.NewWindow(name, scope, ShareOfAWindow, now + PacingHorizon);
+                }
+                else
+                {
+                    _headroom.Probe(name, scope, now + PacingHorizon);
+                }
+
                 headroom = _headroom.Of(name, scope);
                 rooms[i] = new BackendRoom(true, headroom.TokensLeft(now), headroom.RequestsLeft(now));
             }

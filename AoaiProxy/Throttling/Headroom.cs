@@ -78,6 +78,20 @@ internal readonly record struct Headroom(
                 until),
         };
 
+    /// <summary>
+    /// Nothing is known of the window under way (the last report's window is over, but no 429 said when this one began):
+    /// one request goes, and its answer says what the window has left.
+    /// </summary>
+    public Headroom Probe(DateTimeOffset until) =>
+        this with { Anchor = new HeadroomReport(new Ticket(Sent, SentRequests, 0), null, 1, until) };
+
+    /// <summary>
+    /// Whether a window began at a boundary a 429 named, after the last report's window: what is known of it is only its
+    /// size (<see cref="NewWindow"/>). A window whose start is only predicted from the length seen is probed instead.
+    /// </summary>
+    public bool WindowReopened(DateTimeOffset now) =>
+        WindowEnd is { } end && end <= now && (Anchor is not { } anchor || anchor.Until <= end);
+
     /// <summary>A 429 said the window ends at <paramref name="end"/>: a window boundary, and a window at least that long.</summary>
     public Headroom Throttled(DateTimeOffset end, DateTimeOffset now)
     {

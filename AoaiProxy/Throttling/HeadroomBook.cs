@@ -43,6 +43,16 @@ internal sealed class HeadroomBook
         }
     }
 
+    /// <summary>One request probes the deployment's window (see <see cref="Headroom.Probe"/>).</summary>
+    public void Probe(string backend, string scope, DateTimeOffset until)
+    {
+        var entry = EntryFor(backend, scope);
+        lock (entry)
+        {
+            entry.Value = entry.Value.Probe(until);
+        }
+    }
+
     /// <summary>A 429 named when the deployment's window ends (see <see cref="Headroom.Throttled"/>).</summary>
     public void Throttled(string backend, string scope, DateTimeOffset end, DateTimeOffset now)
     {

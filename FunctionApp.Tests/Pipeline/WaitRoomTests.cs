@@ -127,6 +127,22 @@ public sealed class WaitRoomTests : IDisposable
     }
 
     [Fact]
+    public async Task WaitAsync_WindowBegunOnlyByItsPredictedLength_OneRequestProbesIt()
+    {
+        // A report's window ended where the window length seen predicts, not where a 429 said: one request finds out.
+        Learn("a", capacity: 10_000, until: _time.GetUtcNow().AddSeconds(3));
+        var waits = Enumerable.Range(0, 3).Select(_ => _room.WaitAsync(Deployment, 2000, [true, false], Budget, default)).ToArray();
+        Throttle("b", seconds: 300);
+        _room.Answered(0, Deployment, admitted: true);
+
+        _time.Advance(TimeSpan.FromSeconds(3));
+
+        await waits[0].WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.False(waits[1].IsCompleted);
+        Assert.False(waits[2].IsCompleted);
+    }
+
+    [Fact]
     public async Task WaitAsync_WindowThatDidNotReopen_WaitersOfOnlyThatBackendEndedAtOnce()
     {
         Throttle("a", seconds: 3);
@@ -161,12 +177,26 @@ public sealed class WaitRoomTests : IDisposable
 
     public void Dispose() => _room.Dispose();
 
-    private void Throttle(string backend, double seconds) =>
-        _state.RecordCooldown(CooldownKeys.For(backend, Deployment), new Cooldown(_time.GetUtcNow().AddSeconds(seconds), CooldownReason.Throttled));
+    /// <summary>A 429 of <paramref name="backend"/> to the window's end, as BackendHealth records it.</summary>
+    private void Throttle(string backend, double seconds)
+    {
+        var end = _time.GetUtcNow().AddSeconds(seconds);
+        _state.RecordCooldown(CooldownKeys.For(backend, Deployment), new Cooldown(end, CooldownReason.Throttled));
+        _headroom.Throttled(backend, Deployment, end, _time.GetUtcNow());
+    }
 
-    private void Learn(string backend, long capacity)
+    /// <summary>
+    /// A window was seen to hold <paramref name="capacity"/> tokens; with <paramref name="until"/>, a later answer reports it
+    /// spent until then (the end the window length seen predicts).
+    /// </summary>
+    private void Learn(string backend, long capacity, DateTimeOffset? until = null)
     {
         var ticket = _headroom.Send(backend, Deployment, 0);
-        _headroom.Report(backend, Deployment, ticket, capacity, null, _time.GetUtcNow(), _time.GetUtcNow(), admitted: true);
+        _headroom.Report(backend, Deployment, ticket, capacity, null, until ?? _time.GetUtcNow(), _time.GetUtcNow(), admitted: true);
+        if (until is { } end)
+        {
+            var spent = _headroom.Send(backend, Deployment, 0);
+            _headroom.Report(backend, Deployment, spent, 0, null, end, _time.GetUtcNow(), admitted: true);
+        }
     }
 }
