@@ -19,9 +19,10 @@ namespace AoaiProxy.Throttling;
 /// <param name="RequestCapacity">The most requests one window was seen to hold, likewise; 0 when unknown.</param>
 /// <param name="WindowEnd">The end of a window a 429 named (its retry-after), if one did.</param>
 /// <param name="WindowLength">The longest wait a 429 named: a window is at least that long.</param>
+/// <param name="Burst">The requests sent into a new window before anything was known of it (see <see cref="NewWindow"/>).</param>
 internal readonly record struct Headroom(
     long Sent, long SentRequests, HeadroomReport? Anchor, long Capacity, long RequestCapacity = 0, DateTimeOffset? WindowEnd = null,
-    TimeSpan WindowLength = default)
+    TimeSpan WindowLength = default, BlindBurst? Burst = null)
 {
     /// <summary>No window is taken to be longer: the cap of a cooldown a backend may ask for, and Azure's longest quota period.</summary>
     internal static readonly TimeSpan MaxWindowLength = TimeSpan.FromSeconds(60);
@@ -60,17 +61,34 @@ internal readonly record struct Headroom(
             return this with { Capacity = capacity, RequestCapacity = requestCapacity };
         }
 
-        return this with { Anchor = new HeadroomReport(ticket, tokens, requests, until), Capacity = capacity, RequestCapacity = requestCapacity };
+        // The first answer in a new window closes its blind burst: what was sent until now went without a report. An
+        // answer to a request sent after the burst sees every instance's burst, and the window is known again.
+        var burst = Burst switch
+        {
+            { Last: null } open => open with { Last = SentRequests },
+            { Last: { } last } closed when ticket.Requests <= last => closed,
+            _ => (BlindBurst?)null,
+        };
+        return this with
+        {
+            Anchor = new HeadroomReport(ticket, tokens, requests, until), Capacity = capacity, RequestCapacity = requestCapacity, Burst = burst,
+        };
     }
 
     /// <summary>
     /// A window is known to start (a cooldown to its end is over): nothing is known of it yet but its size. Until an
     /// answer reports, what may be sent into it is <paramref name="share"/> of the tokens and requests one window was seen
     /// to hold (at least one request), or, when neither is known, one request (a probe).
+    /// <para>
+    /// The other instances release their share into the same window at the same moment, and an answer to a request of
+    /// this burst may be admitted before theirs: it reports room they have taken since. So until an answer to a request
+    /// sent after the burst reports, one request more goes (<see cref="RequestsToTake"/>).
+    /// </para>
     /// </summary>
     public Headroom NewWindow(double share, DateTimeOffset until) =>
         this with
         {
+            Burst = new BlindBurst(null),
             Anchor = new HeadroomReport(
                 new Ticket(Sent, SentRequests, 0),
                 Capacity > 0 ? (long)(Capacity * share) : null,
@@ -83,7 +101,7 @@ internal readonly record struct Headroom(
     /// one request goes, and its answer says what the window has left.
     /// </summary>
     public Headroom Probe(DateTimeOffset until) =>
-        this with { Anchor = new HeadroomReport(new Ticket(Sent, SentRequests, 0), null, 1, until) };
+        this with { Anchor = new HeadroomReport(new Ticket(Sent, SentRequests, 0), null, 1, until), Burst = null };
 
     /// <summary>
     /// Whether a window began at a boundary a 429 named, after the last report's window: what is known of it is only its
@@ -135,11 +153,23 @@ internal readonly record struct Headroom(
     public long? TokensToTake(DateTimeOffset now, double share) =>
         Anchor is { Tokens: { } tokens } anchor && anchor.Until > now ? (long)(tokens * share) - (Sent - anchor.At.Tokens) : null;
 
-    /// <summary>Requests this instance may take now, as <see cref="TokensToTake"/> (at least the one a report left, alone).</summary>
-    public long? RequestsToTake(DateTimeOffset now, double share) =>
-        Anchor is { Requests: { } requests } anchor && anchor.Until > now
+    /// <summary>
+    /// Requests this instance may take now, as <see cref="TokensToTake"/> (at least the one a report left, alone). While
+    /// the freshest report comes from a request of a new window's blind burst, one request beyond the burst at most.
+    /// </summary>
+    public long? RequestsToTake(DateTimeOffset now, double share)
+    {
+        var take = Anchor is { Requests: { } requests } anchor && anchor.Until > now
             ? Math.Max(requests > 0 ? 1 : 0, (long)(requests * share)) - (SentRequests - anchor.At.Requests)
-            : null;
+            : (long?)null;
+        if (Burst is { Last: { } last } && Anchor is { } report && report.Until > now)
+        {
+            var beyond = last + 1 - SentRequests;
+            return take is { } t && t < beyond ? t : beyond;
+        }
+
+        return take;
+    }
 
     /// <summary>Requests left now, as <see cref="TokensLeft"/>.</summary>
     public long? RequestsLeft(DateTimeOffset now) =>
@@ -149,6 +179,10 @@ internal readonly record struct Headroom(
     public bool Fits(long cost, DateTimeOffset now) =>
         (TokensLeft(now) is not { } tokens || tokens >= cost) && (RequestsLeft(now) is not { } requests || requests >= 1);
 }
+
+/// <summary>Requests sent into a new window before anything was known of it.</summary>
+/// <param name="Last">The ledger's requests when the first answer in the window reported (null: none has yet).</param>
+internal readonly record struct BlindBurst(long? Last);
 
 /// <summary>What an answer reported left, at a place in the ledger, until when it holds.</summary>
 /// <param name="At">The ledger's place of the reporting request.</param>

@@ -110,6 +110,42 @@ public class HeadroomTests
     }
 
     [Fact]
+    public void RequestsToTake_ReportFromTheBlindBurst_OneRequestBeyondItUntilALaterOneReports()
+    {
+        var (headroom, ticket) = new Headroom().Send(1000);
+        headroom = headroom.Report(ticket, tokens: 99_000, requests: 99, WindowEnd, Now);
+        headroom = headroom.NewWindow(share: 0.5, until: WindowEnd.AddSeconds(2));
+        (headroom, var first) = headroom.Send(1000);
+        (headroom, var last) = headroom.Send(1000);
+
+        // The burst's last answer reports half the window left: the other instances' bursts may be admitted after it.
+        headroom = headroom.Report(last, tokens: 50_000, requests: 50, WindowEnd.AddSeconds(10), WindowEnd);
+        Assert.Equal(1, headroom.RequestsToTake(WindowEnd, 0.5));
+        (headroom, var probe) = headroom.Send(1000);
+        Assert.Equal(0, headroom.RequestsToTake(WindowEnd, 0.5));
+
+        // An earlier answer of the burst changes nothing; the answer to the request after it reports the window again.
+        headroom = headroom.Report(first, tokens: 60_000, requests: 60, WindowEnd.AddSeconds(10), WindowEnd);
+        Assert.Equal(0, headroom.RequestsToTake(WindowEnd, 0.5));
+        headroom = headroom.Report(probe, tokens: 20_000, requests: 20, WindowEnd.AddSeconds(10), WindowEnd);
+        Assert.Equal(10, headroom.RequestsToTake(WindowEnd, 0.5));
+    }
+
+    [Fact]
+    public void RequestsToTake_FirstAnswerOfTheBurstLeavesLittle_TheReportBoundsIt()
+    {
+        var (headroom, ticket) = new Headroom().Send(1000);
+        headroom = headroom.Report(ticket, tokens: 99_000, requests: 99, WindowEnd, Now);
+        headroom = headroom.NewWindow(share: 0.5, until: WindowEnd.AddSeconds(2));
+        (headroom, var first) = headroom.Send(1000);
+        (headroom, _) = headroom.Send(1000);
+
+        headroom = headroom.Report(first, tokens: 1000, requests: 1, WindowEnd.AddSeconds(10), WindowEnd);
+
+        Assert.Equal(0, headroom.RequestsToTake(WindowEnd, 0.5));
+    }
+
+    [Fact]
     public void NewWindow_CapacityUnknown_OneRequestProbesIt()
     {
         var headroom = new Headroom().Send(2000).Next.NewWindow(share: 0.5, until: WindowEnd);
